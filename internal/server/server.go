@@ -1,0 +1,224 @@
+// Package server is the runtime every Hindsight service shares: one gRPC server
+// with health, reflection and Prometheus metrics; an admin HTTP listener with
+// /metrics, /healthz and /readyz; structured logs; and a graceful shutdown on
+// SIGTERM that stops accepting work, drains in-flight calls and then exits.
+package server
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/hindsight-dev/hindsight/internal/flagenv"
+	"github.com/hindsight-dev/hindsight/internal/logging"
+)
+
+// EnvPrefix prefixes the environment variables that stand in for flags.
+const EnvPrefix = "HINDSIGHT"
+
+// Flags are the settings every service has.
+type Flags struct {
+	GRPCAddr        string
+	AdminAddr       string
+	LogFormat       string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+}
+
+// Bind registers the common flags on fs with the service's default addresses.
+func (f *Flags) Bind(fs *flag.FlagSet, grpcAddr, adminAddr string) {
+	fs.StringVar(&f.GRPCAddr, "grpc-addr", grpcAddr, "gRPC listen address")
+	fs.StringVar(&f.AdminAddr, "admin-addr", adminAddr, "admin HTTP listen address (/metrics, /healthz, /readyz); empty disables")
+	fs.StringVar(&f.LogFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "time to drain in-flight calls on SIGTERM")
+}
+
+// Server is one service process.
+type Server struct {
+	Name     string
+	Log      *slog.Logger
+	GRPC     *grpc.Server
+	Health   *health.Server
+	Registry *prometheus.Registry
+	// Admin is the admin HTTP mux; services may add their own endpoints.
+	Admin *http.ServeMux
+
+	flags    Flags
+	metrics  *grpcprom.ServerMetrics
+	grpcLis  net.Listener
+	adminLis net.Listener
+	closers  []func()
+}
+
+// New creates the server and opens its listeners (so a bad address fails
+// before anything starts, and ":0" addresses are known once New returns).
+func New(name string, f Flags, log *slog.Logger, opts ...grpc.ServerOption) (*Server, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	reg.MustRegister(metrics)
+	opts = append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor()),
+	}, opts...)
+
+	s := &Server{
+		Name:     name,
+		Log:      log,
+		GRPC:     grpc.NewServer(opts...),
+		Health:   health.NewServer(),
+		Registry: reg,
+		Admin:    http.NewServeMux(),
+		flags:    f,
+		metrics:  metrics,
+	}
+	healthpb.RegisterHealthServer(s.GRPC, s.Health)
+	reflection.Register(s.GRPC)
+	s.Admin.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.Admin.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	s.Admin.HandleFunc("/readyz", s.ready)
+
+	var err error
+	if s.grpcLis, err = net.Listen("tcp", f.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("grpc-addr: %w", err)
+	}
+	if f.AdminAddr != "" {
+		if s.adminLis, err = net.Listen("tcp", f.AdminAddr); err != nil {
+			s.grpcLis.Close()
+			return nil, fmt.Errorf("admin-addr: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// GRPCAddr is the address the gRPC listener is bound to.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// AdminAddr is the address of the admin listener ("" when disabled).
+func (s *Server) AdminAddr() string {
+	if s.adminLis == nil {
+		return ""
+	}
+	return s.adminLis.Addr().String()
+}
+
+// OnClose registers cleanup run after the servers have stopped, last first.
+func (s *Server) OnClose(f func()) { s.closers = append(s.closers, f) }
+
+func (s *Server) runClosers() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// ready answers 200 when the overall gRPC health is SERVING.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.Health.Check(r.Context(), &healthpb.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully: health turns
+// NOT_SERVING (so load balancers stop sending), in-flight calls get
+// ShutdownTimeout to finish, then everything is closed.
+func (s *Server) Run(ctx context.Context) error {
+	// Pre-create the per-method series now that every service is registered.
+	s.metrics.InitializeMetrics(s.GRPC)
+	errc := make(chan error, 2)
+	go func() { errc <- s.GRPC.Serve(s.grpcLis) }()
+	var admin *http.Server
+	if s.adminLis != nil {
+		admin = &http.Server{Handler: s.Admin, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := admin.Serve(s.adminLis); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	s.Log.Info("serving", "grpc", s.GRPCAddr(), "admin", s.AdminAddr())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.Log.Info("shutting down", "timeout", s.flags.ShutdownTimeout)
+	case runErr = <-errc:
+		s.Log.Error("server failed", "err", runErr)
+	}
+	s.Health.Shutdown()
+	done := make(chan struct{})
+	go func() { s.GRPC.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.flags.ShutdownTimeout):
+		s.Log.Warn("drain timed out; closing remaining calls")
+		s.GRPC.Stop()
+	}
+	if admin != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = admin.Shutdown(sctx)
+		cancel()
+	}
+	s.runClosers()
+	s.Log.Info("stopped")
+	return runErr
+}
+
+// Main is the whole life of a service binary: parse flags (with env overrides),
+// build the logger and server, let setup register the service's APIs, and run
+// until SIGTERM or SIGINT. It exits the process with status 1 on failure.
+func Main(name string, fs *flag.FlagSet, f *Flags, setup func(ctx context.Context, s *Server) error) {
+	flagenv.Usage(fs, EnvPrefix)
+	if err := flagenv.Parse(fs, EnvPrefix, os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(2)
+	}
+	log, err := logging.New(os.Stderr, name, f.LogFormat, f.LogLevel)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(2)
+	}
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, name, f, log, setup); err != nil {
+		log.Error("exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, name string, f *Flags, log *slog.Logger, setup func(context.Context, *Server) error) error {
+	s, err := New(name, *f, log)
+	if err != nil {
+		return err
+	}
+	if err := setup(ctx, s); err != nil {
+		s.grpcLis.Close()
+		if s.adminLis != nil {
+			s.adminLis.Close()
+		}
+		s.runClosers()
+		return err
+	}
+	return s.Run(ctx)
+}
