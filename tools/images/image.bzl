@@ -64,7 +64,7 @@ def go_service_image(name, binary, repo_tag = None, exposed_ports = [], env = {}
     Creates:
       <name>_image: <name>_image.tar, a docker-archive tarball tagged
           hindsight/<name>:latest (or repo_tag), FROM scratch; entrypoint
-          /usr/local/bin/<name>, user 65532 (hindsight), HOME=/tmp.
+          /usr/local/bin/<name>, user 65532 (hindsight), HOME=/tmp, PATH set.
       <name>: <name>.tar, the same files as one plain tarball (a root file system to
           unpack into an empty directory, for deployments without Docker).
       <name>_layer: the layer holding the binary.
@@ -87,7 +87,7 @@ def go_service_image(name, binary, repo_tag = None, exposed_ports = [], env = {}
         **kwargs
     )
     layers = ["//tools/images:base_layer", ":" + name + "_layer"]
-    all_env = {"HOME": "/tmp"}
+    all_env = {"HOME": "/tmp", "PATH": "/usr/local/bin:/usr/bin:/bin"}
     all_env.update(env)
     all_labels = {"org.opencontainers.image.title": name}
     all_labels.update(labels)
