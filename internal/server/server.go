@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,6 +67,7 @@ type Server struct {
 	grpcLis  net.Listener
 	adminLis net.Listener
 	closers  []func()
+	jobs     []func(context.Context) error
 }
 
 // New creates the server and opens its listeners (so a bad address fails
@@ -120,8 +122,25 @@ func (s *Server) AdminAddr() string {
 	return s.adminLis.Addr().String()
 }
 
+// Go registers a long-running job (another listener, a consumer loop) started
+// by Run with a context cancelled at shutdown. A job returning an error before
+// shutdown stops the whole server, as a failing gRPC listener would; Run waits
+// for every job to return (within ShutdownTimeout) before running OnClose hooks.
+func (s *Server) Go(job func(ctx context.Context) error) { s.jobs = append(s.jobs, job) }
+
 // OnClose registers cleanup run after the servers have stopped, last first.
 func (s *Server) OnClose(f func()) { s.closers = append(s.closers, f) }
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
 
 func (s *Server) runClosers() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
@@ -145,8 +164,20 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Run(ctx context.Context) error {
 	// Pre-create the per-method series now that every service is registered.
 	s.metrics.InitializeMetrics(s.GRPC)
-	errc := make(chan error, 2)
+	errc := make(chan error, 2+len(s.jobs))
 	go func() { errc <- s.GRPC.Serve(s.grpcLis) }()
+	jobCtx, stopJobs := context.WithCancel(context.Background())
+	defer stopJobs()
+	var jobs sync.WaitGroup
+	for _, job := range s.jobs {
+		jobs.Add(1)
+		go func() {
+			defer jobs.Done()
+			if err := job(jobCtx); err != nil && jobCtx.Err() == nil {
+				errc <- err
+			}
+		}()
+	}
 	var admin *http.Server
 	if s.adminLis != nil {
 		admin = &http.Server{Handler: s.Admin, ReadHeaderTimeout: 10 * time.Second}
@@ -166,6 +197,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.Log.Error("server failed", "err", runErr)
 	}
 	s.Health.Shutdown()
+	stopJobs()
 	done := make(chan struct{})
 	go func() { s.GRPC.GracefulStop(); close(done) }()
 	select {
@@ -173,6 +205,9 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-time.After(s.flags.ShutdownTimeout):
 		s.Log.Warn("drain timed out; closing remaining calls")
 		s.GRPC.Stop()
+	}
+	if !waitTimeout(&jobs, s.flags.ShutdownTimeout) {
+		s.Log.Warn("background jobs did not stop in time")
 	}
 	if admin != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)

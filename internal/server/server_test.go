@@ -79,3 +79,29 @@ func TestBadAddressFailsEarly(t *testing.T) {
 		t.Fatalf("want grpc-addr error, got %v", err)
 	}
 }
+
+func TestFailingJobStopsServer(t *testing.T) {
+	f := Flags{GRPCAddr: "127.0.0.1:0", ShutdownTimeout: time.Second}
+	s, err := New("test", f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	s.Go(func(ctx context.Context) error { <-ctx.Done(); close(stopped); return nil })
+	s.Go(func(context.Context) error { return io.ErrUnexpectedEOF })
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != io.ErrUnexpectedEOF {
+			t.Fatalf("Run = %v, want the job's error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a failing job did not stop the server")
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("other jobs were not cancelled before Run returned")
+	}
+}

@@ -9,9 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
-
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
@@ -70,24 +67,12 @@ func main() {
 		s.Log.Info("rest gateway", "http", lis.Addr().String(), "auth", len(authTokens) > 0, "rate_limit", *rateLimit,
 			"membership", *membership, "routing", *routing, "replay", *replay, "topology", *topology)
 
-		// HTTP lives and drains with the server: SIGTERM cancels ctx, which
-		// ends open streams and starts the HTTP drain while server.Run drains
-		// gRPC; OnClose waits for the HTTP drain before the process exits.
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := gateway.Serve(ctx, lis, h, f.ShutdownTimeout); err != nil {
-				if ctx.Err() == nil {
-					// server.Run cannot be stopped from here; a gateway without
-					// its HTTP listener is useless, so fail hard.
-					s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-					s.Log.Error("http server failed", "err", err)
-					os.Exit(1)
-				}
-				s.Log.Warn("http drain incomplete", "err", err)
-			}
-		}()
-		s.OnClose(func() { <-done })
+		// HTTP lives and drains with the server: SIGTERM cancels the job's
+		// context, which ends open streams and drains HTTP while server.Run
+		// drains gRPC; a failing HTTP listener stops the whole process.
+		s.Go(func(jobCtx context.Context) error {
+			return gateway.Serve(jobCtx, lis, h, f.ShutdownTimeout)
+		})
 		return nil
 	})
 }
