@@ -9,7 +9,7 @@ import (
 )
 
 // New returns a logger writing format ("json" or "text") at level
-// ("debug", "info", "warn", "error") to w, with a "service" attribute.
+// ("debug", "info", "warn", "error") to w, with a "service.name" attribute (ECS).
 func New(w io.Writer, service, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -25,5 +25,5 @@ func New(w io.Writer, service, format, level string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log format %q: want json or text", format)
 	}
-	return slog.New(h).With("service", service), nil
+	return slog.New(h).With("service.name", service), nil
 }

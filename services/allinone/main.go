@@ -1,0 +1,120 @@
+// Command allinone runs Hindsight in one process on embedded defaults, as
+// `jaeger all-in-one` does: an embedded etcd, the services of the separate
+// binaries (composed from the same packages) on one gRPC port, and the REST
+// gateway on one HTTP port. Nothing else needs to be installed.
+//
+// Durability: the embedded etcd keeps its data in --data-dir and fsyncs like any
+// etcd, so members and settings survive restarts; it is a single member, so a
+// lost disk loses them. Use the split services for production.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/server"
+	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
+	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
+	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
+	"github.com/hindsight-dev/hindsight/services/membership/registry"
+)
+
+const name = "allinone"
+
+type config struct {
+	server.Flags
+	HTTPAddr string
+	DataDir  string
+	EtcdAddr string
+}
+
+func (c *config) bind(fs *flag.FlagSet) {
+	c.Flags.Bind(fs, ":9090", ":9091")
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "REST/JSON gateway and web UI listen address")
+	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "where the embedded etcd (and later the archive and replays) keep their data")
+	fs.StringVar(&c.EtcdAddr, "etcd-client-addr", "127.0.0.1:2389", "client address of the embedded etcd (loopback IP:port), for etcdctl and renderers")
+}
+
+// defaultDataDir keeps data beside the workspace under `bazel run`, and in the
+// working directory otherwise (in the container image: /data).
+func defaultDataDir() string {
+	if ws := os.Getenv("BUILD_WORKSPACE_DIRECTORY"); ws != "" {
+		return filepath.Join(ws, ".hindsight-data")
+	}
+	return "hindsight-data"
+}
+
+func main() {
+	var c config
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	c.bind(fs)
+	server.Main(name, fs, &c.Flags, c.setup)
+}
+
+func (c *config) setup(ctx context.Context, s *server.Server) error {
+	etcd, err := etcdembed.Start(ctx, etcdembed.Config{
+		Dir:        filepath.Join(c.DataDir, "etcd"),
+		ClientAddr: c.EtcdAddr,
+		PeerAddr:   "127.0.0.1:0",
+		Logger:     s.Log.With("component", "etcd"),
+	})
+	if err != nil {
+		return fmt.Errorf("embedded etcd in %s: %w", c.DataDir, err)
+	}
+	s.OnClose(func() { _ = etcd.Close() })
+
+	members, err := registry.New(etcd.Client(), registry.Options{Log: s.Log, Registerer: s.Registry})
+	if err != nil {
+		return err
+	}
+	s.OnClose(members.Close)
+	membershipv1.RegisterMembershipServiceServer(s.GRPC, members)
+	s.Health.SetServingStatus(membershipv1.MembershipService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+
+	// The gateway reaches every API on this process's own gRPC port; APIs not
+	// served yet answer Unimplemented (HTTP 501).
+	self, err := loopback(s.GRPCAddr())
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(ctx, gateway.Config{
+		MembershipEndpoint: self,
+		RoutingEndpoint:    self,
+		ReplayEndpoint:     self,
+		TopologyEndpoint:   self,
+		Log:                s.Log,
+	})
+	if err != nil {
+		return err
+	}
+	s.OnClose(func() { _ = gw.Close() })
+	h, err := middleware.Wrap(gw, middleware.Config{Log: s.Log, Registerer: s.Registry, Public: gateway.PublicPaths})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http-addr: %w", err)
+	}
+	s.Log.Info("hindsight all-in-one", "rest", lis.Addr().String(), "grpc", s.GRPCAddr(),
+		"etcd", etcd.Endpoints(), "data_dir", c.DataDir)
+	s.Go(func(jobCtx context.Context) error { return gateway.Serve(jobCtx, lis, h, c.ShutdownTimeout) })
+	return nil
+}
+
+// loopback turns a listener address such as "[::]:9090" into one to dial.
+func loopback(addr string) (string, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", port), nil
+}
