@@ -1,0 +1,239 @@
+package registry
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
+)
+
+// Limits on what a member may carry.
+const (
+	maxServiceLen    = 63
+	maxIDLen         = 128
+	maxLabels        = 64
+	maxLabelKeyLen   = 128
+	maxLabelValueLen = 1024
+	minProbeInterval = 200 * time.Millisecond
+	maxProbeInterval = time.Hour
+	defProbeInterval = 2 * time.Second
+	maxThreshold     = 100
+)
+
+var (
+	serviceRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	idRE       = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	hostRE     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$`)
+	labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
+)
+
+const serviceRule = "must be a DNS label: lower case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+const idRule = "must be 1-128 characters of letters, digits, '.', '_' and '-', and not '.' or '..'"
+
+// violations collects field errors; err turns them into one InvalidArgument
+// status whose message names every field, with a BadRequest detail.
+type violations []*errdetails.BadRequest_FieldViolation
+
+func (v *violations) add(field, format string, args ...any) {
+	*v = append(*v, &errdetails.BadRequest_FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
+}
+
+func (v violations) err() error {
+	if len(v) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(v))
+	for i, f := range v {
+		msgs[i] = f.Field + ": " + f.Description
+	}
+	st := status.New(codes.InvalidArgument, strings.Join(msgs, "; "))
+	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: v}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+func (v *violations) service(field, s string, required bool) {
+	switch {
+	case s == "":
+		if required {
+			v.add(field, "required; %s", serviceRule)
+		}
+	case len(s) > maxServiceLen || !serviceRE.MatchString(s):
+		v.add(field, "%s; got %q", serviceRule, truncate(s))
+	}
+}
+
+func (v *violations) id(field, s string) {
+	switch {
+	case s == "":
+		v.add(field, "required; %s", idRule)
+	case len(s) > maxIDLen || !idRE.MatchString(s) || s == "." || s == "..":
+		v.add(field, "%s; got %q", idRule, truncate(s))
+	}
+}
+
+func validHost(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if len(label) > 63 || !hostRE.MatchString(label) {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *violations) address(field, s string) {
+	switch {
+	case s == "":
+		v.add(field, "required; must be an IP address or host name")
+	case net.ParseIP(s) != nil:
+	case !validHost(s):
+		v.add(field, "must be an IP address or host name (no port); got %q", truncate(s))
+	}
+}
+
+func (v *violations) port(field string, p int32) {
+	if p < 1 || p > 65535 {
+		v.add(field, "%d out of range 1-65535", p)
+	}
+}
+
+func (v *violations) labels(field string, labels map[string]string) {
+	if len(labels) > maxLabels {
+		v.add(field, "%d labels, at most %d allowed", len(labels), maxLabels)
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		val := labels[k]
+		f := fmt.Sprintf("%s[%q]", field, truncate(k))
+		if len(k) == 0 || len(k) > maxLabelKeyLen || !labelKeyRE.MatchString(k) {
+			v.add(f, "key must be 1-%d characters of letters, digits, '.', '_', '/' and '-'", maxLabelKeyLen)
+		}
+		if len(val) > maxLabelValueLen {
+			v.add(f, "value is %d bytes, at most %d allowed", len(val), maxLabelValueLen)
+		}
+	}
+}
+
+// duration checks an optional duration field and returns it (0 when unset).
+func (v *violations) duration(field string, d *durationpb.Duration) (time.Duration, bool) {
+	if d == nil {
+		return 0, true
+	}
+	if err := d.CheckValid(); err != nil {
+		v.add(field, "invalid duration: %v", err)
+		return 0, false
+	}
+	return d.AsDuration(), true
+}
+
+func (v *violations) healthCheck(field string, hc *membershipv1.HealthCheck) {
+	if hc == nil {
+		return
+	}
+	switch p := hc.Probe.(type) {
+	case nil:
+		v.add(field+".probe", "set tcp or http")
+	case *membershipv1.HealthCheck_Http:
+		if path := p.Http.GetPath(); path != "" && !strings.HasPrefix(path, "/") {
+			v.add(field+".http.path", "must start with '/'; got %q", truncate(path))
+		}
+		if s := p.Http.GetExpectedStatus(); s != 0 && (s < 100 || s > 599) {
+			v.add(field+".http.expected_status", "%d out of range 100-599 (0 means any 2xx)", s)
+		}
+	}
+	interval := defProbeInterval
+	if d, ok := v.duration(field+".interval", hc.Interval); ok && hc.Interval != nil {
+		switch {
+		case d < minProbeInterval:
+			v.add(field+".interval", "%s below minimum %s", fmtDur(d), fmtDur(minProbeInterval))
+		case d > maxProbeInterval:
+			v.add(field+".interval", "%s exceeds maximum %s", fmtDur(d), fmtDur(maxProbeInterval))
+		default:
+			interval = d
+		}
+	}
+	if d, ok := v.duration(field+".timeout", hc.Timeout); ok && hc.Timeout != nil {
+		switch {
+		case d <= 0:
+			v.add(field+".timeout", "%s must be positive", fmtDur(d))
+		case d > interval:
+			v.add(field+".timeout", "%s exceeds interval %s", fmtDur(d), fmtDur(interval))
+		}
+	}
+	if hc.Threshold < 0 || hc.Threshold > maxThreshold {
+		v.add(field+".threshold", "%d out of range 0-%d (0 means the default, 2)", hc.Threshold, maxThreshold)
+	}
+}
+
+// validateRegister checks a RegisterRequest and returns the lease TTL in
+// whole seconds (etcd leases have second granularity; fractions round up).
+func (s *Service) validateRegister(req *membershipv1.RegisterRequest) (int64, error) {
+	var v violations
+	m := req.GetMember()
+	if m == nil {
+		v.add("member", "required")
+	} else {
+		v.service("member.service", m.Service, true)
+		v.id("member.id", m.Id)
+		v.address("member.address", m.Address)
+		v.port("member.port", m.Port)
+		v.labels("member.labels", m.Labels)
+		v.healthCheck("member.health_check", m.HealthCheck)
+	}
+	var secs int64
+	bounds := fmt.Sprintf("between %s and %s", fmtDur(s.opts.MinTTL), fmtDur(s.opts.MaxTTL))
+	if req.GetTtl() == nil {
+		v.add("ttl", "required, %s", bounds)
+	} else if d, ok := v.duration("ttl", req.Ttl); ok {
+		switch {
+		case d < s.opts.MinTTL:
+			v.add("ttl", "%s below minimum %s", fmtDur(d), fmtDur(s.opts.MinTTL))
+		case d > s.opts.MaxTTL:
+			v.add("ttl", "%s exceeds maximum %s", fmtDur(d), fmtDur(s.opts.MaxTTL))
+		default:
+			secs = int64((d + time.Second - 1) / time.Second)
+		}
+	}
+	return secs, v.err()
+}
+
+func validateMemberRef(service, id string) error {
+	var v violations
+	v.service("service", service, true)
+	v.id("id", id)
+	return v.err()
+}
+
+// fmtDur prints a duration without trailing zero units: 2h, 1h30m, 1s, 500ms.
+func fmtDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// truncate keeps error messages short when a client sends a huge value.
+func truncate(s string) string {
+	if len(s) > 140 {
+		return s[:140] + "..."
+	}
+	return s
+}
