@@ -64,7 +64,8 @@ def go_service_image(name, binary, repo_tag = None, exposed_ports = [], env = {}
     Creates:
       <name>_image: <name>_image.tar, a docker-archive tarball tagged
           hindsight/<name>:latest (or repo_tag), FROM scratch; entrypoint
-          /usr/local/bin/<name>, user 65532 (hindsight), HOME=/tmp, PATH set.
+          /usr/local/bin/<name>, user 65532 (hindsight), working directory
+          /data (owned by that user), HOME=/tmp, PATH set.
       <name>: <name>.tar, the same files as one plain tarball (a root file system to
           unpack into an empty directory, for deployments without Docker).
       <name>_layer: the layer holding the binary.
@@ -97,6 +98,8 @@ def go_service_image(name, binary, repo_tag = None, exposed_ports = [], env = {}
         repo_tag = repo_tag or "hindsight/%s:latest" % name,
         entrypoint = ["/usr/local/bin/" + name],
         user = HINDSIGHT_UID + ":" + HINDSIGHT_UID,
+        # Relative paths (e.g. a default data dir) land in the volume-ready /data.
+        workdir = "/data",
         env = all_env,
         exposed_ports = exposed_ports,
         labels = all_labels,
