@@ -1,0 +1,245 @@
+// Package event is the one place that knows how an event looks outside of Go:
+// its deterministic id, and its ECS JSON document — the form Kafka records
+// carry, archives store (one per line) and OpenSearch indexes. Kibana and
+// OpenSearch Dashboards read these documents unchanged.
+package event
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
+)
+
+// Kafka record headers set by the router, so consumers can place a record
+// (daily index, date folder) without decoding its JSON value.
+const (
+	// HeaderDataset carries data_stream.dataset.
+	HeaderDataset = "hindsight.dataset"
+	// HeaderTime carries @timestamp as RFC 3339 with nanoseconds, in UTC.
+	HeaderTime = "hindsight.time"
+)
+
+// TimeLayout is how @timestamp and event.ingested are written.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// ID is the deterministic id of the line at src: the same line read twice,
+// resent after a crash or replayed from the archive always gets the same id, so
+// every sink can deduplicate (it is the OpenSearch _id).
+func ID(src *eventv1.Source) string {
+	h := sha256.New()
+	h.Write([]byte(src.GetHost()))
+	h.Write([]byte{0})
+	h.Write([]byte(src.GetFileId()))
+	h.Write([]byte{0})
+	var off [8]byte
+	binary.BigEndian.PutUint64(off[:], uint64(src.GetOffset()))
+	h.Write(off[:])
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// reserved are the document's top-level keys the model owns; parsed fields
+// with these names are dropped by Marshal (the parser maps them first).
+var reserved = map[string]bool{
+	"@timestamp": true, "message": true, "data_stream": true, "event": true, "log": true,
+	"host": true, "service": true, "labels": true, "tags": true, "hindsight": true,
+}
+
+// Reserved reports whether a top-level document key belongs to the model.
+func Reserved(key string) bool { return reserved[key] }
+
+type doc struct {
+	Timestamp  string            `json:"@timestamp"`
+	Message    string            `json:"message"`
+	DataStream dataStream        `json:"data_stream"`
+	Event      docEvent          `json:"event"`
+	Log        *docLog           `json:"log,omitempty"`
+	Host       *named            `json:"host,omitempty"`
+	Service    *named            `json:"service,omitempty"`
+	Hindsight  *docHindsight     `json:"hindsight,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Tags       []string          `json:"tags,omitempty"`
+}
+
+type dataStream struct {
+	Type      string `json:"type"`
+	Dataset   string `json:"dataset"`
+	Namespace string `json:"namespace"`
+}
+
+type docEvent struct {
+	ID       string `json:"id"`
+	Ingested string `json:"ingested,omitempty"`
+}
+
+type docLog struct {
+	Level  string   `json:"level,omitempty"`
+	File   *docFile `json:"file,omitempty"`
+	Offset *int64   `json:"offset,omitempty"`
+}
+
+type docFile struct {
+	Path string `json:"path,omitempty"`
+}
+
+type named struct {
+	Name string `json:"name"`
+}
+
+type docHindsight struct {
+	FileID string `json:"file_id,omitempty"`
+}
+
+// Marshal encodes e as its ECS JSON document. Parsed fields follow the model's
+// keys as top-level dotted names ("http.response.status_code"), sorted, so the
+// same event always encodes to the same bytes.
+func Marshal(e *eventv1.Event) ([]byte, error) {
+	d := doc{
+		Timestamp:  FormatTime(e.GetTimestamp().AsTime()),
+		Message:    e.GetMessage(),
+		DataStream: dataStream{Type: "logs", Dataset: e.GetDataset(), Namespace: "default"},
+		Event:      docEvent{ID: e.GetId()},
+		Labels:     e.GetLabels(),
+		Tags:       e.GetTags(),
+	}
+	if e.GetIngested() != nil {
+		d.Event.Ingested = FormatTime(e.GetIngested().AsTime())
+	}
+	if src := e.GetSource(); src != nil {
+		off := src.GetOffset()
+		d.Log = &docLog{Offset: &off}
+		if src.GetFilePath() != "" {
+			d.Log.File = &docFile{Path: src.GetFilePath()}
+		}
+		if src.GetHost() != "" {
+			d.Host = &named{Name: src.GetHost()}
+		}
+		if src.GetFileId() != "" {
+			d.Hindsight = &docHindsight{FileID: src.GetFileId()}
+		}
+	}
+	if e.GetLevel() != "" {
+		if d.Log == nil {
+			d.Log = &docLog{}
+		}
+		d.Log.Level = e.GetLevel()
+	}
+	if e.GetService() != "" {
+		d.Service = &named{Name: e.GetService()}
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	fields := e.GetFields().GetFields()
+	if len(fields) == 0 {
+		return b, nil
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		if !reserved[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var buf bytes.Buffer
+	buf.Grow(len(b) + 32*len(keys))
+	buf.Write(b[:len(b)-1])
+	for _, k := range keys {
+		kb, _ := json.Marshal(k)
+		vb, err := fields[k].MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", k, err)
+		}
+		buf.WriteByte(',')
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(vb)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// Unmarshal decodes an ECS JSON document written by Marshal (or any document
+// with the same keys). Keys outside the model become parsed fields.
+func Unmarshal(b []byte) (*eventv1.Event, error) {
+	var d doc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("event document: %w", err)
+	}
+	ts, err := ParseTime(d.Timestamp)
+	if err != nil {
+		return nil, fmt.Errorf("event document @timestamp: %w", err)
+	}
+	e := &eventv1.Event{
+		Id:        d.Event.ID,
+		Timestamp: timestamppb.New(ts),
+		Message:   d.Message,
+		Dataset:   d.DataStream.Dataset,
+		Labels:    d.Labels,
+		Tags:      d.Tags,
+	}
+	if d.Event.Ingested != "" {
+		t, err := ParseTime(d.Event.Ingested)
+		if err != nil {
+			return nil, fmt.Errorf("event document event.ingested: %w", err)
+		}
+		e.Ingested = timestamppb.New(t)
+	}
+	if d.Service != nil {
+		e.Service = d.Service.Name
+	}
+	src := &eventv1.Source{}
+	if d.Host != nil {
+		src.Host = d.Host.Name
+	}
+	if d.Log != nil {
+		e.Level = d.Log.Level
+		if d.Log.File != nil {
+			src.FilePath = d.Log.File.Path
+		}
+		if d.Log.Offset != nil {
+			src.Offset = *d.Log.Offset
+		}
+	}
+	if d.Hindsight != nil {
+		src.FileId = d.Hindsight.FileID
+	}
+	if src.Host != "" || src.FilePath != "" || src.FileId != "" || (d.Log != nil && d.Log.Offset != nil) {
+		e.Source = src
+	}
+
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	for k, raw := range all {
+		if reserved[k] {
+			continue
+		}
+		var v structpb.Value
+		if err := v.UnmarshalJSON(raw); err != nil {
+			return nil, fmt.Errorf("event document field %s: %w", k, err)
+		}
+		if e.Fields == nil {
+			e.Fields = &structpb.Struct{Fields: map[string]*structpb.Value{}}
+		}
+		e.Fields.Fields[k] = &v
+	}
+	return e, nil
+}
+
+// FormatTime writes t the way documents and headers carry it: UTC, nanoseconds.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// ParseTime reads a time written by FormatTime (or any RFC 3339 time).
+func ParseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }

@@ -1,0 +1,139 @@
+package event
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
+)
+
+func sample() *eventv1.Event {
+	fields, _ := structpb.NewStruct(map[string]any{
+		"http.response.status_code": 502,
+		"url.path":                  "/api/users",
+		"message":                   "dropped: reserved",
+	})
+	src := &eventv1.Source{Host: "node-1", FilePath: "/var/log/nginx/access.log", FileId: "ab12", Offset: 4096}
+	return &eventv1.Event{
+		Id:        ID(src),
+		Timestamp: timestamppb.New(time.Date(2015, 10, 21, 16, 29, 0, 123456789, time.UTC)),
+		Ingested:  timestamppb.New(time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)),
+		Message:   `10.0.0.1 - - [21/Oct/2015:16:29:00 +0000] "GET /api/users HTTP/1.1" 502 0`,
+		Dataset:   "nginx.access",
+		Level:     "error",
+		Service:   "frontend",
+		Source:    src,
+		Labels:    map[string]string{"env": "prod"},
+		Fields:    fields,
+		Tags:      []string{"_timestamp_fallback"},
+	}
+}
+
+func TestIDIsDeterministicAndSourceSpecific(t *testing.T) {
+	a := &eventv1.Source{Host: "h", FileId: "f", Offset: 10}
+	if ID(a) != ID(proto.Clone(a).(*eventv1.Source)) {
+		t.Fatal("same source, different ids")
+	}
+	for _, b := range []*eventv1.Source{
+		{Host: "h2", FileId: "f", Offset: 10},
+		{Host: "h", FileId: "f2", Offset: 10},
+		{Host: "h", FileId: "f", Offset: 11},
+		{Host: "hf", FileId: "", Offset: 10}, // no ambiguity from concatenation
+	} {
+		if ID(a) == ID(b) {
+			t.Errorf("%v and %v share an id", a, b)
+		}
+	}
+	if ID(a) != ID(&eventv1.Source{Host: "h", FilePath: "/other/path", FileId: "f", Offset: 10}) {
+		t.Error("the path must not change the id: rotation renames files")
+	}
+}
+
+func TestMarshalIsECS(t *testing.T) {
+	b, err := Marshal(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"@timestamp":                "2015-10-21T16:29:00.123456789Z",
+		"data_stream.dataset":       "nginx.access",
+		"event.ingested":            "2026-11-22T05:00:00.000000000Z",
+		"log.level":                 "error",
+		"log.file.path":             "/var/log/nginx/access.log",
+		"log.offset":                4096.0,
+		"host.name":                 "node-1",
+		"service.name":              "frontend",
+		"labels.env":                "prod",
+		"http.response.status_code": 502.0,
+	}
+	for path, v := range want {
+		if got := lookup(m, path); got != v {
+			t.Errorf("%s = %v, want %v", path, got, v)
+		}
+	}
+	if m["message"] != sample().Message {
+		t.Errorf("message = %v (a parsed field must not replace it)", m["message"])
+	}
+	again, _ := Marshal(sample())
+	if string(again) != string(b) {
+		t.Error("encoding is not deterministic")
+	}
+}
+
+// lookup finds an ECS path in a nested document, or as a dotted top-level key.
+func lookup(m map[string]any, path string) any {
+	if v, ok := m[path]; ok {
+		return v
+	}
+	head, rest, ok := strings.Cut(path, ".")
+	if !ok {
+		return nil
+	}
+	sub, _ := m[head].(map[string]any)
+	if sub == nil {
+		return nil
+	}
+	return lookup(sub, rest)
+}
+
+func TestRoundTrip(t *testing.T) {
+	in := sample()
+	b, err := Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(in.Fields.Fields, "message") // reserved: dropped on purpose
+	if !proto.Equal(in, out) {
+		t.Fatalf("round trip changed the event:\n in: %v\nout: %v", in, out)
+	}
+}
+
+func TestUnmarshalRejectsBadTime(t *testing.T) {
+	if _, err := Unmarshal([]byte(`{"@timestamp":"yesterday","message":"x"}`)); err == nil || !strings.Contains(err.Error(), "@timestamp") {
+		t.Fatalf("want an @timestamp error, got %v", err)
+	}
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	e := sample()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Marshal(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
