@@ -78,7 +78,22 @@ EOF
 )
 }
 
-IMAGES="etcd haproxy"
+image_serf() {
+  tag=hindsight-e2e/serf:0
+  parent=base
+  packages="serf"
+  # HashiCorp's serf (gossip membership and failure detection), Debian's build. The
+  # e2e benchmark compares its member-failed detection with Hindsight's membership;
+  # it adds its own binaries and handlers on top of this image.
+  dockerfile=$(cat <<'EOF'
+EXPOSE 7946
+ENTRYPOINT ["/usr/bin/serf"]
+CMD ["agent"]
+EOF
+)
+}
+
+IMAGES="etcd haproxy serf"
 
 # ---------------------------------------------------------------------------------
 
