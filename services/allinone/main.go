@@ -63,7 +63,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		Dir:        filepath.Join(c.DataDir, "etcd"),
 		ClientAddr: c.EtcdAddr,
 		PeerAddr:   "127.0.0.1:0",
-		Logger:     s.Log.With("component", "etcd"),
+		Logger:     s.Log,
 	})
 	if err != nil {
 		return fmt.Errorf("embedded etcd in %s: %w", c.DataDir, err)
