@@ -23,6 +23,7 @@ import (
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
 	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
+	"github.com/hindsight-dev/hindsight/services/membership/health"
 	"github.com/hindsight-dev/hindsight/services/membership/registry"
 )
 
@@ -76,6 +77,11 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	}
 	s.OnClose(members.Close)
 	membershipv1.RegisterMembershipServiceServer(s.GRPC, members)
+	prober, err := health.New(etcd.Client(), health.Options{Prefix: members.Prefix(), Log: s.Log, Registerer: s.Registry})
+	if err != nil {
+		return err
+	}
+	s.Go(prober.Run)
 	s.Health.SetServingStatus(membershipv1.MembershipService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 

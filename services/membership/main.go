@@ -19,6 +19,7 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/etcdembed/zapslog"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
+	"github.com/hindsight-dev/hindsight/services/membership/health"
 	"github.com/hindsight-dev/hindsight/services/membership/registry"
 )
 
@@ -32,6 +33,8 @@ type config struct {
 	EtcdDialTimeout time.Duration
 	MinTTL, MaxTTL  time.Duration
 	OpTimeout       time.Duration
+	Probe           bool
+	ElectionPrefix  string
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
@@ -42,6 +45,8 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.MinTTL, "min-ttl", registry.DefaultMinTTL, "smallest lease TTL a member may register with (at least 1s)")
 	fs.DurationVar(&c.MaxTTL, "max-ttl", registry.DefaultMaxTTL, "largest lease TTL a member may register with")
 	fs.DurationVar(&c.OpTimeout, "op-timeout", registry.DefaultOpTimeout, "bound on each call's etcd work; past it the call fails with Unavailable")
+	fs.BoolVar(&c.Probe, "probe", true, "run members' health checks (replicas elect one prober; the others stand by)")
+	fs.StringVar(&c.ElectionPrefix, "prober-election-prefix", health.DefaultElectionPrefix, "etcd prefix where replicas elect the acting prober (outside --etcd-prefix)")
 }
 
 func main() {
@@ -89,6 +94,19 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	}
 	s.OnClose(svc.Close)
 	membershipv1.RegisterMembershipServiceServer(s.GRPC, svc)
+	if c.Probe {
+		prober, err := health.New(cli, health.Options{
+			Prefix:         svc.Prefix(),
+			ElectionPrefix: c.ElectionPrefix,
+			OpTimeout:      c.OpTimeout,
+			Log:            s.Log,
+			Registerer:     s.Registry,
+		})
+		if err != nil {
+			return err
+		}
+		s.Go(prober.Run)
+	}
 	s.Health.SetServingStatus(membershipv1.MembershipService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 
