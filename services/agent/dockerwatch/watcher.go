@@ -390,12 +390,3 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-
-// registeredMembers lists what the watcher holds (for tests and debugging).
-func (w *Watcher) registeredMembers() []string {
-	var out []string
-	for _, r := range w.regs {
-		out = append(out, r.spec.service()+"/"+r.spec.id())
-	}
-	return out
-}
