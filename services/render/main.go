@@ -1,0 +1,161 @@
+// Command render writes configuration files from etcd, confd-style: it
+// watches the prefixes its templates read (the membership registry above
+// all), renders Go templates, replaces each destination atomically when its
+// content changes, after a check command accepted the candidate, and then
+// runs a reload command. See package renderer for the config file.
+//
+//	render --config /etc/hindsight/render.yaml                # follow etcd
+//	render --config ... --onetime                            # render once and exit (status 1 on failure)
+//	render --config ... --noop                               # render and check; never replace or reload
+//
+// Each resource's health is served over gRPC as "hindsight.render.<name>"
+// (NOT_SERVING while its last render failed; the file keeps its last good
+// content) and as JSON at /status on the admin listener. Every flag can also
+// be set from the environment, e.g. --etcd-endpoints from HINDSIGHT_ETCD_ENDPOINTS.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hindsight-dev/hindsight/internal/etcdembed/zapslog"
+	"github.com/hindsight-dev/hindsight/internal/flagenv"
+	"github.com/hindsight-dev/hindsight/internal/logging"
+	"github.com/hindsight-dev/hindsight/internal/server"
+	"github.com/hindsight-dev/hindsight/services/render/renderer"
+)
+
+const name = "render"
+
+type config struct {
+	server.Flags
+	Config        string
+	EtcdEndpoints string
+	Onetime       bool
+	Noop          bool
+}
+
+func (c *config) bind(fs *flag.FlagSet) {
+	c.Flags.Bind(fs, ":9601", ":9602")
+	fs.StringVar(&c.Config, "config", "/etc/hindsight/render.yaml", "config file (YAML) listing the template resources")
+	fs.StringVar(&c.EtcdEndpoints, "etcd-endpoints", "localhost:2379", "comma-separated etcd endpoints")
+	fs.BoolVar(&c.Onetime, "onetime", false, "render every resource once and exit; exit status 1 if any failed")
+	fs.BoolVar(&c.Noop, "noop", false, "render and run check commands, but never replace a file or run a reload command")
+}
+
+func main() {
+	var c config
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	c.bind(fs)
+	if c.onetimeRequested() {
+		os.Exit(c.onetime(fs))
+	}
+	server.Main(name, fs, &c.Flags, c.setup)
+}
+
+// onetimeRequested peeks at the arguments and environment: --onetime runs
+// without the server (no listeners, no signals to wait for).
+func (c *config) onetimeRequested() bool {
+	for _, a := range os.Args[1:] {
+		if a == "--onetime" || a == "-onetime" || a == "--onetime=true" || a == "-onetime=true" {
+			return true
+		}
+	}
+	v := os.Getenv(server.EnvPrefix + "_ONETIME")
+	return v == "1" || v == "true"
+}
+
+func (c *config) onetime(fs *flag.FlagSet) int {
+	if err := flagenv.Parse(fs, server.EnvPrefix, os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	log, err := logging.New(os.Stderr, name, c.LogFormat, c.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	r, cli, err := c.renderer(log, nil, nil)
+	if err != nil {
+		log.Error("exiting", "err", err)
+		return 1
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := r.Once(ctx); err != nil {
+		log.Error("onetime render failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func (c *config) renderer(log *slog.Logger, s *server.Server, onStatus func(renderer.Status)) (*renderer.Renderer, *clientv3.Client, error) {
+	cfg, err := renderer.Load(c.Config)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	var endpoints []string
+	for _, e := range strings.Split(c.EtcdEndpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			endpoints = append(endpoints, e)
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            endpoints,
+		DialTimeout:          5 * time.Second,
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+		Logger:               zapslog.New(log, "etcd-client", slog.LevelError),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("etcd client: %w", err)
+	}
+	opts := renderer.Options{Noop: c.Noop, Log: log, OnStatus: onStatus}
+	if s != nil {
+		opts.Registerer = s.Registry
+	}
+	r, err := renderer.New(cli, cfg, opts)
+	if err != nil {
+		cli.Close()
+		return nil, nil, err
+	}
+	return r, cli, nil
+}
+
+func (c *config) setup(ctx context.Context, s *server.Server) error {
+	onStatus := func(st renderer.Status) {
+		h := healthpb.HealthCheckResponse_SERVING
+		if !st.OK {
+			h = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		s.Health.SetServingStatus("hindsight.render."+st.Name, h)
+	}
+	r, cli, err := c.renderer(s.Log, s, onStatus)
+	if err != nil {
+		return err
+	}
+	s.OnClose(func() { cli.Close() })
+	s.Admin.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(r.Statuses())
+	})
+	// The process serves as long as it follows etcd; a failing resource is
+	// reported on its own name (its file keeps the last good content).
+	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.Go(r.Run)
+	s.Log.Info("rendering", "config", c.Config, "etcd", c.EtcdEndpoints, "noop", c.Noop)
+	return nil
+}

@@ -1,0 +1,210 @@
+package renderer
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
+)
+
+// Member is a member as templates see it.
+type Member struct {
+	Service string
+	ID      string
+	Address string
+	Port    int32
+	Labels  map[string]string
+	// Health is "healthy", "unhealthy" or "unknown" (no check, or not probed yet).
+	Health string
+}
+
+// Addr is address:port (IPv6 addresses bracketed).
+func (m Member) Addr() string { return net.JoinHostPort(m.Address, strconv.Itoa(int(m.Port))) }
+
+// Healthy is true unless the member's check fails (unknown counts as healthy,
+// as the membership API's healthy_only does).
+func (m Member) Healthy() bool { return m.Health != "unhealthy" }
+
+// Label returns a label's value, or def when it is missing.
+func (m Member) Label(key, def string) string {
+	if v, ok := m.Labels[key]; ok {
+		return v
+	}
+	return def
+}
+
+// KV is one etcd key and value, for get/gets.
+type KV struct {
+	Key   string
+	Value string
+}
+
+// view is what one render sees: a consistent copy of the watched keys.
+type view struct {
+	kvs    map[string]string
+	prefix string
+}
+
+func healthName(h membershipv1.Health) string {
+	switch h {
+	case membershipv1.Health_HEALTH_HEALTHY:
+		return "healthy"
+	case membershipv1.Health_HEALTH_UNHEALTHY:
+		return "unhealthy"
+	default:
+		return "unknown"
+	}
+}
+
+// members decodes every member under the prefix, by service, each sorted by id.
+func (v *view) members() map[string][]Member {
+	out := map[string][]Member{}
+	for k, val := range v.kvs {
+		rest, ok := strings.CutPrefix(k, v.prefix)
+		if !ok {
+			continue
+		}
+		service, id, ok := strings.Cut(rest, "/")
+		if !ok || service == "" || id == "" {
+			continue
+		}
+		var m membershipv1.Member
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(val), &m); err != nil {
+			continue
+		}
+		out[service] = append(out[service], Member{
+			Service: service, ID: id, Address: m.Address, Port: m.Port,
+			Labels: m.Labels, Health: healthName(m.Health),
+		})
+	}
+	for _, ms := range out {
+		slices.SortFunc(ms, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	return out
+}
+
+// funcs are the template helpers. Lookups mirror confd's (getv, getvs, ls,
+// lsdir, exists, get, gets) on the watched keys; members, healthy and
+// services read the membership registry under the configured prefix.
+func (v *view) funcs() template.FuncMap {
+	var byService map[string][]Member // decoded once per render, on first use
+	ms := func() map[string][]Member {
+		if byService == nil {
+			byService = v.members()
+		}
+		return byService
+	}
+	sortedKeys := func(prefix string) []string {
+		var keys []string
+		for k := range v.kvs {
+			if strings.HasPrefix(k, prefix) {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	return template.FuncMap{
+		// members "web": every member of the service, sorted by id.
+		"members": func(service string) []Member { return ms()[service] },
+		// healthy "web": the members not marked unhealthy, sorted by id.
+		"healthy": func(service string) []Member {
+			var out []Member
+			for _, m := range ms()[service] {
+				if m.Healthy() {
+					out = append(out, m)
+				}
+			}
+			return out
+		},
+		// services: the names of the services with members, sorted.
+		"services": func() []string {
+			var out []string
+			for s := range ms() {
+				out = append(out, s)
+			}
+			slices.Sort(out)
+			return out
+		},
+		// getv "/key" ["default"]: a key's value; a missing key without a
+		// default fails the render (as confd does), so a typo is not silent.
+		"getv": func(key string, def ...string) (string, error) {
+			if val, ok := v.kvs[key]; ok {
+				return val, nil
+			}
+			if len(def) > 0 {
+				return def[0], nil
+			}
+			return "", fmt.Errorf("getv: key %q not found", key)
+		},
+		// getvs "/prefix/": values of the keys under a prefix, sorted by key.
+		"getvs": func(prefix string) []string {
+			var out []string
+			for _, k := range sortedKeys(prefix) {
+				out = append(out, v.kvs[k])
+			}
+			return out
+		},
+		"get": func(key string) (KV, error) {
+			if val, ok := v.kvs[key]; ok {
+				return KV{key, val}, nil
+			}
+			return KV{}, fmt.Errorf("get: key %q not found", key)
+		},
+		"gets": func(prefix string) []KV {
+			var out []KV
+			for _, k := range sortedKeys(prefix) {
+				out = append(out, KV{k, v.kvs[k]})
+			}
+			return out
+		},
+		"exists": func(key string) bool { _, ok := v.kvs[key]; return ok },
+		// ls "/dir": names of the direct children of dir (keys or directories).
+		"ls": func(dir string) []string { return children(sortedKeys(strings.TrimSuffix(dir, "/")+"/"), dir, false) },
+		// lsdir "/dir": names of the direct children of dir that have children.
+		"lsdir": func(dir string) []string { return children(sortedKeys(strings.TrimSuffix(dir, "/")+"/"), dir, true) },
+		"base":  path.Base,
+		"dir":   path.Dir,
+		"join":  func(sep string, s []string) string { return strings.Join(s, sep) },
+		"split": strings.Split,
+		"upper": strings.ToUpper, "lower": strings.ToLower,
+		"replace":   func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+		"contains":  strings.Contains,
+		"hasPrefix": strings.HasPrefix, "hasSuffix": strings.HasSuffix,
+		"trimPrefix": func(prefix, s string) string { return strings.TrimPrefix(s, prefix) },
+		// sanitize makes a string safe as a config identifier (HAProxy server names...).
+		"sanitize": func(s string) string {
+			return strings.Map(func(r rune) rune {
+				if r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+					return r
+				}
+				return '_'
+			}, s)
+		},
+	}
+}
+
+// children lists the distinct first path elements below dir.
+func children(keys []string, dir string, dirsOnly bool) []string {
+	dir = strings.TrimSuffix(dir, "/") + "/"
+	var out []string
+	for _, k := range keys {
+		rest := strings.TrimPrefix(k, dir)
+		name, _, nested := strings.Cut(rest, "/")
+		if name == "" || (dirsOnly && !nested) {
+			continue
+		}
+		if len(out) == 0 || out[len(out)-1] != name {
+			out = append(out, name)
+		}
+	}
+	return slices.Compact(out)
+}
