@@ -566,6 +566,7 @@ type Node struct {
 	RequestRate   float64                `protobuf:"fixed64,3,opt,name=request_rate,json=requestRate,proto3" json:"request_rate,omitempty"`
 	ErrorRatio    float64                `protobuf:"fixed64,4,opt,name=error_ratio,json=errorRatio,proto3" json:"error_ratio,omitempty"`
 	Internet      bool                   `protobuf:"varint,5,opt,name=internet,proto3" json:"internet,omitempty"`
+	Addresses     []string               `protobuf:"bytes,6,rep,name=addresses,proto3" json:"addresses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -635,6 +636,13 @@ func (x *Node) GetInternet() bool {
 	return false
 }
 
+func (x *Node) GetAddresses() []string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
 type Edge struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Source          string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
@@ -647,6 +655,7 @@ type Edge struct {
 	LatencyP50      *durationpb.Duration   `protobuf:"bytes,8,opt,name=latency_p50,json=latencyP50,proto3" json:"latency_p50,omitempty"`
 	LatencyP99      *durationpb.Duration   `protobuf:"bytes,9,opt,name=latency_p99,json=latencyP99,proto3" json:"latency_p99,omitempty"`
 	LastSeen        *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	Stale           bool                   `protobuf:"varint,11,opt,name=stale,proto3" json:"stale,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -749,6 +758,13 @@ func (x *Edge) GetLastSeen() *timestamppb.Timestamp {
 		return x.LastSeen
 	}
 	return nil
+}
+
+func (x *Edge) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
 }
 
 type Graph struct {
@@ -1163,7 +1179,7 @@ const file_hindsight_topology_v1_topology_proto_rawDesc = "" +
 	"\x06window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06window\"}\n" +
 	"\x11WatchGraphRequest\x121\n" +
 	"\x06window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06window\x125\n" +
-	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xa0\x01\n" +
+	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xbe\x01\n" +
 	"\x04Node\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1e\n" +
 	"\n" +
@@ -1172,7 +1188,8 @@ const file_hindsight_topology_v1_topology_proto_rawDesc = "" +
 	"\frequest_rate\x18\x03 \x01(\x01R\vrequestRate\x12\x1f\n" +
 	"\verror_ratio\x18\x04 \x01(\x01R\n" +
 	"errorRatio\x12\x1a\n" +
-	"\binternet\x18\x05 \x01(\bR\binternet\"\xca\x03\n" +
+	"\binternet\x18\x05 \x01(\bR\binternet\x12\x1c\n" +
+	"\taddresses\x18\x06 \x03(\tR\taddresses\"\xe0\x03\n" +
 	"\x04Edge\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x12;\n" +
@@ -1187,7 +1204,8 @@ const file_hindsight_topology_v1_topology_proto_rawDesc = "" +
 	"\vlatency_p99\x18\t \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"latencyP99\x127\n" +
 	"\tlast_seen\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xd0\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x14\n" +
+	"\x05stale\x18\v \x01(\bR\x05stale\"\xd0\x01\n" +
 	"\x05Graph\x121\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x1b.hindsight.topology.v1.NodeR\x05nodes\x121\n" +
 	"\x05edges\x18\x02 \x03(\v2\x1b.hindsight.topology.v1.EdgeR\x05edges\x121\n" +
