@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -137,7 +138,7 @@ func (w *Watcher) follow(ctx context.Context) error {
 	// Subscribe before listing, so nothing that happens during the list is lost.
 	stream := w.docker.Events(sctx, client.EventsListOptions{Filters: make(client.Filters).
 		Add("type", string(events.ContainerEventType)).
-		Add("event", string(events.ActionStart), string(events.ActionDie), string(events.ActionDestroy)).
+		Add("event", string(events.ActionStart), string(events.ActionKill), string(events.ActionDie), string(events.ActionDestroy)).
 		Add("label", LabelService)})
 	if err := w.reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
@@ -175,9 +176,29 @@ func (w *Watcher) handle(ctx context.Context, msg events.Message) {
 	switch msg.Action {
 	case events.ActionStart:
 		w.startContainer(ctx, id)
+	case events.ActionKill:
+		// The engine reports the signal as soon as it sends it, well before
+		// "die" (which waits for the exit to be reaped; seen taking more than
+		// a second on a busy engine). A stopping signal means the container is
+		// going away: take it out now, so load balancers drain it while it
+		// exits (docker stop's SIGTERM) or stop sending to it at once
+		// (SIGKILL). Other signals (HUP for a reload, USR1...) leave it in.
+		if sig := msg.Actor.Attributes["signal"]; stopping(sig) {
+			w.stopContainer(ctx, id, "kill "+sig)
+		}
 	case events.ActionDie, events.ActionDestroy:
 		w.stopContainer(ctx, id, string(msg.Action))
 	}
+}
+
+// stopping says whether a signal (as the engine reports it: "9", "SIGKILL"
+// or "KILL") ends a process by default.
+func stopping(sig string) bool {
+	switch strings.TrimPrefix(strings.ToUpper(sig), "SIG") {
+	case "9", "KILL", "15", "TERM", "2", "INT", "3", "QUIT":
+		return true
+	}
+	return false
 }
 
 // reconcile registers every running labelled container not registered yet,

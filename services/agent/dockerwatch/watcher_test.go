@@ -101,6 +101,10 @@ func (f *fakeDocker) emit(action events.Action, id string) {
 	f.events <- events.Message{Type: events.ContainerEventType, Action: action, Actor: events.Actor{ID: id}}
 }
 
+func (f *fakeDocker) killEvent(id, signal string) {
+	f.events <- events.Message{Type: events.ContainerEventType, Action: events.ActionKill, Actor: events.Actor{ID: id, Attributes: map[string]string{"signal": signal}}}
+}
+
 // membership runs the real registry on an embedded etcd, over an in-memory gRPC connection.
 func membership(t *testing.T) membershipv1.MembershipServiceClient {
 	t.Helper()
@@ -198,6 +202,20 @@ func TestReconcileEventsAndRestart(t *testing.T) {
 
 	d.stop("c1")
 	d.emit(events.ActionDie, "c1")
+	waitMembers(t, m, "web/web-2@10.0.0.2:8080", "web/web-3@10.0.0.4:8080")
+
+	// docker kill (SIGKILL) takes it out at the kill event, before "die";
+	// a reload signal does not.
+	d.killEvent("c4", "1")
+	d.killEvent("c4", "SIGHUP")
+	time.Sleep(100 * time.Millisecond)
+	waitMembers(t, m, "web/web-2@10.0.0.2:8080", "web/web-3@10.0.0.4:8080")
+	d.killEvent("c2", "9")
+	waitMembers(t, m, "web/web-3@10.0.0.4:8080")
+	d.stop("c2")
+	d.emit(events.ActionDie, "c2")
+	d.run("c2", "web-2", "10.0.0.2", webLabels)
+	d.emit(events.ActionStart, "c2") // restarted
 	waitMembers(t, m, "web/web-2@10.0.0.2:8080", "web/web-3@10.0.0.4:8080")
 
 	// Leases are kept alive past their TTL (2s).
