@@ -7,7 +7,7 @@
 #                                        .debs downloaded on the host (the build itself
 #                                        runs with --network none)
 #
-# Usage: e2e/images/build.sh [NAME...]   (no NAME: every image; --list: the names)
+# Usage: e2e/images/build.sh [NAME...|all]   (no NAME or all: every image; --list: the names)
 #
 # Idempotent: every image carries a label with a hash of this script and of its parent
 # image, and is rebuilt only when that label differs (so editing this script rebuilds).
@@ -93,9 +93,277 @@ EOF
 )
 }
 
-IMAGES="etcd haproxy serf"
+# A JRE from Debian's packages, the parent of the Java engines below. JAVA_HOME is a
+# stable path whatever the architecture.
+image_jre() {
+  tag=hindsight-e2e/jre:17
+  parent=base
+  packages="openjdk-17-jre-headless"
+  dockerfile=$(cat <<'EOF'
+RUN ln -sfn "$(dirname "$(dirname "$(readlink -f /usr/bin/java)")")" /usr/lib/jvm/default-java \
+ && java -version
+ENV JAVA_HOME=/usr/lib/jvm/default-java
+EOF
+)
+}
+
+# Apache Kafka, KRaft combined mode (broker + controller, node 1), from the broker's
+# jars on Maven Central (resolved on the host by mvn, cached; see context_kafka).
+# Two client listeners:
+#   NETWORK  :9092   for containers on a test network, advertised as
+#                    $KAFKA_NETWORK_HOST:9092 (default: the container's hostname;
+#                    the harness sets its network alias, "kafka")
+#   HOST     :19092  for the test process through a published port, advertised as
+#                    $KAFKA_ADVERTISED_HOST:$KAFKA_ADVERTISED_PORT (default
+#                    localhost:19092; the harness publishes 19092 on a fixed loopback
+#                    port it chose, so the address stays valid across stop/start)
+# and CONTROLLER on 127.0.0.1:9093. Storage is formatted once (fixed cluster id) under
+# /var/lib/kafka/data, a volume, so a stopped and restarted container keeps its data.
+# Any broker setting can be overridden with KAFKA_CFG_<NAME> (dots as underscores,
+# e.g. KAFKA_CFG_LOG_RETENTION_CHECK_INTERVAL_MS=1000); heap with KAFKA_HEAP_OPTS.
+# Kafka's command-line tools (kafka-tools, without Connect) are on the class path too:
+#   /opt/kafka/bin/kafka-class org.apache.kafka.tools.consumer.ConsoleConsumer ...
+KAFKA_VERSION=4.1.1
+KAFKA_LOG4J_VERSION=2.24.3   # the log4j-core Kafka depends on; adds its SLF4J binding
+image_kafka() {
+  tag=hindsight-e2e/kafka:4
+  parent=jre
+  packages=""
+  dockerfile=$(cat <<'EOF'
+COPY kafka/ /opt/kafka/
+RUN useradd --system --user-group --home-dir /var/lib/kafka --no-create-home --shell /usr/sbin/nologin kafka \
+ && mkdir -p /var/lib/kafka/data && chown -R kafka:kafka /var/lib/kafka && chmod 0750 /var/lib/kafka \
+ && chmod 0755 /opt/kafka/bin/kafka-start /opt/kafka/bin/kafka-class
+ENV KAFKA_HEAP_OPTS="-Xms256m -Xmx512m"
+USER kafka
+VOLUME /var/lib/kafka
+EXPOSE 9092 19092
+ENTRYPOINT ["/opt/kafka/bin/kafka-start"]
+EOF
+)
+}
+
+context_kafka() {
+  local ctx=$1
+  mkdir -p "$ctx/kafka/bin" "$ctx/kafka/config"
+  cp -a "$(maven_kafka_libs)" "$ctx/kafka/libs"
+  cat >"$ctx/kafka/config/server.properties" <<'EOF'
+# Single-node KRaft defaults; bin/kafka-start adds node.id, the quorum, the advertised
+# listeners and log.dirs, then any KAFKA_CFG_* overrides (the last value wins).
+process.roles=broker,controller
+listeners=NETWORK://0.0.0.0:9092,HOST://0.0.0.0:19092,CONTROLLER://127.0.0.1:9093
+listener.security.protocol.map=NETWORK:PLAINTEXT,HOST:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=NETWORK
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+  cat >"$ctx/kafka/config/log4j2.properties" <<'EOF'
+status = warn
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+# Every component prints its whole configuration at INFO: thousands of lines.
+logger.config.name = org.apache.kafka.common.config.AbstractConfig
+logger.config.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+EOF
+  cat >"$ctx/kafka/config/tools-log4j2.properties" <<'EOF'
+status = warn
+appender.stderr.type = Console
+appender.stderr.name = STDERR
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stderr.ref = STDERR
+EOF
+  cat >"$ctx/kafka/bin/kafka-class" <<'EOF'
+#!/bin/sh
+# kafka-class CLASS [ARGS...]: runs one of Kafka's tools (logs to stderr, small heap).
+set -euf
+# shellcheck disable=SC2086
+exec java ${KAFKA_TOOLS_HEAP_OPTS:--Xmx256m} -Dlog4j2.configurationFile=/opt/kafka/config/tools-log4j2.properties \
+  -cp '/opt/kafka/libs/*' "$@"
+EOF
+  cat >"$ctx/kafka/bin/kafka-start" <<'EOF'
+#!/bin/sh
+# Formats the KRaft storage on first start, then runs the broker + controller.
+# No globbing: the class path's libs/* is Java's wildcard, not the shell's.
+set -euf
+home=/opt/kafka
+data=/var/lib/kafka/data
+conf=/tmp/kafka-server.properties
+: "${KAFKA_CLUSTER_ID:=aGluZHNpZ2h0LWUyZS0xMQ}"
+: "${KAFKA_NODE_ID:=1}"
+: "${KAFKA_NETWORK_HOST:=$(hostname)}"
+: "${KAFKA_ADVERTISED_HOST:=localhost}"
+: "${KAFKA_ADVERTISED_PORT:=19092}"
+: "${KAFKA_HEAP_OPTS:=-Xms256m -Xmx512m}"
+{
+  cat "$home/config/server.properties"
+  echo "node.id=$KAFKA_NODE_ID"
+  echo "controller.quorum.voters=$KAFKA_NODE_ID@127.0.0.1:9093"
+  echo "advertised.listeners=NETWORK://$KAFKA_NETWORK_HOST:9092,HOST://$KAFKA_ADVERTISED_HOST:$KAFKA_ADVERTISED_PORT"
+  echo "log.dirs=$data"
+  env | sed -n 's/^KAFKA_CFG_\([A-Z0-9_]*\)=/\1=/p' | while IFS='=' read -r k v; do
+    printf '%s=%s\n' "$(printf '%s' "$k" | tr 'A-Z_' 'a-z.')" "$v"
+  done
+} >"$conf"
+java="java -Dlog4j2.configurationFile=$home/config/log4j2.properties -cp $home/libs/*"
+if [ ! -f "$data/meta.properties" ]; then
+  echo "kafka-start: formatting $data (cluster $KAFKA_CLUSTER_ID)"
+  $java kafka.tools.StorageTool format --ignore-formatted -t "$KAFKA_CLUSTER_ID" -c "$conf"
+fi
+# shellcheck disable=SC2086
+exec $java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+  -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true ${KAFKA_OPTS:-} kafka.Kafka "$conf"
+EOF
+}
+
+# OpenSearch from its integ-test zip on Maven Central (OpenSearch with only the
+# transport-netty4 module: no plugins, hence no security plugin; core APIs such as
+# _bulk, _search, _count, index templates). Single-node discovery (no bootstrap
+# checks), heap 512 MB (OPENSEARCH_JAVA_OPTS), logs on stdout only, data in the volume
+# /var/lib/opensearch, runs as the opensearch user. More settings as arguments:
+# `-E name=value`. HTTP on 9200.
+OPENSEARCH_VERSION=2.19.4
+image_opensearch() {
+  tag=hindsight-e2e/opensearch:2
+  parent=jre
+  packages=""
+  dockerfile=$(cat <<'EOF'
+COPY opensearch/ /opt/opensearch/
+RUN useradd --system --user-group --home-dir /var/lib/opensearch --no-create-home --shell /usr/sbin/nologin opensearch \
+ && mkdir -p /var/lib/opensearch /var/log/opensearch \
+ && chown opensearch:opensearch /var/lib/opensearch /var/log/opensearch \
+ && chown -R opensearch:opensearch /opt/opensearch/config \
+ && chmod 0750 /var/lib/opensearch
+ENV OPENSEARCH_JAVA_OPTS="-Xms512m -Xmx512m"
+WORKDIR /opt/opensearch
+USER opensearch
+VOLUME /var/lib/opensearch
+EXPOSE 9200 9300
+ENTRYPOINT ["/opt/opensearch/bin/opensearch"]
+EOF
+)
+}
+
+context_opensearch() {
+  local ctx=$1 zip
+  zip=$(maven_opensearch_zip)
+  unzip -q "$zip" -d "$ctx/unpacked"
+  mv "$ctx/unpacked/opensearch-$OPENSEARCH_VERSION" "$ctx/opensearch"
+  rm -rf "$ctx/unpacked" "$ctx/opensearch/bin/"*.bat "$ctx/opensearch/bin/"*.exe
+  local c=$ctx/opensearch/config
+  # Heap from OPENSEARCH_JAVA_OPTS; no GC log, heap dump or error file in the
+  # (read-only) install directory.
+  sed -i -e 's/^-Xms1g$/-Xms512m/' -e 's/^-Xmx1g$/-Xmx512m/' \
+    -e '/-Xlog:gc/d' -e 's#^-XX:HeapDumpPath=.*#-XX:HeapDumpPath=/tmp#' \
+    -e 's#^-XX:ErrorFile=.*#-XX:ErrorFile=/tmp/hs_err_pid%p.log#' "$c/jvm.options"
+  cat >"$c/opensearch.yml" <<'EOF'
+cluster.name: hindsight-e2e
+node.name: opensearch
+network.host: 0.0.0.0
+http.port: 9200
+transport.port: 9300
+discovery.type: single-node
+path.data: /var/lib/opensearch
+path.logs: /var/log/opensearch
+# Tests share the host's disk; indexing must not stop when it is fuller than usual.
+cluster.routing.allocation.disk.threshold_enabled: false
+EOF
+  cat >"$c/log4j2.properties" <<'EOF'
+status = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] [%node_name]%marker %m%n
+rootLogger.level = info
+rootLogger.appenderRef.console.ref = console
+appender.header_warning.type = HeaderWarningAppender
+appender.header_warning.name = header_warning
+logger.deprecation.name = org.opensearch.deprecation
+logger.deprecation.level = deprecation
+logger.deprecation.appenderRef.header_warning.ref = header_warning
+logger.deprecation.additivity = false
+EOF
+}
+
+IMAGES="etcd haproxy serf jre kafka opensearch"
 
 # ---------------------------------------------------------------------------------
+
+# Maven Central artifacts, resolved with the host's mvn and cached under
+# $E2E_CACHE/maven so a rebuild does not resolve them again.
+
+# maven_kafka_libs: prints a directory holding the broker's jars and their runtime
+# dependencies.
+maven_kafka_libs() {
+  local dir=$E2E_CACHE/maven/kafka-$KAFKA_VERSION pom key
+  pom=$(cat <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.hindsight.e2e</groupId>
+  <artifactId>kafka-broker-jars</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version>
+      <exclusions><exclusion><groupId>org.apache.kafka</groupId><artifactId>connect-runtime</artifactId></exclusion></exclusions></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$KAFKA_LOG4J_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+)
+  key=$(printf '%s' "$pom" | sha256sum | cut -c1-16)
+  if [ "$(cat "$dir/.key" 2>/dev/null)" != "$key" ]; then
+    local tmp start=$SECONDS
+    tmp=$(mktemp -d "$E2E_CACHE/mvn.XXXXXX")
+    printf '%s\n' "$pom" >"$tmp/pom.xml"
+    log "resolving Kafka $KAFKA_VERSION jars with mvn"
+    (cd "$tmp" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp/libs") \
+      >"$E2E_CACHE/mvn-kafka.log" 2>&1 || { tail -n 30 "$E2E_CACHE/mvn-kafka.log" >&2; rm -rf "$tmp"; return 1; }
+    [ -f "$tmp/libs/kafka_2.13-$KAFKA_VERSION.jar" ] || { log "mvn did not produce kafka_2.13-$KAFKA_VERSION.jar"; rm -rf "$tmp"; return 1; }
+    rm -rf "$dir"; mkdir -p "$(dirname "$dir")"
+    mv "$tmp/libs" "$dir"; rm -rf "$tmp"
+    echo "$key" >"$dir/.key"
+    log "resolved $(ls "$dir"/*.jar | wc -l) jars ($(du -sh "$dir" | cut -f1)) in $((SECONDS - start))s"
+  fi
+  echo "$dir"
+}
+
+# maven_opensearch_zip: prints the path of OpenSearch's integ-test zip.
+maven_opensearch_zip() {
+  local zip=$E2E_CACHE/maven/opensearch-$OPENSEARCH_VERSION.zip
+  if [ ! -s "$zip" ]; then
+    local tmp start=$SECONDS
+    tmp=$(mktemp -d "$E2E_CACHE/mvn.XXXXXX")
+    log "fetching OpenSearch $OPENSEARCH_VERSION integ-test zip with mvn"
+    (cd "$tmp" && mvn -q -B dependency:copy -Dartifact="org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip" \
+      -DoutputDirectory="$tmp") >"$E2E_CACHE/mvn-opensearch.log" 2>&1 \
+      || { tail -n 30 "$E2E_CACHE/mvn-opensearch.log" >&2; rm -rf "$tmp"; return 1; }
+    mkdir -p "$(dirname "$zip")"
+    mv "$tmp/opensearch-$OPENSEARCH_VERSION.zip" "$zip"; rm -rf "$tmp"
+    log "fetched $(du -sh "$zip" | cut -f1) in $((SECONDS - start))s"
+  fi
+  echo "$zip"
+}
 
 image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null; }
 image_label() { docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null; }
@@ -236,7 +504,7 @@ main() {
   mkdir -p "$E2E_CACHE"
   "$REPO_ROOT/tools/setup/docker.sh"
   local names=("$@")
-  [ ${#names[@]} -gt 0 ] || read -r -a names <<<"$IMAGES"
+  if [ ${#names[@]} -eq 0 ] || [ "${names[*]}" = all ]; then read -r -a names <<<"$IMAGES"; fi
   for n in "${names[@]}"; do build_image "$n"; done
 }
 
