@@ -316,7 +316,7 @@ IMAGES="etcd haproxy serf jre kafka opensearch"
 maven_kafka_libs() {
   local dir=$E2E_CACHE/maven/kafka-$KAFKA_VERSION pom key
   pom=$(cat <<EOF
-<project xmlns="http://maven.apache.org/POM/4.0.0">
+<project>
   <modelVersion>4.0.0</modelVersion>
   <groupId>dev.hindsight.e2e</groupId>
   <artifactId>kafka-broker-jars</artifactId>
