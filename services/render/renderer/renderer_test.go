@@ -208,6 +208,9 @@ func TestBurstIsDebouncedIntoOneOrTwoReloads(t *testing.T) {
 	putMember(t, cli, "web", "web-0", "10.0.0.100", 80, membershipv1.Health_HEALTH_HEALTHY)
 	f.run(t, cli, false)
 	f.waitDest(t, "backend web\n  server web-0 10.0.0.100:80\n")
+	for f.reloadCount() == 0 { // the reload runs just after the file is replaced
+		time.Sleep(5 * time.Millisecond)
+	}
 	before := f.reloadCount()
 	start := time.Now()
 	for i := 1; i <= 10; i++ { // ten changes in about 100ms
