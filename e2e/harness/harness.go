@@ -158,6 +158,21 @@ func Network(t testing.TB) *testcontainers.DockerNetwork {
 // joins that network under the given aliases.
 func Start(t testing.TB, nw *testcontainers.DockerNetwork, aliases []string, req testcontainers.ContainerRequest) testcontainers.Container {
 	t.Helper()
+	c, err := start(t, nw, aliases, req)
+	if err != nil {
+		t.Fatalf("start %s: %v", req.Image, err)
+	}
+	return c
+}
+
+// startupTimeout bounds how long an engine may take to become ready. Generous: the
+// machines that run these suites are small and shared.
+const startupTimeout = 3 * time.Minute
+
+// start is Start returning the error instead of failing the test. The container, if
+// created, is terminated when the test ends either way.
+func start(t testing.TB, nw *testcontainers.DockerNetwork, aliases []string, req testcontainers.ContainerRequest) (testcontainers.Container, error) {
+	t.Helper()
 	RequireImage(t, req.Image)
 	if nw != nil {
 		req.Networks = append(req.Networks, nw.Name)
@@ -166,7 +181,7 @@ func Start(t testing.TB, nw *testcontainers.DockerNetwork, aliases []string, req
 		}
 		req.NetworkAliases[nw.Name] = append(req.NetworkAliases[nw.Name], aliases...)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout+time.Minute)
 	defer cancel()
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: req,
@@ -181,10 +196,7 @@ func Start(t testing.TB, nw *testcontainers.DockerNetwork, aliases []string, req
 			}
 		})
 	}
-	if err != nil {
-		t.Fatalf("start %s: %v", req.Image, err)
-	}
-	return c
+	return c, err
 }
 
 func dumpLogs(t testing.TB, image string, c testcontainers.Container) {
@@ -196,7 +208,11 @@ func dumpLogs(t testing.TB, image string, c testcontainers.Container) {
 		return
 	}
 	defer r.Close()
-	b, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	// The end matters most (why it failed); engines log a lot while starting.
+	b, _ := io.ReadAll(r)
+	if len(b) > 64<<10 {
+		b = append([]byte("[...]\n"), b[len(b)-64<<10:]...)
+	}
 	t.Logf("logs of %s (%s):\n%s", image, c.GetContainerID()[:12], b)
 }
 
