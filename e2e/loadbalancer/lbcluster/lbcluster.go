@@ -145,40 +145,54 @@ func Start(t *testing.T) *Cluster {
 func buildLBImage(t *testing.T, docker *client.Client) {
 	t.Helper()
 	harness.RequireImage(t, harness.HAProxyImage)
-	render, err := binary("services/render/render_/render")
+	render, err := Binary("services/render/render_/render")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ctxTar bytes.Buffer
-	tw := tar.NewWriter(&ctxTar)
-	add := func(name string, b []byte, mode int64) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(b))}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(b)
-	}
+	ctx := map[string]File{}
 	for _, f := range []string{"Dockerfile", "entrypoint.sh", "haproxy.cfg.tmpl", "render.yaml"} {
 		b, err := files.ReadFile("files/" + f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mode := int64(0o644)
-		if strings.HasSuffix(f, ".sh") {
-			mode = 0o755
-		}
-		add(f, b, mode)
+		ctx[f] = File{Data: b, Exec: strings.HasSuffix(f, ".sh")}
 	}
 	rb, err := os.ReadFile(render)
 	if err != nil {
 		t.Fatal(err)
 	}
-	add("render", rb, 0o755)
+	ctx["render"] = File{Data: rb, Exec: true}
+	BuildImage(t, docker, LBImage, ctx)
+}
+
+// File is one file of an image build context.
+type File struct {
+	Data []byte
+	Exec bool
+}
+
+// BuildImage builds an image from a Dockerfile and files (a build context
+// with no network: everything it needs is in the context or the parent image).
+func BuildImage(t *testing.T, docker *client.Client, tag string, files map[string]File) {
+	t.Helper()
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	for name, f := range files {
+		mode := int64(0o644)
+		if f.Exec {
+			mode = 0o755
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(f.Data))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(f.Data)
+	}
 	tw.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := docker.ImageBuild(ctx, &ctxTar, client.ImageBuildOptions{Tags: []string{LBImage}, Remove: true, ForceRemove: true, NetworkMode: "none"})
+	res, err := docker.ImageBuild(ctx, &ctxTar, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true, NetworkMode: "none"})
 	if err != nil {
-		t.Fatalf("build %s: %v", LBImage, err)
+		t.Fatalf("build %s: %v", tag, err)
 	}
 	defer res.Body.Close()
 	dec := json.NewDecoder(res.Body)
@@ -191,18 +205,18 @@ func buildLBImage(t *testing.T, docker *client.Client) {
 		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			t.Fatalf("build %s: %v", LBImage, err)
+			t.Fatalf("build %s: %v", tag, err)
 		}
 		out.WriteString(msg.Stream)
 		if msg.ErrorDetail != nil {
-			t.Fatalf("build %s: %s\n%s", LBImage, msg.ErrorDetail.Message, out.String())
+			t.Fatalf("build %s: %s\n%s", tag, msg.ErrorDetail.Message, out.String())
 		}
 	}
 }
 
-// binary finds a Bazel-built file: in the runfiles under bazel test,
+// Binary finds a Bazel-built file: in the runfiles under bazel test,
 // in bazel-bin/ otherwise.
-func binary(rel string) (string, error) {
+func Binary(rel string) (string, error) {
 	if os.Getenv("TEST_SRCDIR") != "" || os.Getenv("RUNFILES_DIR") != "" {
 		p, err := runfiles.Rlocation("_main/" + rel)
 		if err == nil {
