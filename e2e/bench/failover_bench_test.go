@@ -8,13 +8,15 @@
 // serf agent runs a handler that prints the failed member's name. Hindsight's
 // path is the agent seeing the kill in the engine's events, membership
 // dropping the member, the renderer rewriting haproxy.cfg and HAProxy
-// reloading. Both are timed from the docker kill call to a log line stamped
+// reloading. A second round pauses members instead (a hang the engine does
+// not report), where Hindsight relies on its health probes. Both are timed from the docker kill call to a log line stamped
 // by the engine (HAProxy's "Loading success.", the handler's output).
 //
 // Run: e2e/bench/membership_failover.sh (BENCH_TRIALS=20 by default).
 package bench_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -24,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 
@@ -104,40 +107,67 @@ func TestFailoverVersusSerf(t *testing.T) {
 	slices.Sort(base)
 	c.WaitServers(t, 10*time.Second, func(s []string) bool { return slices.Equal(s, base) })
 
-	var ours, serf []time.Duration
+	// A kill: the engine reports it, so the agent deregisters at once.
+	ours, serf := measure(t, c, obsLog, trials, "kill", func(v *lbcluster.Web) time.Time { return c.Kill(t, v) })
+	report(t, "kill (docker kill: the engine reports it)", ours, serf)
+
+	// A hang: docker pause freezes the member without any event the agent
+	// acts on, like a hung process or a host cut off from the network; only
+	// the membership service's health probe (interval 500ms, threshold 2)
+	// can tell. serf sees the same silence.
+	ours, serf = measure(t, c, obsLog, trials, "pause", func(v *lbcluster.Web) time.Time {
+		at := time.Now()
+		if _, err := docker.ContainerPause(context.Background(), v.Container.GetContainerID(), client.ContainerPauseOptions{}); err != nil {
+			t.Fatalf("pause %s: %v", v.Name, err)
+		}
+		t.Cleanup(func() {
+			docker.ContainerUnpause(context.Background(), v.Container.GetContainerID(), client.ContainerUnpauseOptions{})
+		})
+		return at
+	})
+	report(t, "hang (docker pause: only probes can tell)", ours, serf)
+}
+
+// measure starts a victim per trial, fails it with fail, and times both
+// detectors from the failure to their log line.
+func measure(t *testing.T, c *lbcluster.Cluster, obsLog *lbcluster.LogFollower, trials int, mode string, fail func(*lbcluster.Web) time.Time) (ours, serf []time.Duration) {
+	t.Helper()
 	for i := 0; i < trials; i++ {
-		v := c.StartWeb(t, fmt.Sprintf("victim-%d", i), benchWebImage, lbcluster.WebLabels(nil), nil)
+		v := c.StartWeb(t, fmt.Sprintf("%s-%d", mode, i), benchWebImage, lbcluster.WebLabels(nil), nil)
 		if _, ok := c.LBLog.Wait(v.Started, reloadedMarker, 5*time.Second); !ok {
-			t.Fatalf("trial %d: %s never reached HAProxy", i, v.Name)
+			t.Fatalf("%s trial %d: %s never reached HAProxy", mode, i, v.Name)
 		}
 		if _, ok := obsLog.Wait(v.Started, "serf-event member-join "+v.Name, 10*time.Second); !ok {
-			t.Fatalf("trial %d: %s never joined serf", i, v.Name)
+			t.Fatalf("%s trial %d: %s never joined serf", mode, i, v.Name)
 		}
-		time.Sleep(time.Second) // let gossip settle
-		killed := c.Kill(t, v)
-		rl, ok := c.LBLog.Wait(killed, reloadedMarker, 10*time.Second)
+		time.Sleep(time.Second) // let gossip and probes settle
+		at := fail(v)
+		rl, ok := c.LBLog.Wait(at, reloadedMarker, 10*time.Second)
 		if !ok {
-			t.Fatalf("trial %d: HAProxy not reloaded within 10s of the kill", i)
+			t.Fatalf("%s trial %d: HAProxy not reloaded within 10s", mode, i)
 		}
 		if s := lbcluster.Servers(c.Config(t)); slices.Contains(s, v.Name) {
-			t.Fatalf("trial %d: %s still in haproxy.cfg after the reload", i, v.Name)
+			t.Fatalf("%s trial %d: %s still in haproxy.cfg after the reload", mode, i, v.Name)
 		}
-		sf, ok := obsLog.Wait(killed, "serf-event member-failed "+v.Name, 60*time.Second)
+		sf, ok := obsLog.Wait(at, "serf-event member-failed "+v.Name, 60*time.Second)
 		if !ok {
-			t.Fatalf("trial %d: serf reported no failure within 60s", i)
+			t.Fatalf("%s trial %d: serf reported no failure within 60s", mode, i)
 		}
-		ours = append(ours, rl.Time.Sub(killed))
-		serf = append(serf, sf.Time.Sub(killed))
-		t.Logf("trial %2d: hindsight kill -> HAProxy reloaded %5dms | serf kill -> member-failed handler %5dms",
-			i, ours[i].Milliseconds(), serf[i].Milliseconds())
+		ours = append(ours, rl.Time.Sub(at))
+		serf = append(serf, sf.Time.Sub(at))
+		t.Logf("%s trial %2d: hindsight -> HAProxy reloaded without it %5dms | serf -> member-failed handler %5dms",
+			mode, i, ours[i].Milliseconds(), serf[i].Milliseconds())
 	}
+	return ours, serf
+}
+
+func report(t *testing.T, what string, ours, serf []time.Duration) {
 	o, s := summarize(ours), summarize(serf)
-	t.Logf("BENCH failure-to-config, %d kills of the same members in the same run (milliseconds):", trials)
-	t.Logf("BENCH   %-44s %s", "hindsight (agent events -> etcd -> render -> HAProxy reload)", o)
-	t.Logf("BENCH   %-44s %s", "serf (default LAN gossip, member-failed handler)", s)
-	t.Logf("BENCH   ratio serf/hindsight: p50 %.1fx, p99 %.1fx, mean %.1fx",
-		ratio(s.p50, o.p50), ratio(s.p99, o.p99), ratio(s.mean, o.mean))
-	fmt.Printf("hindsight_ms=%s\nserf_ms=%s\n", join(ours), join(serf))
+	t.Logf("BENCH failure-to-config after a %s, %d trials, same members, same run (ms):", what, len(ours))
+	t.Logf("BENCH   %-10s %s", "hindsight", o)
+	t.Logf("BENCH   %-10s %s", "serf", s)
+	t.Logf("BENCH   ratio serf/hindsight: p50 %.1fx, p99 %.1fx, mean %.1fx", ratio(s.p50, o.p50), ratio(s.p99, o.p99), ratio(s.mean, o.mean))
+	fmt.Printf("%s hindsight_ms=%s\n%s serf_ms=%s\n", strings.Fields(what)[0], join(ours), strings.Fields(what)[0], join(serf))
 }
 
 type stats struct{ min, p50, p90, p99, max, mean time.Duration }
