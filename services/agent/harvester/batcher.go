@@ -1,0 +1,145 @@
+package harvester
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/shipper"
+)
+
+// batcher gathers the lines of one input's files into batches and hands them
+// to the input's shipper. Adding blocks while the shipper's window is full:
+// that is what pauses reading when the router does not keep up.
+type batcher struct {
+	dataset  string
+	labels   map[string]string
+	maxLines int
+	maxBytes int
+	linger   time.Duration
+	ship     *shipper.Shipper
+	dirty    func()
+
+	mu    sync.Mutex
+	cur   *openBatch
+	timer *time.Timer
+	ctx   context.Context // for sends started by the linger timer
+}
+
+type openBatch struct {
+	msg   *routingv1.Batch
+	bytes int
+	files []*fileState // with spans, parallel
+	spans []*span
+}
+
+// lineOverhead approximates a line's encoding around its bytes and source strings.
+const lineOverhead = 32
+
+func (b *batcher) start(ctx context.Context) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ctx = ctx
+	b.timer = time.AfterFunc(time.Hour, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.cur != nil {
+			_ = b.sendLocked(b.ctx) // on failure (shutdown) the batch stays for flush
+		}
+	})
+	b.timer.Stop()
+}
+
+// add appends a line of st ending at end. It fails only when ctx is done,
+// and the line then stays unacknowledged (read again after a restart).
+func (b *batcher) add(ctx context.Context, st *fileState, line *routingv1.RawLine, end int64) error {
+	size := len(line.Line) + len(line.Source.FilePath) + len(line.Source.FileId) + len(line.Source.Host) + lineOverhead
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur != nil && b.cur.bytes+size > b.maxBytes {
+		if err := b.sendLocked(ctx); err != nil {
+			return err
+		}
+	}
+	if b.cur == nil {
+		b.cur = &openBatch{msg: &routingv1.Batch{Dataset: b.dataset, Labels: b.labels}}
+		b.timer.Reset(b.linger)
+	}
+	c := b.cur
+	c.msg.Lines = append(c.msg.Lines, line)
+	c.bytes += size
+	st.mu.Lock()
+	if sp := c.spanOf(st); sp != nil {
+		sp.end = end
+	} else {
+		sp = &span{end: end}
+		st.spans = append(st.spans, sp)
+		c.files = append(c.files, st)
+		c.spans = append(c.spans, sp)
+	}
+	st.next = end
+	st.mu.Unlock()
+	if len(c.msg.Lines) >= b.maxLines {
+		return b.sendLocked(ctx)
+	}
+	return nil
+}
+
+// skip accounts for a filtered-out event of st ending at end: it is
+// acknowledged with the batch holding st's previous line, or at once.
+func (b *batcher) skip(st *fileState, end int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if b.cur != nil {
+		if sp := b.cur.spanOf(st); sp != nil {
+			sp.end, st.next = end, end
+			return
+		}
+	}
+	st.skipTo(end)
+	b.dirty()
+}
+
+// spanOf is st's span in the batch; the batch has few files, often one.
+func (c *openBatch) spanOf(st *fileState) *span {
+	for i, f := range c.files {
+		if f == st {
+			return c.spans[i]
+		}
+	}
+	return nil
+}
+
+// flush sends the batch being filled, if any.
+func (b *batcher) flush(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.timer.Stop()
+	if b.cur == nil {
+		return nil
+	}
+	return b.sendLocked(ctx)
+}
+
+// sendLocked hands the current batch to the shipper; b.mu must be held.
+func (b *batcher) sendLocked(ctx context.Context) error {
+	c := b.cur
+	err := b.ship.Send(ctx, &shipper.Batch{Msg: c.msg, Acked: func() {
+		for i, st := range c.files {
+			st.mu.Lock()
+			c.spans[i].acked = true
+			st.advance()
+			st.mu.Unlock()
+		}
+		b.dirty()
+	}})
+	if err != nil {
+		return err
+	}
+	b.cur = nil
+	b.timer.Stop()
+	return nil
+}

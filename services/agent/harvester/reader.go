@@ -1,0 +1,245 @@
+package harvester
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
+	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/lines"
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/multiline"
+)
+
+// reader reads one open file from st.next on.
+type reader struct {
+	h     *Harvester
+	in    *input
+	st    *fileState
+	f     *os.File
+	lines *lines.Reader
+	ml    *multiline.Aggregator
+	// size is the file size last seen at its end; lastData when it last grew.
+	size     int64
+	lastData time.Time
+	// path and readTime are refreshed now and then rather than per line.
+	path     string
+	readTime *timestamppb.Timestamp
+	stamped  int
+}
+
+const readBufferBytes = 64 << 10
+
+// read runs one reader until its file is done with, or ctx is done.
+func (h *Harvester) read(ctx context.Context, in *input, st *fileState, f *os.File, di devIno, size int64) {
+	defer func() {
+		f.Close()
+		h.mu.Lock()
+		delete(h.open, di)
+		h.mu.Unlock()
+		st.mu.Lock()
+		st.reading = false
+		st.mu.Unlock()
+		h.m.openFiles.Dec()
+	}()
+	st.mu.Lock()
+	start, gz, path := st.next, st.gz, st.path
+	st.mu.Unlock()
+	log := h.log.With("input", in.Name, "path", path, "file_id", st.id)
+
+	var src io.Reader = f
+	if gz {
+		zr, err := gzip.NewReader(f)
+		if err == nil {
+			// Offsets in a .gz are offsets in its decompressed content.
+			_, err = io.CopyN(io.Discard, zr, start)
+		}
+		if err != nil {
+			log.Warn("cannot read compressed file", "err", err)
+			h.gzFailed(st, size)
+			return
+		}
+		src = zr
+	} else {
+		if _, err := f.Seek(start, io.SeekStart); err != nil {
+			log.Warn("cannot seek", "offset", start, "err", err)
+			return
+		}
+		src = &truncationGuard{h: h, f: f, id: st.id, pos: start}
+	}
+	r := &reader{h: h, in: in, st: st, f: f, size: size, lastData: time.Now(), path: path,
+		lines: lines.NewReader(src, start, h.cfg.MaxLineBytes, readBufferBytes)}
+	if in.multiline != nil {
+		r.ml = multiline.New(in.multiline, h.cfg.MaxLineBytes)
+	}
+	log.Debug("reading", "offset", start)
+
+	wait := h.cfg.PollInterval / 8
+	for {
+		ln, err := r.lines.Next()
+		if err == nil {
+			if r.line(ctx, ln) != nil {
+				return
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errTruncated) {
+			log.Info("file truncated or rewritten: done with this content here", "offset", r.lines.Pos())
+			return
+		}
+		if !errors.Is(err, io.EOF) {
+			switch {
+			case gz && errors.Is(err, io.ErrUnexpectedEOF):
+				log.Info("compressed file ends early (still being written?); retrying when it changes")
+				h.gzFailed(st, size)
+			case gz:
+				log.Warn("compressed file is corrupt; retrying when it changes", "err", err)
+				h.gzFailed(st, size)
+			default:
+				log.Warn("read failed; retrying at the next scan", "err", err)
+			}
+			return
+		}
+		if gz {
+			if r.finish(ctx) == nil {
+				st.mu.Lock()
+				st.eof = true
+				st.advance()
+				st.mu.Unlock()
+				h.markDirty()
+				log.Info("compressed file read", "bytes", r.lines.Pos())
+			}
+			return
+		}
+		if r.ml != nil && r.ml.Pending() && time.Since(r.lastData) >= in.Multiline.Timeout {
+			if r.flushEvent(ctx) != nil {
+				return
+			}
+		}
+		r.refresh()
+		switch h.atEOF(r) {
+		case readMore:
+			wait = h.cfg.PollInterval / 8
+			continue
+		case closeTruncated:
+			log.Info("file truncated or rewritten: done with this content here", "offset", r.lines.Pos())
+			return
+		case closeRemoved:
+			r.finish(ctx)
+			log.Info("file removed: read to its end", "offset", r.lines.Pos())
+			return
+		case closeInactive:
+			log.Debug("file inactive: closing", "offset", r.lines.Pos())
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, h.cfg.PollInterval)
+	}
+}
+
+func (h *Harvester) gzFailed(st *fileState, size int64) {
+	st.mu.Lock()
+	st.failedSize = size
+	st.mu.Unlock()
+}
+
+// refresh picks up the file's current name and the time.
+func (r *reader) refresh() {
+	r.st.mu.Lock()
+	r.path = r.st.path
+	r.st.lastSeen = time.Now()
+	r.st.mu.Unlock()
+	r.readTime, r.stamped = timestamppb.Now(), 0
+}
+
+// line takes one physical line.
+func (r *reader) line(ctx context.Context, ln lines.Line) error {
+	r.in.m.linesRead.Inc()
+	r.in.m.bytesRead.Add(float64(ln.End - ln.Start))
+	if r.ml == nil {
+		return r.event(ctx, ln)
+	}
+	if ev, ok := r.ml.Add(ln); ok {
+		return r.event(ctx, ev)
+	}
+	return nil
+}
+
+// finish ships what is left of a file that will not grow: its last line
+// without a newline and the event being joined.
+func (r *reader) finish(ctx context.Context) error {
+	if ln, ok := r.lines.Rest(); ok {
+		if err := r.line(ctx, ln); err != nil {
+			return err
+		}
+	}
+	return r.flushEvent(ctx)
+}
+
+func (r *reader) flushEvent(ctx context.Context) error {
+	if r.ml == nil {
+		return nil
+	}
+	if ev, ok := r.ml.Flush(); ok {
+		return r.event(ctx, ev)
+	}
+	return nil
+}
+
+// event filters an event and hands it to the input's batcher.
+func (r *reader) event(ctx context.Context, ev lines.Line) error {
+	if !r.in.keep(ev.Bytes) {
+		r.in.m.linesExcluded.Inc()
+		r.in.batch.skip(r.st, ev.End)
+		return nil
+	}
+	if ev.Truncated {
+		r.in.m.linesTruncated.Inc()
+	}
+	if r.readTime == nil || r.stamped >= 1024 {
+		r.readTime, r.stamped = timestamppb.Now(), 0
+	}
+	r.stamped++
+	line := &routingv1.RawLine{
+		Source:    &eventv1.Source{Host: r.h.cfg.Host, FilePath: r.path, FileId: r.st.id, Offset: ev.Start},
+		Line:      bytes.Clone(ev.Bytes),
+		ReadTime:  r.readTime,
+		Truncated: ev.Truncated,
+	}
+	return r.in.batch.add(ctx, r.st, line, ev.End)
+}
+
+// keep applies include_lines, then exclude_lines.
+func (in *input) keep(b []byte) bool {
+	if len(in.include) > 0 {
+		ok := false
+		for _, re := range in.include {
+			if re.Match(b) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	for _, re := range in.exclude {
+		if re.Match(b) {
+			return false
+		}
+	}
+	return true
+}
