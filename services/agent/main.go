@@ -3,6 +3,8 @@
 //
 //   - dockerwatch: containers labelled hindsight.service/hindsight.port are
 //     registered with the membership service (see dockerwatch_setup.go)
+//   - harvester: tails log files and ships their lines to the routers (see
+//     harvester_setup.go)
 //
 // Each component binds its own flags and sets itself up in its own file;
 // adding one is a new file and one line in components below.
@@ -33,6 +35,7 @@ type component interface {
 // components of the agent, in start order.
 var components = []component{
 	&dockerWatch{},
+	&harvest{},
 }
 
 type config struct {
