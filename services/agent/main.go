@@ -5,6 +5,9 @@
 //     registered with the membership service (see dockerwatch_setup.go)
 //   - harvester: tails log files and ships their lines to the routers (see
 //     harvester_setup.go)
+//   - capture: watches the containers' HTTP, Redis and PostgreSQL traffic on
+//     the Docker bridges and reports flows to the topology service (see
+//     capture_setup.go)
 //
 // Each component binds its own flags and sets itself up in its own file;
 // adding one is a new file and one line in components below.
@@ -36,6 +39,7 @@ type component interface {
 var components = []component{
 	&dockerWatch{},
 	&harvest{},
+	&captureTraffic{},
 }
 
 type config struct {
