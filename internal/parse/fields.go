@@ -1,0 +1,164 @@
+package parse
+
+import (
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// record is what a format finds in a line, before it becomes an event.
+type record struct {
+	message string
+	level   string
+	service string
+	time    time.Time // zero: the line had none
+	fields  map[string]*structpb.Value
+}
+
+func (r *record) set(k string, v *structpb.Value) {
+	if r.fields == nil {
+		r.fields = make(map[string]*structpb.Value, 8)
+	}
+	r.fields[k] = v
+}
+
+func (r *record) setString(k, v string) { r.set(k, structpb.NewStringValue(v)) }
+
+func (r *record) setNumber(k string, v float64) { r.set(k, structpb.NewNumberValue(v)) }
+
+// Keys of the keyed formats (json, logfmt, regex) that become the event's own
+// fields, in order of preference.
+var (
+	messageKeys = []string{"message", "msg", "log"}
+	levelKeys   = []string{"level", "log.level", "lvl", "severity", "loglevel"}
+	serviceKeys = []string{"service", "service.name", "app"}
+	hostKeys    = []string{"host", "hostname", "host.name"}
+)
+
+// mapKeyed turns the flat key/value pairs of a keyed format into r: the
+// well-known keys become the message, level, service and time; the others
+// are fields, those colliding with the event model moved under namespace.
+func (p *Parser) mapKeyed(r *record, m map[string]*structpb.Value, namespace string, ref time.Time) {
+	if k, v := first(m, messageKeys); v != nil {
+		if s, ok := v.Kind.(*structpb.Value_StringValue); ok {
+			r.message = s.StringValue
+			delete(m, k)
+		}
+	}
+	if k, v := first(m, levelKeys); v != nil {
+		if l := levelOf(v); l != "" {
+			r.level = l
+			delete(m, k)
+		}
+	}
+	if k, v := first(m, serviceKeys); v != nil {
+		if s, ok := v.Kind.(*structpb.Value_StringValue); ok && s.StringValue != "" {
+			r.service = s.StringValue
+			delete(m, k)
+		}
+	}
+	if _, taken := m["host.hostname"]; !taken {
+		if k, v := first(m, hostKeys); v != nil {
+			if _, ok := v.Kind.(*structpb.Value_StringValue); ok {
+				m["host.hostname"] = v
+				delete(m, k)
+			}
+		}
+	}
+	for _, k := range p.timeFields {
+		if !r.time.IsZero() {
+			break
+		}
+		if v, ok := m[k]; ok {
+			if t, ok := p.times.value(v, ref); ok {
+				r.time = t
+				delete(m, k)
+			}
+		}
+	}
+	for k, v := range m {
+		if owned(k) {
+			k = namespace + "." + k
+		}
+		r.set(k, v)
+	}
+}
+
+func first(m map[string]*structpb.Value, keys []string) (string, *structpb.Value) {
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			return k, v
+		}
+	}
+	return "", nil
+}
+
+// levelOf normalises a level value: strings to lower case, and the numeric
+// levels of pino and bunyan (10 trace … 60 fatal) to their names.
+func levelOf(v *structpb.Value) string {
+	switch k := v.Kind.(type) {
+	case *structpb.Value_StringValue:
+		return strings.ToLower(strings.TrimSpace(k.StringValue))
+	case *structpb.Value_NumberValue:
+		switch k.NumberValue {
+		case 10:
+			return "trace"
+		case 20:
+			return "debug"
+		case 30:
+			return "info"
+		case 40:
+			return "warn"
+		case 50:
+			return "error"
+		case 60:
+			return "fatal"
+		}
+	}
+	return ""
+}
+
+// The event model writes these fields itself (see internal/event): a parsed
+// field at or under one of ownedTrees, or exactly at one of ownedParents
+// (where the model writes an object), would clash with it in the document.
+var (
+	ownedTrees = map[string]bool{
+		"@timestamp": true, "message": true, "tags": true, "labels": true,
+		"data_stream": true, "hindsight": true, "event.id": true, "event.ingested": true,
+		"log.level": true, "log.file": true, "log.offset": true,
+		"host.name": true, "service.name": true,
+	}
+	ownedParents = map[string]bool{"event": true, "log": true, "host": true, "service": true}
+)
+
+// owned reports whether a parsed field named k would collide with the model.
+// Case does not matter: JSON decoders of the document (encoding/json among
+// them) match "Message" to message.
+func owned(k string) bool {
+	k = strings.ToLower(k)
+	if ownedParents[k] || ownedTrees[k] {
+		return true
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] == '.' && ownedTrees[k[:i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldName makes k a usable field name: OpenSearch rejects empty names and
+// empty segments between dots, so each empty segment becomes "_".
+func fieldName(k string) string {
+	if k != "" && k[0] != '.' && k[len(k)-1] != '.' && !strings.Contains(k, "..") {
+		return k
+	}
+	parts := strings.Split(k, ".")
+	for i, s := range parts {
+		if s == "" {
+			parts[i] = "_"
+		}
+	}
+	return strings.Join(parts, ".")
+}

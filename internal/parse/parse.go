@@ -1,0 +1,228 @@
+// Package parse turns one raw log line into an event: its message, its own
+// time (@timestamp), level, service and the fields it carries, named as in the
+// Elastic Common Schema where a name exists. The router parses every line it
+// receives with the parser of the line's dataset; the replay service parses
+// legacy archives of raw lines with the same parsers.
+//
+// Parsing never loses a line. A line that does not match its format is kept
+// whole (message = the line) and tagged TagParseFailure, with the reason in
+// the field error.message; invalid UTF-8 is replaced and tagged
+// TagInvalidUTF8; a line the agent cut is tagged TagTruncated; and a line
+// without a usable time gets the time it was read (or received) and
+// TagTimestampFallback.
+//
+// Formats (routingv1.Parser_Format):
+//
+//   - raw: the line is the message; a timestamp at its start is recognised.
+//   - json: one object per line; nested objects become dotted field names.
+//   - logfmt: key=value pairs, values kept as strings.
+//   - combined: the nginx/Apache combined access log, and the common log
+//     format (combined without referrer and user agent).
+//   - syslog RFC 3164 (BSD, also as written to files without <PRI>) and
+//     RFC 5424.
+//   - regex: a Go regexp with named groups and grok-style %{NAME:field:type}
+//     references to built-in patterns (see Patterns).
+//
+// For json, logfmt and regex, well-known keys become the event's own fields:
+// message/msg/log → message, level/lvl/severity/log.level/loglevel → level,
+// service/service.name/app → service, host/hostname/host.name →
+// host.hostname, and the first of timestamp_field (default "@timestamp",
+// "timestamp", "time", "ts") that holds a time → @timestamp. Any other key
+// that would collide with a field the event model writes itself (say
+// "event.id" or a scalar "log") is kept under the format's name, e.g.
+// "json.event.id".
+//
+// A Parser is safe for concurrent use.
+package parse
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	// Time zones must resolve in FROM-scratch images, which have no zoneinfo.
+	_ "time/tzdata"
+
+	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
+	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
+)
+
+// Tags the parser adds to an event's tags.
+const (
+	TagParseFailure      = "_parse_failure"
+	TagTimestampFallback = "_timestamp_fallback"
+	TagInvalidUTF8       = "_invalid_utf8"
+	TagTruncated         = "_truncated"
+)
+
+// Input is one raw line and what the caller knows about it.
+type Input struct {
+	// Line is the line without its trailing newline.
+	Line []byte
+	// ReadTime is when the line was read. It is the event time of a line
+	// without one, and the reference for times without a year (syslog): the
+	// replay service passes the date of the archive file here.
+	ReadTime time.Time
+	// Ingested is when the line was received; it stands in for a zero
+	// ReadTime. When both are zero the parser uses the current time.
+	Ingested time.Time
+	// Truncated says the line was cut by the agent's size limit.
+	Truncated bool
+}
+
+// ConfigError says which field of a routingv1.Parser is invalid.
+type ConfigError struct {
+	// Field is the proto field name: "format", "pattern",
+	// "timestamp_layout" or "timezone".
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Parser parses the lines of one dataset.
+type Parser struct {
+	parse func(p *Parser, s string, ref time.Time, r *record) error
+	times timeParser
+	// timeFields are the keys tried, in order, for the event time of the
+	// keyed formats (json, logfmt, regex).
+	timeFields []string
+	regex      *pattern
+}
+
+// defaultTimeFields are the keys tried when timestamp_field is empty.
+var defaultTimeFields = []string{"@timestamp", "timestamp", "time", "ts"}
+
+// New builds the parser a dataset's configuration describes. A nil config is
+// the raw parser. Errors are *ConfigError.
+func New(c *routingv1.Parser) (*Parser, error) {
+	format := c.GetFormat()
+	p := &Parser{timeFields: defaultTimeFields}
+	if f := c.GetTimestampField(); f != "" {
+		p.timeFields = []string{f}
+	}
+	loc := time.UTC
+	if tz := c.GetTimezone(); tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil {
+			return nil, &ConfigError{"timezone", fmt.Errorf("unknown time zone %q", tz)}
+		}
+		loc = l
+	}
+	layout, err := checkLayout(c.GetTimestampLayout())
+	if err != nil {
+		return nil, &ConfigError{"timestamp_layout", err}
+	}
+	p.times = timeParser{layout: layout, loc: loc}
+	if c.GetPattern() != "" && format != routingv1.Parser_FORMAT_REGEX {
+		return nil, &ConfigError{"pattern", errors.New("only the regex format takes a pattern")}
+	}
+	switch format {
+	case routingv1.Parser_FORMAT_UNSPECIFIED:
+		p.parse = parseRaw
+	case routingv1.Parser_FORMAT_JSON:
+		p.parse = parseJSON
+	case routingv1.Parser_FORMAT_LOGFMT:
+		p.parse = parseLogfmt
+	case routingv1.Parser_FORMAT_COMBINED:
+		p.parse = parseCombined
+	case routingv1.Parser_FORMAT_SYSLOG_RFC3164:
+		p.parse = parseRFC3164
+	case routingv1.Parser_FORMAT_SYSLOG_RFC5424:
+		p.parse = parseRFC5424
+	case routingv1.Parser_FORMAT_REGEX:
+		if c.GetPattern() == "" {
+			return nil, &ConfigError{"pattern", errors.New("required by the regex format")}
+		}
+		re, err := compilePattern(c.GetPattern())
+		if err != nil {
+			return nil, &ConfigError{"pattern", err}
+		}
+		p.regex = re
+		p.parse = parseRegex
+	default:
+		return nil, &ConfigError{"format", fmt.Errorf("unknown format %d", format)}
+	}
+	return p, nil
+}
+
+// Parse parses one line. It sets the event's message, timestamp, level,
+// service, fields and tags; the caller sets the rest (id, dataset, source,
+// labels, ingest time). It never fails: see the package comment.
+func (p *Parser) Parse(in Input) *eventv1.Event {
+	var tags []string
+	if in.Truncated {
+		tags = append(tags, TagTruncated)
+	}
+	b := in.Line
+	if !utf8.Valid(b) {
+		b = bytes.ToValidUTF8(b, []byte(string(utf8.RuneError)))
+		tags = append(tags, TagInvalidUTF8)
+	}
+	s := string(b)
+	ref := in.ReadTime
+	if ref.IsZero() {
+		ref = in.Ingested
+	}
+	if ref.IsZero() {
+		ref = time.Now()
+	}
+
+	var r record
+	if err := p.parse(p, s, ref, &r); err != nil {
+		// Keep the time if the format read it before failing.
+		t := r.time
+		r = record{}
+		_ = parseRaw(p, s, ref, &r)
+		if r.time.IsZero() {
+			r.time = t
+		}
+		r.set("error.message", structpb.NewStringValue(err.Error()))
+		tags = append(tags, TagParseFailure)
+	}
+	if r.message == "" {
+		r.message = s
+	}
+	ts := r.time
+	if !validTime(ts) {
+		ts = ref
+		tags = append(tags, TagTimestampFallback)
+	}
+	e := &eventv1.Event{
+		Timestamp: timestamppb.New(ts),
+		Message:   r.message,
+		Level:     r.level,
+		Service:   r.service,
+		Tags:      tags,
+	}
+	if len(r.fields) > 0 {
+		e.Fields = &structpb.Struct{Fields: r.fields}
+	}
+	return e
+}
+
+// Failed reports whether e was kept raw because its line did not parse.
+func Failed(e *eventv1.Event) bool {
+	for _, t := range e.GetTags() {
+		if t == TagParseFailure {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRaw is the raw format, and what every other format falls back to: the
+// line is the message, and a timestamp at its start is its time.
+func parseRaw(p *Parser, s string, ref time.Time, r *record) error {
+	r.message = s
+	if t, ok := p.times.leading(s, ref); ok {
+		r.time = t
+	}
+	return nil
+}

@@ -1,0 +1,351 @@
+package parse
+
+import (
+	"errors"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Named values of timestamp_layout besides Go layouts.
+const (
+	layoutUnix   = "UNIX"    // seconds since the epoch, possibly fractional
+	layoutUnixMS = "UNIX_MS" // milliseconds since the epoch
+)
+
+// namedLayouts are the Go layouts timestamp_layout may name.
+var namedLayouts = map[string]string{
+	"RFC3339":     time.RFC3339,
+	"RFC3339Nano": time.RFC3339Nano,
+	"HTTPDATE":    httpDate,
+}
+
+const (
+	httpDate    = "02/Jan/2006:15:04:05 -0700"
+	slashedDate = "2006/01/02 15:04:05" // nginx error log
+)
+
+// checkLayout resolves a timestamp_layout: "" (auto-detect), a named layout or
+// a Go layout (which must contain at least one element of a time).
+func checkLayout(l string) (string, error) {
+	if l == "" || l == layoutUnix || l == layoutUnixMS {
+		return l, nil
+	}
+	if g, ok := namedLayouts[l]; ok {
+		return g, nil
+	}
+	ref := time.Date(2015, 10, 21, 16, 29, 0, 0, time.UTC)
+	if ref.Format(l) == l {
+		return "", errors.New("not a Go time layout (like \"2006-01-02 15:04:05\"), RFC3339, RFC3339Nano, HTTPDATE, UNIX or UNIX_MS")
+	}
+	return l, nil
+}
+
+// timeParser reads event times: with a configured layout, or by recognising
+// the common shapes. Times without an offset are in loc.
+type timeParser struct {
+	layout string
+	loc    *time.Location
+}
+
+// value reads a time from a field value: a string, or a number of seconds
+// (or milliseconds, …) since the epoch.
+func (tp timeParser) value(v *structpb.Value, ref time.Time) (time.Time, bool) {
+	switch k := v.Kind.(type) {
+	case *structpb.Value_StringValue:
+		return tp.parse(k.StringValue, ref)
+	case *structpb.Value_NumberValue:
+		return tp.number(k.NumberValue)
+	}
+	return time.Time{}, false
+}
+
+func (tp timeParser) number(f float64) (time.Time, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e19 {
+		return time.Time{}, false
+	}
+	unit := tp.unit(f)
+	if unit == 0 {
+		return time.Time{}, false
+	}
+	whole, frac := math.Modf(f)
+	if whole > 1<<53 { // beyond float64's integers: nanoseconds already
+		return epoch(int64(whole), 0, 1)
+	}
+	return epoch(int64(whole), int64(math.Round(frac*float64(unit))), unit)
+}
+
+// unit is the nanoseconds per unit of an epoch number v, 0 when the layout
+// is not an epoch. Auto-detection goes by size: seconds up to the year 5138,
+// then milliseconds, microseconds, nanoseconds.
+func (tp timeParser) unit(v float64) int64 {
+	switch tp.layout {
+	case layoutUnix:
+		return 1e9
+	case layoutUnixMS:
+		return 1e6
+	case "":
+		switch {
+		case v < 1e11:
+			return 1e9
+		case v < 1e14:
+			return 1e6
+		case v < 1e17:
+			return 1e3
+		}
+		return 1
+	}
+	return 0
+}
+
+// epoch is whole units of unit nanoseconds plus fracNS after the epoch.
+func epoch(whole, fracNS, unit int64) (time.Time, bool) {
+	if whole > math.MaxInt64/unit {
+		return time.Time{}, false
+	}
+	return time.Unix(0, whole*unit+fracNS).UTC(), true
+}
+
+// epochString reads an epoch number written in decimal, exactly: float64
+// cannot hold today's time in nanoseconds.
+func (tp timeParser) epochString(s string) (time.Time, bool) {
+	intPart, fracPart, _ := strings.Cut(s, ".")
+	whole, err := strconv.ParseInt(intPart, 10, 64)
+	if err != nil || whole < 0 || strings.Trim(fracPart, "0123456789") != "" {
+		return time.Time{}, false
+	}
+	unit := tp.unit(float64(whole))
+	if unit == 0 {
+		return time.Time{}, false
+	}
+	var fracNS int64
+	for u := unit / 10; u > 0 && fracPart != ""; u /= 10 {
+		fracNS += int64(fracPart[0]-'0') * u
+		fracPart = fracPart[1:]
+	}
+	return epoch(whole, fracNS, unit)
+}
+
+// parse reads a time from a string.
+func (tp timeParser) parse(s string, ref time.Time) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	switch tp.layout {
+	case "":
+		return tp.auto(s, ref)
+	case layoutUnix, layoutUnixMS:
+		return tp.epochString(s)
+	}
+	t, err := time.ParseInLocation(tp.layout, s, tp.loc)
+	if err != nil {
+		return time.Time{}, false
+	}
+	if t.Year() == 0 {
+		t = inferYear(t, ref, tp.loc)
+	}
+	return t, true
+}
+
+// auto recognises a time by its shape, trying only the layouts that shape
+// allows: this runs for most lines, so it must not try every layout in turn.
+func (tp timeParser) auto(s string, ref time.Time) (time.Time, bool) {
+	switch {
+	case len(s) >= 10 && s[4] == '-' && s[7] == '-':
+		return tp.iso(s)
+	case len(s) > 0 && isDigit(s[0]) && strings.Trim(s, "0123456789.") == "":
+		return tp.epochString(s)
+	case len(s) >= 26 && s[2] == '/' && s[6] == '/':
+		return tp.layouts(s, ref, httpDate)
+	case len(s) >= 19 && s[4] == '/' && s[7] == '/':
+		return tp.layouts(s, ref, slashedDate)
+	case len(s) >= 15 && s[3] == ' ' && isMonth(s[:3]):
+		return tp.layouts(s, ref, time.Stamp, "Jan _2 2006 15:04:05")
+	case len(s) >= 24 && s[3] == ' ' && isWeekday(s[:3]):
+		return tp.layouts(s, ref, time.ANSIC, time.UnixDate, time.RubyDate)
+	case len(s) >= 25 && s[3] == ',' && isWeekday(s[:3]):
+		return tp.layouts(s, ref, time.RFC1123Z, time.RFC1123)
+	}
+	return time.Time{}, false
+}
+
+func (tp timeParser) layouts(s string, ref time.Time, layouts ...string) (time.Time, bool) {
+	for _, l := range layouts {
+		if t, err := time.ParseInLocation(l, s, tp.loc); err == nil {
+			if t.Year() == 0 {
+				t = inferYear(t, ref, tp.loc)
+			}
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// iso reads ISO 8601 / RFC 3339 times by hand (the commonest shape, and
+// time.Parse would need a layout per variant): a date, then optionally 'T' or
+// ' ', hh:mm[:ss[.fraction]], and a zone (Z, ±hh, ±hhmm, ±hh:mm) or none.
+func (tp timeParser) iso(s string) (time.Time, bool) {
+	year, ok1 := digits(s, 0, 4)
+	month, ok2 := digits(s, 5, 2)
+	day, ok3 := digits(s, 8, 2)
+	if !ok1 || !ok2 || !ok3 {
+		return time.Time{}, false
+	}
+	var hour, minute, sec, nsec int
+	i := 10
+	if len(s) > 10 {
+		if s[10] != 'T' && s[10] != ' ' && s[10] != 't' {
+			return time.Time{}, false
+		}
+		var ok4, ok5 bool
+		hour, ok4 = digits(s, 11, 2)
+		minute, ok5 = digits(s, 14, 2)
+		if !ok4 || !ok5 || s[13] != ':' {
+			return time.Time{}, false
+		}
+		i = 16
+		if i < len(s) && s[i] == ':' {
+			var ok bool
+			if sec, ok = digits(s, 17, 2); !ok {
+				return time.Time{}, false
+			}
+			i = 19
+			if i < len(s) && (s[i] == '.' || s[i] == ',') {
+				i++
+				scale := 100000000
+				start := i
+				for ; i < len(s) && isDigit(s[i]); i++ {
+					if scale > 0 {
+						nsec += int(s[i]-'0') * scale
+						scale /= 10
+					}
+				}
+				if i == start {
+					return time.Time{}, false
+				}
+			}
+		}
+	}
+	loc := tp.loc
+	offset := 0
+	if zone := strings.TrimLeft(s[i:], " "); zone != "" {
+		var ok bool
+		if offset, ok = zoneOffset(zone); !ok {
+			return time.Time{}, false
+		}
+		loc = time.UTC
+	}
+	if month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 60 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, loc)
+	if t.Day() != day {
+		return time.Time{}, false // February 30th and the like
+	}
+	return t.Add(-time.Duration(offset) * time.Second), true
+}
+
+// zoneOffset reads Z, UTC, ±hh, ±hhmm or ±hh:mm as seconds east of UTC.
+func zoneOffset(z string) (int, bool) {
+	switch z {
+	case "Z", "z", "UTC", "GMT":
+		return 0, true
+	}
+	if len(z) < 3 || (z[0] != '+' && z[0] != '-') {
+		return 0, false
+	}
+	h, ok := digits(z, 1, 2)
+	if !ok {
+		return 0, false
+	}
+	m := 0
+	switch rest := z[3:]; {
+	case rest == "":
+	case len(rest) == 2:
+		if m, ok = digits(rest, 0, 2); !ok {
+			return 0, false
+		}
+	case len(rest) == 3 && rest[0] == ':':
+		if m, ok = digits(rest, 1, 2); !ok {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	if h > 23 || m > 59 {
+		return 0, false
+	}
+	off := h*3600 + m*60
+	if z[0] == '-' {
+		off = -off
+	}
+	return off, true
+}
+
+// inferYear gives a time read without a year (syslog's "Jan _2 15:04:05") the
+// year that puts it at or before ref, allowing ref to be two days behind the
+// line's clock: a December line read in January is from the year before.
+func inferYear(t, ref time.Time, loc *time.Location) time.Time {
+	ref = ref.In(loc)
+	y := time.Date(ref.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+	if y.After(ref.Add(48 * time.Hour)) {
+		y = y.AddDate(-1, 0, 0)
+	}
+	return y
+}
+
+// leadingTime finds the common timestamp shapes at the start of a raw line,
+// possibly in brackets: ISO 8601, HTTPDATE, syslog, the nginx error log's
+// "2006/01/02 15:04:05" and the Apache error log's "Wed Oct 21 16:29:00.123 2015".
+var leadingTime = regexp.MustCompile(mustExpand(`^\[?(%{TIMESTAMP_ISO8601}|%{HTTPDATE}|%{SYSLOGTIMESTAMP}` +
+	`|\d{4}/\d\d/\d\d \d\d:\d\d:\d\d` +
+	`|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4})`))
+
+// leading reads a timestamp at the start of a raw line.
+func (tp timeParser) leading(s string, ref time.Time) (time.Time, bool) {
+	if len(s) < 15 || !(isDigit(s[0]) || s[0] == '[' || (s[0] >= 'A' && s[0] <= 'Z')) {
+		return time.Time{}, false
+	}
+	m := leadingTime.FindStringSubmatchIndex(s)
+	if m == nil {
+		return time.Time{}, false
+	}
+	return timeParser{loc: tp.loc}.auto(s[m[2]:m[3]], ref)
+}
+
+// validTime reports whether t can be an event time (protobuf timestamps span
+// the years 1 to 9999).
+func validTime(t time.Time) bool {
+	return !t.IsZero() && t.Year() >= 1 && t.Year() <= 9999
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// digits reads the n-digit decimal number at s[i:].
+func digits(s string, i, n int) (int, bool) {
+	if i+n > len(s) {
+		return 0, false
+	}
+	v := 0
+	for _, c := range []byte(s[i : i+n]) {
+		if !isDigit(c) {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
+}
+
+var months = map[string]bool{
+	"Jan": true, "Feb": true, "Mar": true, "Apr": true, "May": true, "Jun": true,
+	"Jul": true, "Aug": true, "Sep": true, "Oct": true, "Nov": true, "Dec": true,
+}
+
+var weekdays = map[string]bool{
+	"Mon": true, "Tue": true, "Wed": true, "Thu": true, "Fri": true, "Sat": true, "Sun": true,
+}
+
+func isMonth(s string) bool   { return months[s] }
+func isWeekday(s string) bool { return weekdays[s] }
