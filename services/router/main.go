@@ -1,0 +1,217 @@
+// Command router is the "logmaster": it receives batches of raw lines from
+// the agents, parses them, routes each event to its Kafka topic and
+// acknowledges a batch only once Kafka has committed every record in it
+// (hindsight.routing.v1.RoutingService). Datasets and routes live in etcd,
+// seeded from --config and editable through the API; topics are created and
+// their retention and compression kept as declared.
+//
+// Every flag can also be set from the environment, e.g. --kafka-brokers from
+// HINDSIGHT_KAFKA_BROKERS.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/hindsight-dev/hindsight/internal/etcdembed/zapslog"
+	"github.com/hindsight-dev/hindsight/internal/server"
+	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
+	"github.com/hindsight-dev/hindsight/services/router/catalog"
+	"github.com/hindsight-dev/hindsight/services/router/ingest"
+	"github.com/hindsight-dev/hindsight/services/router/rules"
+	"github.com/hindsight-dev/hindsight/services/router/topics"
+)
+
+const name = "router"
+
+// config is everything the router binary is told by flags.
+type config struct {
+	server.Flags
+	KafkaBrokers       string
+	EtcdEndpoints      string
+	EtcdPrefix         string
+	EtcdDialTimeout    time.Duration
+	ConfigFile         string
+	ConfigOverwrite    bool
+	AutoCreate         bool
+	Linger             time.Duration
+	BatchMaxBytes      int
+	MaxBufferedRecords int
+	ProduceTimeout     time.Duration
+	MaxInFlight        int
+	ReconcileInterval  time.Duration
+}
+
+func (c *config) bind(fs *flag.FlagSet) {
+	c.Flags.Bind(fs, ":9101", ":9102")
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "localhost:9092", "comma-separated Kafka bootstrap brokers")
+	fs.StringVar(&c.EtcdEndpoints, "etcd-endpoints", "localhost:2379", "comma-separated etcd endpoints")
+	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", catalog.DefaultPrefix, "etcd key prefix datasets and routes are stored under")
+	fs.DurationVar(&c.EtcdDialTimeout, "etcd-dial-timeout", 5*time.Second, "how long to wait for etcd when connecting")
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML file of datasets, routes and topic defaults, seeded into etcd at start-up (empty: none)")
+	fs.BoolVar(&c.ConfigOverwrite, "config-overwrite", false, "make the config file win over etcd for the entries it declares (default: etcd wins; the file only adds missing entries)")
+	fs.BoolVar(&c.AutoCreate, "auto-create-datasets", true, "create unknown datasets on first use (raw parser, default topic settings) instead of refusing their batches")
+	fs.DurationVar(&c.Linger, "producer-linger", 10*time.Millisecond, "how long a partition's batch waits for more records")
+	fs.IntVar(&c.BatchMaxBytes, "producer-batch-max-bytes", ingest.DefaultBatchMaxBytes, "largest record batch; at most the brokers' message.max.bytes")
+	fs.IntVar(&c.MaxBufferedRecords, "producer-max-buffered-records", 50000, "records awaiting Kafka's acknowledgement before ingest blocks (back-pressure on agents)")
+	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", 30*time.Second, "fail a batch whose records Kafka has not acknowledged in this time, so the agent resends it (0: retry for ever)")
+	fs.IntVar(&c.MaxInFlight, "max-inflight-batches", ingest.DefaultMaxInFlight, "unacknowledged batches per Ingest stream before the router stops reading it")
+	fs.DurationVar(&c.ReconcileInterval, "topic-reconcile-interval", 5*time.Minute, "how often topics are checked against the catalog besides on every change")
+}
+
+func main() {
+	var c config
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	c.bind(fs)
+	server.Main(name, fs, &c.Flags, c.setup)
+}
+
+// routingService is the RoutingService: the ingest methods from one
+// package, the dataset and route methods from the catalog.
+type routingService struct {
+	*ingest.Ingester
+	*catalog.Store
+}
+
+// setup wires the router on s. It contacts neither etcd nor Kafka: the
+// catalog loads in the background, and the router reports NOT_SERVING until
+// it has.
+func (c *config) setup(_ context.Context, s *server.Server) error {
+	var file *catalog.Config
+	if c.ConfigFile != "" {
+		var err error
+		if file, err = catalog.LoadConfig(c.ConfigFile); err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+	}
+	brokers, etcdEndpoints := list(c.KafkaBrokers), list(c.EtcdEndpoints)
+	if len(brokers) == 0 {
+		return errors.New("--kafka-brokers: at least one broker required")
+	}
+	if len(etcdEndpoints) == 0 {
+		return errors.New("--etcd-endpoints: at least one endpoint required")
+	}
+
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            etcdEndpoints,
+		DialTimeout:          c.EtcdDialTimeout,
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+		// The client logs every retry as a warning; keep only its errors.
+		Logger: zapslog.New(s.Log, "etcd-client", slog.LevelError),
+	})
+	if err != nil {
+		return fmt.Errorf("etcd client: %w", err)
+	}
+	s.OnClose(func() { cli.Close() })
+	opts := catalog.Options{Prefix: c.EtcdPrefix, Log: s.Log}
+	if file != nil {
+		opts.Defaults = &file.Defaults
+	}
+	store := catalog.New(cli, opts)
+
+	producer, err := ingest.NewClient(ingest.ProducerConfig{
+		Brokers:            brokers,
+		ClientID:           "hindsight-router",
+		Linger:             c.Linger,
+		BatchMaxBytes:      int32(c.BatchMaxBytes),
+		MaxBufferedRecords: c.MaxBufferedRecords,
+		DeliveryTimeout:    c.ProduceTimeout,
+	})
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	s.OnClose(producer.Close)
+	reconciler, err := topics.New(kadm.NewClient(producer), s.Log, s.Registry)
+	if err != nil {
+		return err
+	}
+	ing, err := ingest.New(ingest.Options{
+		Producer:      producer,
+		BatchMaxBytes: int32(c.BatchMaxBytes),
+		AutoCreate:    c.AutoCreate,
+		Catalog:       store,
+		Topics:        reconciler,
+		MaxInFlight:   c.MaxInFlight,
+		Log:           s.Log,
+		Registerer:    s.Registry,
+	})
+	if err != nil {
+		return err
+	}
+	routingv1.RegisterRoutingServiceServer(s.GRPC, routingService{ing, store})
+	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.Health.SetServingStatus(routingv1.RoutingService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+
+	s.Go(func(ctx context.Context) error {
+		if file != nil {
+			if err := seed(ctx, s.Log, store, file, c.ConfigOverwrite); err != nil {
+				return err
+			}
+		}
+		ready := false
+		return store.Watch(ctx, func(snap *catalog.Snapshot) {
+			ing.SetTable(rules.Compile(snap.Datasets, snap.Routes, s.Log))
+			reconciler.Want(topics.Desired(snap.Datasets, snap.Routes))
+			if !ready {
+				ready = true
+				s.Log.Info("catalog loaded; serving", "datasets", len(snap.Datasets), "routes", len(snap.Routes), "revision", snap.Revision)
+				s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+				s.Health.SetServingStatus(routingv1.RoutingService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+			}
+		})
+	})
+	s.Go(func(ctx context.Context) error { return reconciler.Run(ctx, c.ReconcileInterval) })
+	s.Go(func(ctx context.Context) error {
+		<-ctx.Done()
+		// Shutting down: finish the batches in flight, then flush.
+		dctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+		defer cancel()
+		if err := ing.Drain(dctx); err != nil {
+			s.Log.Warn("shutdown before every batch was produced; agents will resend them", "err", err)
+		}
+		return nil
+	})
+	return nil
+}
+
+// seed writes the config file into etcd, waiting for etcd if it is not up;
+// a file etcd refuses (a route of an unknown dataset) stops the router.
+func seed(ctx context.Context, log *slog.Logger, store *catalog.Store, file *catalog.Config, overwrite bool) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		err := store.Seed(ctx, file, overwrite)
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return nil
+		case status.Code(err) != codes.Unavailable:
+			return fmt.Errorf("--config: %w", err)
+		}
+		log.Warn("etcd not reachable; retrying to seed the configuration", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+func list(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
