@@ -41,6 +41,10 @@ func TestHAProxyFollowsMembership(t *testing.T) {
 	}
 	base := []string{webs[0].Name, webs[1].Name, webs[2].Name}
 	c.WaitServers(t, 10*time.Second, func(s []string) bool { return slices.Equal(s, base) })
+	// The file is written before HAProxy reloads: wait until it serves all three.
+	if !eventually(5*time.Second, func() bool { return len(served(c.LBURL, 3)) == 3 }) {
+		t.Fatalf("HAProxy does not serve all three: %v", served(c.LBURL, 6))
+	}
 
 	t.Run("round robin across three", func(t *testing.T) {
 		// Every request a new connection (as many clients would).
