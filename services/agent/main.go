@@ -51,7 +51,7 @@ func main() {
 	var c config
 	fs := flag.NewFlagSet(name, flag.ExitOnError)
 	host, _ := os.Hostname()
-	c.Flags.Bind(fs, ":9501", ":9502")
+	c.Flags.Bind(fs, ":9801", ":9802")
 	fs.StringVar(&c.Node, "node", host, "name of this node, recorded on what the agent reports")
 	for _, comp := range components {
 		comp.bind(fs)

@@ -46,7 +46,7 @@ type config struct {
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
-	c.Flags.Bind(fs, ":9601", ":9602")
+	c.Flags.Bind(fs, ":9901", ":9902")
 	fs.StringVar(&c.Config, "config", "/etc/hindsight/render.yaml", "config file (YAML) listing the template resources")
 	fs.StringVar(&c.EtcdEndpoints, "etcd-endpoints", "localhost:2379", "comma-separated etcd endpoints")
 	fs.BoolVar(&c.Onetime, "onetime", false, "render every resource once and exit; exit status 1 if any failed")

@@ -111,7 +111,7 @@ func Start(t *testing.T) *Cluster {
 	}
 	c.Agent = harness.Start(t, nw, []string{"agent"}, testcontainers.ContainerRequest{
 		Image:        harness.LoadImage(t, "images/agent_image.tar"),
-		ExposedPorts: []string{"9502/tcp"},
+		ExposedPorts: []string{"9802/tcp"},
 		Env: map[string]string{
 			"HINDSIGHT_MEMBERSHIP_ENDPOINT": "membership:9301",
 			"HINDSIGHT_DOCKER_NETWORK":      nw.Name,
@@ -121,19 +121,19 @@ func Start(t *testing.T) *Cluster {
 		// The engine's socket is root's: the agent runs as root in its container.
 		ConfigModifier:     func(cfg *container.Config) { cfg.User = "0:0" },
 		HostConfigModifier: func(hc *container.HostConfig) { hc.Binds = append(hc.Binds, socket+":/var/run/docker.sock") },
-		WaitingFor:         wait.ForHTTP("/readyz").WithPort("9502/tcp").WithStartupTimeout(60 * time.Second),
+		WaitingFor:         wait.ForHTTP("/readyz").WithPort("9802/tcp").WithStartupTimeout(60 * time.Second),
 	})
 
 	c.LB = harness.Start(t, nw, []string{"lb"}, testcontainers.ContainerRequest{
 		Image:        LBImage,
-		ExposedPorts: []string{"80/tcp", "9602/tcp"},
+		ExposedPorts: []string{"80/tcp", "9902/tcp"},
 		Env:          map[string]string{"HINDSIGHT_ETCD_ENDPOINTS": c.Etcd.NetworkEndpoint},
-		WaitingFor:   wait.ForHTTP("/readyz").WithPort("9602/tcp").WithStartupTimeout(60 * time.Second),
+		WaitingFor:   wait.ForHTTP("/readyz").WithPort("9902/tcp").WithStartupTimeout(60 * time.Second),
 	})
 	if c.LBURL, err = c.LB.PortEndpoint(context.Background(), "80/tcp", "http"); err != nil {
 		t.Fatal(err)
 	}
-	if c.RenderAdmin, err = c.LB.PortEndpoint(context.Background(), "9602/tcp", "http"); err != nil {
+	if c.RenderAdmin, err = c.LB.PortEndpoint(context.Background(), "9902/tcp", "http"); err != nil {
 		t.Fatal(err)
 	}
 	c.LBLog = Follow(t, docker, c.LB.GetContainerID())
