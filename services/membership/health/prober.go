@@ -165,14 +165,23 @@ func (p *Prober) lead(ctx context.Context) error {
 		}
 	}()
 	f := fence{key: el.Key(), rev: el.Rev()}
-	err = p.probeMembers(lctx, f)
-	if ctx.Err() != nil {
-		return nil
+	for {
+		err = p.probeMembers(lctx, f)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if sess.Ctx().Err() != nil || errors.Is(err, errNotLeader) {
+			return fmt.Errorf("lost leadership: %w", err)
+		}
+		// A broken watch (compaction, etcd restart) is not a reason to hand
+		// leadership over: list again while the session lives.
+		p.log.Warn("prober: member watch failed; listing again", "err", err)
+		select {
+		case <-lctx.Done():
+			return fmt.Errorf("lost leadership: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	if sess.Ctx().Err() != nil || errors.Is(err, errNotLeader) {
-		return fmt.Errorf("lost leadership: %w", err)
-	}
-	return err
 }
 
 // fence is the leader key every write is conditioned on.
