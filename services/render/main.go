@@ -10,7 +10,9 @@
 //
 // Each resource's health is served over gRPC as "hindsight.render.<name>"
 // (NOT_SERVING while its last render failed; the file keeps its last good
-// content) and as JSON at /status on the admin listener. Every flag can also
+// content) and as JSON at /status on the admin listener. A complete HAProxy
+// setup (config, template, entrypoint running both in one container) is in
+// e2e/loadbalancer/lbcluster/files. Every flag can also
 // be set from the environment, e.g. --etcd-endpoints from HINDSIGHT_ETCD_ENDPOINTS.
 package main
 
