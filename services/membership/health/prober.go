@@ -18,6 +18,10 @@
 // write (the write's transaction also compares the leader key's create
 // revision), so a deposed leader that has not noticed yet cannot write.
 // Failover takes at most the election session's TTL.
+//
+// Probes go from the membership service to each member's registered address,
+// so membership must reach the networks members register on (as a load
+// balancer must); a member it cannot reach is reported unhealthy.
 package health
 
 import (
