@@ -83,6 +83,9 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	}
 	s.Go(prober.Run)
 	s.Health.SetServingStatus(membershipv1.MembershipService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if err := setupTopology(s); err != nil {
+		return err
+	}
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 
 	// The gateway reaches every API on this process's own gRPC port; APIs not
@@ -102,6 +105,9 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		return err
 	}
 	s.OnClose(func() { _ = gw.Close() })
+	if err := mountTopologyPage(gw); err != nil {
+		return err
+	}
 	h, err := middleware.Wrap(gw, middleware.Config{Log: s.Log, Registerer: s.Registry, Public: gateway.PublicPaths})
 	if err != nil {
 		return err

@@ -1,5 +1,6 @@
 // Command gateway serves Hindsight's REST/JSON API (all four gRPC APIs through
-// grpc-gateway), the OpenAPI document and /healthz on --http-addr, with
+// grpc-gateway), the OpenAPI document, /healthz and the live topology page
+// (/topology/) on --http-addr, with
 // optional bearer-token auth and per-client rate limits. Its own gRPC port
 // carries only health and reflection; /metrics is on the admin port.
 package main
@@ -13,6 +14,7 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
 	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
+	topologyweb "github.com/hindsight-dev/hindsight/web/topology"
 )
 
 func main() {
@@ -50,6 +52,9 @@ func main() {
 			return err
 		}
 		s.OnClose(func() { _ = gw.Close() })
+		if err := topologyweb.Mount(gw, "/topology/"); err != nil {
+			return err
+		}
 		h, err := middleware.Wrap(gw, middleware.Config{
 			Log:        s.Log,
 			Registerer: s.Registry,

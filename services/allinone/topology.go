@@ -1,0 +1,28 @@
+package main
+
+import (
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hindsight-dev/hindsight/internal/server"
+	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
+	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
+	"github.com/hindsight-dev/hindsight/services/topology/graph"
+	"github.com/hindsight-dev/hindsight/services/topology/service"
+	topologyweb "github.com/hindsight-dev/hindsight/web/topology"
+)
+
+// setupTopology serves the topology service on the process's gRPC port, with
+// the split binary's defaults (the graph lives in memory: a restart starts it
+// empty, as for the topology binary).
+func setupTopology(s *server.Server) error {
+	svc, err := service.New(service.Options{Aggregator: graph.New(graph.Options{}), Log: s.Log, Registerer: s.Registry})
+	if err != nil {
+		return err
+	}
+	topologyv1.RegisterTopologyServiceServer(s.GRPC, svc)
+	s.Health.SetServingStatus(topologyv1.TopologyService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return nil
+}
+
+// mountTopologyPage serves the live topology page at /topology/.
+func mountTopologyPage(gw *gateway.Gateway) error { return topologyweb.Mount(gw, "/topology/") }

@@ -1,0 +1,252 @@
+package topology_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"google.golang.org/grpc"
+
+	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
+	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
+	"github.com/hindsight-dev/hindsight/services/topology/graph"
+	"github.com/hindsight-dev/hindsight/services/topology/service"
+	"github.com/hindsight-dev/hindsight/web/topology"
+)
+
+// serve runs the topology service and a gateway serving the page, as the
+// all-in-one does, and returns the page's base URL.
+func serve(t *testing.T) string {
+	t.Helper()
+	svc, err := service.New(service.Options{Aggregator: graph.New(graph.Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	topologyv1.RegisterTopologyServiceServer(srv, svc)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	gw, err := gateway.New(ctx, gateway.Config{TopologyEndpoint: lis.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	if err := topology.Mount(gw, "/topology/"); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(gw)
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+// report posts the demo's traffic of the last few seconds through the REST
+// mapping of ReportFlows.
+func report(t *testing.T, base string) {
+	t.Helper()
+	body := strings.NewReader(flowsJSON(time.Now()))
+	resp, err := http.Post(base+"/v1/flows", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/flows: %s", resp.Status)
+	}
+}
+
+func flowsJSON(now time.Time) string {
+	type ep struct{ svc, container, addr string }
+	internet := ep{}
+	fe := ep{"frontend", "demo-frontend-1", "172.18.0.3"}
+	api := ep{"api", "demo-api-1", "172.18.0.4"}
+	redis := ep{"redis", "demo-redis-1", "172.18.0.5"}
+	pg := ep{"postgres", "demo-postgres-1", "172.18.0.6"}
+	var flows []string
+	add := func(src, dst ep, proto, status string, n int, at time.Time) {
+		flows = append(flows, `{"source":{"service":"`+src.svc+`","container":"`+src.container+`","address":"`+src.addr+`"},`+
+			`"destination":{"service":"`+dst.svc+`","container":"`+dst.container+`","address":"`+dst.addr+`"},`+
+			`"protocol":"`+proto+`","status":"`+status+`","count":"`+strconv.Itoa(n)+`","latency":"`+strconv.FormatFloat(float64(n)*0.002, 'f', 3, 64)+`s",`+
+			`"time":"`+at.UTC().Format(time.RFC3339Nano)+`"}`)
+	}
+	// 100 requests a second for 8 seconds, in records of a fifth of a second
+	// (as the agent sends them), 5% failing.
+	for s := 40; s > 0; s-- {
+		at := now.Add(-time.Duration(s) * 200 * time.Millisecond)
+		add(internet, fe, "PROTOCOL_HTTP", "STATUS_CLASS_OK", 19, at)
+		add(internet, fe, "PROTOCOL_HTTP", "STATUS_CLASS_SERVER_ERROR", 1, at)
+		add(fe, api, "PROTOCOL_HTTP", "STATUS_CLASS_OK", 19, at)
+		add(fe, api, "PROTOCOL_HTTP", "STATUS_CLASS_SERVER_ERROR", 1, at)
+		add(api, redis, "PROTOCOL_REDIS", "STATUS_CLASS_OK", 20, at)
+		add(api, pg, "PROTOCOL_POSTGRES", "STATUS_CLASS_OK", 20, at)
+	}
+	return `{"flows":[` + strings.Join(flows, ",") + `]}`
+}
+
+func TestPageServed(t *testing.T) {
+	base := serve(t)
+	for path, want := range map[string]string{
+		"/topology/":        "<canvas id=\"graph\">",
+		"/topology/app.js":  "hindsightTopology",
+		"/topology/app.css": "#panel",
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %s, %d bytes, want %q", path, resp.Status, len(b), want)
+		}
+	}
+	resp, err := http.Get(base + "/topology")
+	if err != nil || resp.Request.URL.Path != "/topology/" {
+		t.Fatalf("/topology did not redirect: %v %v", resp, err)
+	}
+}
+
+// chromium finds Debian's Chromium (tools/setup/chromium.sh installs it).
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no chromium: install it with `sudo tools/setup/chromium.sh`")
+	return ""
+}
+
+// outputDir is where screenshots go: Bazel's undeclared outputs, else a
+// temporary directory (named in the log).
+func outputDir(t *testing.T) string {
+	if d := os.Getenv("TEST_UNDECLARED_OUTPUTS_DIR"); d != "" {
+		return d
+	}
+	return t.TempDir()
+}
+
+// Browser opens a headless Chromium (software WebGL, no network but
+// loopback) for the test and returns its context.
+func Browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		// Vizceral draws with WebGL: without a GPU, Chromium needs leave to
+		// use its software implementation (SwiftShader).
+		chromedp.Flag("enable-unsafe-swiftshader", true),
+		chromedp.Flag("use-angle", "swiftshader"),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancel2)
+	return ctx
+}
+
+// pageState is window.hindsightTopology.state.
+type pageState struct {
+	Updates, Nodes, Connections int
+	Error                       string
+}
+
+func TestPageInChromium(t *testing.T) {
+	base := serve(t)
+	report(t, base)
+	browser := Browser(t)
+	// The first Run starts the browser, which lives as long as its context:
+	// no timeout on it; the later steps get theirs.
+	if err := chromedp.Do(browser, chromedp.Navigate(base+"/topology/")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(browser, 90*time.Second)
+	defer cancel()
+
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.hindsightTopology && window.hindsightTopology.state.connections >= 4 && window.hindsightTopology.state.updates >= 2`,
+		chromedp.WithPollingTimeout(60*time.Second)))
+	state, serr := chromedp.Run(ctx, chromedp.Evaluate[pageState](`window.hindsightTopology.state`))
+	if err != nil || serr != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("page did not draw the graph: %v %v (state %+v, page %q)", err, serr, state, text)
+	}
+	if state.Nodes != 5 || state.Connections != 4 || state.Error != "" {
+		t.Fatalf("state = %+v", state)
+	}
+
+	// Clicking a connection shows its rates and links to its access logs.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`window.hindsightTopology.selectConnection("frontend", "api")`)); err != nil {
+		t.Fatal(err)
+	}
+	panel, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.hindsightTopology.panelText()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`requests\s+(9[5-9]|10[0-5])\.\d req/s`).MatchString(panel) {
+		t.Errorf("edge panel: no request rate near 100 req/s:\n%s", panel)
+	}
+	for _, want := range []string{"frontend → api", "5.0 %", "HTTP", "latency p99"} {
+		if !strings.Contains(panel, want) {
+			t.Errorf("edge panel misses %q:\n%s", want, panel)
+		}
+	}
+	href, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("#access-logs"), "href"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(href.Value, "/search?q=") || !strings.Contains(href.Value, "service.name%3A%22api%22") || !strings.Contains(href.Value, "172.18.0.3") {
+		t.Errorf("access-log link = %q", href.Value)
+	}
+	shot(t, ctx, "topology-edge.png")
+
+	// Clicking a service lists its containers.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`window.hindsightTopology.selectNode("api")`)); err != nil {
+		t.Fatal(err)
+	}
+	containers, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#containers")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(containers, "demo-api-1") {
+		t.Errorf("containers of api: %q", containers)
+	}
+	shot(t, ctx, "topology-node.png")
+}
+
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	time.Sleep(500 * time.Millisecond) // a few animation frames after the change
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(outputDir(t), name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
