@@ -7,7 +7,8 @@
 package replayv1
 
 import (
-	v1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
+	v11 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
+	v1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -241,6 +242,7 @@ type Source struct {
 	Kind          Source_Kind            `protobuf:"varint,1,opt,name=kind,proto3,enum=hindsight.replay.v1.Source_Kind" json:"kind,omitempty"`
 	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
 	PathTemplate  string                 `protobuf:"bytes,3,opt,name=path_template,json=pathTemplate,proto3" json:"path_template,omitempty"`
+	Parser        *v1.Parser             `protobuf:"bytes,4,opt,name=parser,proto3" json:"parser,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -294,6 +296,13 @@ func (x *Source) GetPathTemplate() string {
 		return x.PathTemplate
 	}
 	return ""
+}
+
+func (x *Source) GetParser() *v1.Parser {
+	if x != nil {
+		return x.Parser
+	}
+	return nil
 }
 
 type Target struct {
@@ -1158,7 +1167,7 @@ func (x *HistogramBucket) GetCount() int64 {
 
 type SearchResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        []*v1.Event            `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Events        []*v11.Event           `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	Total         int64                  `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	Histogram     []*HistogramBucket     `protobuf:"bytes,4,rep,name=histogram,proto3" json:"histogram,omitempty"`
@@ -1197,7 +1206,7 @@ func (*SearchResponse) Descriptor() ([]byte, []int) {
 	return file_hindsight_replay_v1_replay_proto_rawDescGZIP(), []int{14}
 }
 
-func (x *SearchResponse) GetEvents() []*v1.Event {
+func (x *SearchResponse) GetEvents() []*v11.Event {
 	if x != nil {
 		return x.Events
 	}
@@ -1236,11 +1245,12 @@ var File_hindsight_replay_v1_replay_proto protoreflect.FileDescriptor
 
 const file_hindsight_replay_v1_replay_proto_rawDesc = "" +
 	"\n" +
-	" hindsight/replay/v1/replay.proto\x12\x13hindsight.replay.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\"\xbb\x01\n" +
+	" hindsight/replay/v1/replay.proto\x12\x13hindsight.replay.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\x1a\"hindsight/routing/v1/routing.proto\"\xf1\x01\n" +
 	"\x06Source\x124\n" +
 	"\x04kind\x18\x01 \x01(\x0e2 .hindsight.replay.v1.Source.KindR\x04kind\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12#\n" +
-	"\rpath_template\x18\x03 \x01(\tR\fpathTemplate\"D\n" +
+	"\rpath_template\x18\x03 \x01(\tR\fpathTemplate\x124\n" +
+	"\x06parser\x18\x04 \x01(\v2\x1c.hindsight.routing.v1.ParserR\x06parser\"D\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_ARCHIVE\x10\x01\x12\x14\n" +
@@ -1385,52 +1395,54 @@ var file_hindsight_replay_v1_replay_proto_goTypes = []any{
 	(*SearchRequest)(nil),         // 16: hindsight.replay.v1.SearchRequest
 	(*HistogramBucket)(nil),       // 17: hindsight.replay.v1.HistogramBucket
 	(*SearchResponse)(nil),        // 18: hindsight.replay.v1.SearchResponse
-	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
-	(*v1.Event)(nil),              // 21: hindsight.event.v1.Event
+	(*v1.Parser)(nil),             // 19: hindsight.routing.v1.Parser
+	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*v11.Event)(nil),             // 22: hindsight.event.v1.Event
 }
 var file_hindsight_replay_v1_replay_proto_depIdxs = []int32{
 	1,  // 0: hindsight.replay.v1.Source.kind:type_name -> hindsight.replay.v1.Source.Kind
-	2,  // 1: hindsight.replay.v1.Target.kind:type_name -> hindsight.replay.v1.Target.Kind
-	19, // 2: hindsight.replay.v1.Progress.eta:type_name -> google.protobuf.Duration
-	20, // 3: hindsight.replay.v1.Replay.from:type_name -> google.protobuf.Timestamp
-	20, // 4: hindsight.replay.v1.Replay.to:type_name -> google.protobuf.Timestamp
-	19, // 5: hindsight.replay.v1.Replay.ttl:type_name -> google.protobuf.Duration
-	4,  // 6: hindsight.replay.v1.Replay.source:type_name -> hindsight.replay.v1.Source
-	5,  // 7: hindsight.replay.v1.Replay.target:type_name -> hindsight.replay.v1.Target
-	0,  // 8: hindsight.replay.v1.Replay.state:type_name -> hindsight.replay.v1.State
-	6,  // 9: hindsight.replay.v1.Replay.estimate:type_name -> hindsight.replay.v1.Estimate
-	7,  // 10: hindsight.replay.v1.Replay.progress:type_name -> hindsight.replay.v1.Progress
-	20, // 11: hindsight.replay.v1.Replay.create_time:type_name -> google.protobuf.Timestamp
-	20, // 12: hindsight.replay.v1.Replay.expire_time:type_name -> google.protobuf.Timestamp
-	8,  // 13: hindsight.replay.v1.CreateReplayRequest.replay:type_name -> hindsight.replay.v1.Replay
-	8,  // 14: hindsight.replay.v1.EstimateReplayRequest.replay:type_name -> hindsight.replay.v1.Replay
-	8,  // 15: hindsight.replay.v1.ListReplaysResponse.replays:type_name -> hindsight.replay.v1.Replay
-	20, // 16: hindsight.replay.v1.SearchRequest.from:type_name -> google.protobuf.Timestamp
-	20, // 17: hindsight.replay.v1.SearchRequest.to:type_name -> google.protobuf.Timestamp
-	3,  // 18: hindsight.replay.v1.SearchRequest.sort:type_name -> hindsight.replay.v1.SearchRequest.Sort
-	19, // 19: hindsight.replay.v1.SearchRequest.histogram_interval:type_name -> google.protobuf.Duration
-	20, // 20: hindsight.replay.v1.HistogramBucket.start:type_name -> google.protobuf.Timestamp
-	21, // 21: hindsight.replay.v1.SearchResponse.events:type_name -> hindsight.event.v1.Event
-	17, // 22: hindsight.replay.v1.SearchResponse.histogram:type_name -> hindsight.replay.v1.HistogramBucket
-	19, // 23: hindsight.replay.v1.SearchResponse.took:type_name -> google.protobuf.Duration
-	9,  // 24: hindsight.replay.v1.ReplayService.CreateReplay:input_type -> hindsight.replay.v1.CreateReplayRequest
-	10, // 25: hindsight.replay.v1.ReplayService.EstimateReplay:input_type -> hindsight.replay.v1.EstimateReplayRequest
-	11, // 26: hindsight.replay.v1.ReplayService.GetReplay:input_type -> hindsight.replay.v1.GetReplayRequest
-	12, // 27: hindsight.replay.v1.ReplayService.ListReplays:input_type -> hindsight.replay.v1.ListReplaysRequest
-	14, // 28: hindsight.replay.v1.ReplayService.DeleteReplay:input_type -> hindsight.replay.v1.DeleteReplayRequest
-	16, // 29: hindsight.replay.v1.ReplayService.Search:input_type -> hindsight.replay.v1.SearchRequest
-	8,  // 30: hindsight.replay.v1.ReplayService.CreateReplay:output_type -> hindsight.replay.v1.Replay
-	6,  // 31: hindsight.replay.v1.ReplayService.EstimateReplay:output_type -> hindsight.replay.v1.Estimate
-	8,  // 32: hindsight.replay.v1.ReplayService.GetReplay:output_type -> hindsight.replay.v1.Replay
-	13, // 33: hindsight.replay.v1.ReplayService.ListReplays:output_type -> hindsight.replay.v1.ListReplaysResponse
-	15, // 34: hindsight.replay.v1.ReplayService.DeleteReplay:output_type -> hindsight.replay.v1.DeleteReplayResponse
-	18, // 35: hindsight.replay.v1.ReplayService.Search:output_type -> hindsight.replay.v1.SearchResponse
-	30, // [30:36] is the sub-list for method output_type
-	24, // [24:30] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	19, // 1: hindsight.replay.v1.Source.parser:type_name -> hindsight.routing.v1.Parser
+	2,  // 2: hindsight.replay.v1.Target.kind:type_name -> hindsight.replay.v1.Target.Kind
+	20, // 3: hindsight.replay.v1.Progress.eta:type_name -> google.protobuf.Duration
+	21, // 4: hindsight.replay.v1.Replay.from:type_name -> google.protobuf.Timestamp
+	21, // 5: hindsight.replay.v1.Replay.to:type_name -> google.protobuf.Timestamp
+	20, // 6: hindsight.replay.v1.Replay.ttl:type_name -> google.protobuf.Duration
+	4,  // 7: hindsight.replay.v1.Replay.source:type_name -> hindsight.replay.v1.Source
+	5,  // 8: hindsight.replay.v1.Replay.target:type_name -> hindsight.replay.v1.Target
+	0,  // 9: hindsight.replay.v1.Replay.state:type_name -> hindsight.replay.v1.State
+	6,  // 10: hindsight.replay.v1.Replay.estimate:type_name -> hindsight.replay.v1.Estimate
+	7,  // 11: hindsight.replay.v1.Replay.progress:type_name -> hindsight.replay.v1.Progress
+	21, // 12: hindsight.replay.v1.Replay.create_time:type_name -> google.protobuf.Timestamp
+	21, // 13: hindsight.replay.v1.Replay.expire_time:type_name -> google.protobuf.Timestamp
+	8,  // 14: hindsight.replay.v1.CreateReplayRequest.replay:type_name -> hindsight.replay.v1.Replay
+	8,  // 15: hindsight.replay.v1.EstimateReplayRequest.replay:type_name -> hindsight.replay.v1.Replay
+	8,  // 16: hindsight.replay.v1.ListReplaysResponse.replays:type_name -> hindsight.replay.v1.Replay
+	21, // 17: hindsight.replay.v1.SearchRequest.from:type_name -> google.protobuf.Timestamp
+	21, // 18: hindsight.replay.v1.SearchRequest.to:type_name -> google.protobuf.Timestamp
+	3,  // 19: hindsight.replay.v1.SearchRequest.sort:type_name -> hindsight.replay.v1.SearchRequest.Sort
+	20, // 20: hindsight.replay.v1.SearchRequest.histogram_interval:type_name -> google.protobuf.Duration
+	21, // 21: hindsight.replay.v1.HistogramBucket.start:type_name -> google.protobuf.Timestamp
+	22, // 22: hindsight.replay.v1.SearchResponse.events:type_name -> hindsight.event.v1.Event
+	17, // 23: hindsight.replay.v1.SearchResponse.histogram:type_name -> hindsight.replay.v1.HistogramBucket
+	20, // 24: hindsight.replay.v1.SearchResponse.took:type_name -> google.protobuf.Duration
+	9,  // 25: hindsight.replay.v1.ReplayService.CreateReplay:input_type -> hindsight.replay.v1.CreateReplayRequest
+	10, // 26: hindsight.replay.v1.ReplayService.EstimateReplay:input_type -> hindsight.replay.v1.EstimateReplayRequest
+	11, // 27: hindsight.replay.v1.ReplayService.GetReplay:input_type -> hindsight.replay.v1.GetReplayRequest
+	12, // 28: hindsight.replay.v1.ReplayService.ListReplays:input_type -> hindsight.replay.v1.ListReplaysRequest
+	14, // 29: hindsight.replay.v1.ReplayService.DeleteReplay:input_type -> hindsight.replay.v1.DeleteReplayRequest
+	16, // 30: hindsight.replay.v1.ReplayService.Search:input_type -> hindsight.replay.v1.SearchRequest
+	8,  // 31: hindsight.replay.v1.ReplayService.CreateReplay:output_type -> hindsight.replay.v1.Replay
+	6,  // 32: hindsight.replay.v1.ReplayService.EstimateReplay:output_type -> hindsight.replay.v1.Estimate
+	8,  // 33: hindsight.replay.v1.ReplayService.GetReplay:output_type -> hindsight.replay.v1.Replay
+	13, // 34: hindsight.replay.v1.ReplayService.ListReplays:output_type -> hindsight.replay.v1.ListReplaysResponse
+	15, // 35: hindsight.replay.v1.ReplayService.DeleteReplay:output_type -> hindsight.replay.v1.DeleteReplayResponse
+	18, // 36: hindsight.replay.v1.ReplayService.Search:output_type -> hindsight.replay.v1.SearchResponse
+	31, // [31:37] is the sub-list for method output_type
+	25, // [25:31] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_hindsight_replay_v1_replay_proto_init() }
