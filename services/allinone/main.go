@@ -86,6 +86,9 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	if err := setupTopology(s); err != nil {
 		return err
 	}
+	if err := c.setupReplay(s, etcd); err != nil {
+		return err
+	}
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 
 	// The gateway reaches every API on this process's own gRPC port; APIs not
@@ -106,6 +109,9 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	}
 	s.OnClose(func() { _ = gw.Close() })
 	if err := mountTopologyPage(gw); err != nil {
+		return err
+	}
+	if err := mountReplayPage(gw); err != nil {
 		return err
 	}
 	h, err := middleware.Wrap(gw, middleware.Config{Log: s.Log, Registerer: s.Registry, Public: gateway.PublicPaths})

@@ -1,0 +1,227 @@
+package query
+
+import (
+	"path"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Matches reports whether the document (an event's ECS JSON decoded into a
+// map) matches n; a nil n matches everything. Fields are looked up by their
+// dotted name, flat ("http.response.status_code") or nested; a field holding a
+// list matches when any element does.
+func Matches(n Node, doc map[string]any) bool {
+	switch n := n.(type) {
+	case nil:
+		return true
+	case And:
+		for _, c := range n.Nodes {
+			if !Matches(c, doc) {
+				return false
+			}
+		}
+		return true
+	case Or:
+		for _, c := range n.Nodes {
+			if Matches(c, doc) {
+				return true
+			}
+		}
+		return false
+	case Not:
+		return !Matches(n.Node, doc)
+	case Match:
+		return anyValue(Lookup(doc, n.Field), n.matches)
+	case Range:
+		return anyValue(Lookup(doc, n.Field), n.contains)
+	}
+	return false
+}
+
+// Lookup finds a field by its dotted name in a decoded document: as a flat
+// key, or by walking nested objects (trying the longest keys first, since
+// "http.response" may itself be a flat key).
+func Lookup(doc map[string]any, field string) any {
+	if v, ok := doc[field]; ok {
+		return v
+	}
+	for i := len(field) - 1; i > 0; i-- {
+		if field[i] != '.' {
+			continue
+		}
+		if sub, ok := doc[field[:i]].(map[string]any); ok {
+			if v := Lookup(sub, field[i+1:]); v != nil {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+func anyValue(v any, f func(any) bool) bool {
+	if l, ok := v.([]any); ok {
+		for _, e := range l {
+			if f(e) {
+				return true
+			}
+		}
+		return false
+	}
+	return v != nil && f(v)
+}
+
+// String is how a field's value reads for exact matching: numbers without a
+// trailing ".0", booleans as true/false.
+func String(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	case nil:
+		return ""
+	}
+	return ""
+}
+
+func (m Match) matches(v any) bool {
+	s := String(v)
+	if !IsText(m.Field) {
+		if m.Wildcard {
+			ok, _ := path.Match(m.Value, s)
+			return ok
+		}
+		return s == m.Value
+	}
+	words := Words(s)
+	if m.Wildcard {
+		pat := strings.ToLower(m.Value)
+		for _, w := range words {
+			if ok, _ := path.Match(pat, w); ok {
+				return true
+			}
+		}
+		return false
+	}
+	want := Words(m.Value)
+	if len(want) == 0 {
+		return false
+	}
+	if m.Phrase {
+		return containsRun(words, want)
+	}
+	for _, w := range want {
+		if !containsRun(words, []string{w}) {
+			return false
+		}
+	}
+	return true
+}
+
+// Words splits text about the way the indices' Unicode word tokenizers do
+// (UAX #29): lower case runs of letters, digits and '_', where a '.' or '\”
+// between two of them does not split ("api.example.com", "10.0.0.1", "don't"
+// are one word each).
+func Words(s string) []string {
+	r := []rune(strings.ToLower(s))
+	wordy := func(i int) bool {
+		return i >= 0 && i < len(r) && (unicode.IsLetter(r[i]) || unicode.IsDigit(r[i]) || r[i] == '_')
+	}
+	var out []string
+	start := -1
+	for i := 0; i <= len(r); i++ {
+		in := wordy(i) || i < len(r) && (r[i] == '.' || r[i] == '\'') && wordy(i-1) && wordy(i+1)
+		switch {
+		case in && start < 0:
+			start = i
+		case !in && start >= 0:
+			out = append(out, string(r[start:i]))
+			start = -1
+		}
+	}
+	return out
+}
+
+func containsRun(words, run []string) bool {
+	for i := 0; i+len(run) <= len(words); i++ {
+		j := 0
+		for j < len(run) && words[i+j] == run[j] {
+			j++
+		}
+		if j == len(run) {
+			return true
+		}
+	}
+	return false
+}
+
+// contains compares as numbers when the value and bounds are numbers, as
+// times when they are times, and as strings otherwise.
+func (r Range) contains(v any) bool {
+	s := String(v)
+	cmp := compareStrings
+	if _, ok := v.(float64); ok && numeric(r.Min) && numeric(r.Max) {
+		cmp = compareNumbers
+	} else if isTime(s) && timeBound(r.Min) && timeBound(r.Max) {
+		cmp = compareTimes
+	}
+	if r.Min != "" {
+		c := cmp(s, r.Min)
+		if c < 0 || c == 0 && !r.IncMin {
+			return false
+		}
+	}
+	if r.Max != "" {
+		c := cmp(s, r.Max)
+		if c > 0 || c == 0 && !r.IncMax {
+			return false
+		}
+	}
+	return true
+}
+
+func numeric(s string) bool {
+	if s == "" {
+		return true
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+func compareNumbers(a, b string) int {
+	x, _ := strconv.ParseFloat(a, 64)
+	y, _ := strconv.ParseFloat(b, 64)
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+func compareStrings(a, b string) int { return strings.Compare(a, b) }
+
+// ParseTime reads a range bound or value as a time: RFC 3339, or a date.
+func ParseTime(s string) (time.Time, bool) {
+	for _, l := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func isTime(s string) bool { _, ok := ParseTime(s); return ok }
+
+func timeBound(s string) bool { return s == "" || isTime(s) }
+
+func compareTimes(a, b string) int {
+	x, _ := ParseTime(a)
+	y, _ := ParseTime(b)
+	return x.Compare(y)
+}

@@ -1,0 +1,47 @@
+// Package timemachine is the web page of replays and search: list replays
+// with their progress, create one (datasets, time range, query, name), open
+// it, search it (or live data) with a time histogram and a table of events,
+// page through, delete it. Plain HTML, CSS and JavaScript served from the
+// binary, talking to the REST gateway's /v1/replays and /v1/search.
+//
+// Links into the page look like /search?q=<query>&from=<RFC 3339>&to=..&replay=<name>
+// (no replay: live data); the replay list is at /replays/.
+package timemachine
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+)
+
+//go:embed static
+var static embed.FS
+
+// Mounter is what the page is mounted on (the gateway).
+type Mounter interface {
+	Handle(pattern string, h http.Handler) error
+}
+
+// Mount serves the page at /replays/ and /search, its assets under
+// /replays/static/.
+func Mount(m Mounter) error {
+	files, err := fs.Sub(static, "static")
+	if err != nil {
+		return err
+	}
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		http.ServeFileFS(w, r, files, "index.html")
+	})
+	assets := http.StripPrefix("/replays/static/", http.FileServerFS(files))
+	for pattern, h := range map[string]http.Handler{
+		"GET /replays/{$}":     page,
+		"GET /search":          page,
+		"GET /replays/static/": assets,
+	} {
+		if err := m.Handle(pattern, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
