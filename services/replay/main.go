@@ -44,6 +44,8 @@ type config struct {
 	MaxEventsTotal int64
 	MaxRange       time.Duration
 	DefaultTTL     time.Duration
+	MinTTL         time.Duration
+	ExpiryTick     time.Duration
 	Workers        int
 	Batch          int
 }
@@ -61,6 +63,8 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxEventsTotal, "max-events-total", 1_000_000_000, "events of all replays together (0: no limit)")
 	fs.DurationVar(&c.MaxRange, "max-range", replays.DefaultMaxRange, "longest time range of a replay")
 	fs.DurationVar(&c.DefaultTTL, "default-ttl", replays.DefaultTTL, "time to live of a replay that names none")
+	fs.DurationVar(&c.MinTTL, "min-ttl", replays.DefaultMinTTL, "shortest time to live a replay may ask for")
+	fs.DurationVar(&c.ExpiryTick, "expiry-interval", replays.DefaultExpiryTick, "how often expired replays are looked for")
 	fs.IntVar(&c.Workers, "workers", replays.DefaultWorkers, "files one replay loads at once")
 	fs.IntVar(&c.Batch, "batch", replays.DefaultBatch, "events per index request")
 }
@@ -100,6 +104,8 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		Backends:       map[replayv1.Target_Kind]index.Backend{},
 		MaxRange:       c.MaxRange,
 		DefaultTTL:     c.DefaultTTL,
+		MinTTL:         c.MinTTL,
+		ExpiryTick:     c.ExpiryTick,
 		MaxConcurrent:  c.MaxConcurrent,
 		MaxEventsTotal: c.MaxEventsTotal,
 		Workers:        c.Workers,

@@ -1,120 +1,42 @@
 package replays
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	_ "gocloud.dev/blob/fileblob"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hindsight-dev/hindsight/internal/archive"
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
-	"github.com/hindsight-dev/hindsight/internal/event"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	"github.com/hindsight-dev/hindsight/services/replay/index"
 	"github.com/hindsight-dev/hindsight/services/replay/index/embedded"
+	"github.com/hindsight-dev/hindsight/services/replay/replaytest"
 )
 
-// day1 is the first of the three archived days.
-var day1 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+var day1 = replaytest.Day1
 
-// genEvent is one generated event, as the test expects to find it.
-type genEvent struct {
-	id, dataset, level, service string
-	time                        time.Time
-}
-
-// writeArchive writes three days of two datasets in the archive layout:
-// per dataset and day, two partitions of two objects of perObject events,
-// with events on both sides of each midnight.
-func writeArchive(t *testing.T, dir string, perObject int) []genEvent {
+func writeArchive(t *testing.T, dir string, perObject int) []replaytest.Event {
 	t.Helper()
-	ctx := context.Background()
-	st, err := archive.Open(ctx, "file://"+dir)
+	all, err := replaytest.WriteArchive(dir, day1, 3, []string{"nginx.access", "app"}, perObject)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer st.Close()
-	var all []genEvent
-	for _, ds := range []string{"nginx.access", "app"} {
-		offset := map[int32]int64{}
-		for d := 0; d < 3; d++ {
-			day := day1.AddDate(0, 0, d)
-			perDay := 4 * perObject
-			n := 0
-			for part := int32(0); part < 2; part++ {
-				for obj := 0; obj < 2; obj++ {
-					var docs []archive.Doc
-					first := offset[part]
-					for i := 0; i < perObject; i++ {
-						// From midnight to the last nanosecond of the day.
-						ts := day.Add(time.Duration(n) * (24*time.Hour - 1) / time.Duration(perDay-1))
-						n++
-						e := &eventv1.Event{
-							Timestamp: timestamppb.New(ts),
-							Dataset:   ds,
-							Message:   fmt.Sprintf("GET /item/%d served by %s", n, []string{"api", "web"}[n%2]),
-							Level:     []string{"info", "error", "info", "warn"}[n%4],
-							Service:   []string{"api", "web"}[n%2],
-							Source:    &eventv1.Source{Host: "h1", FileId: ds + "-file", FilePath: "/var/log/" + ds, Offset: int64(d*perDay + n)},
-						}
-						e.Id = event.ID(e.Source)
-						b, err := event.Marshal(e)
-						if err != nil {
-							t.Fatal(err)
-						}
-						docs = append(docs, archive.Doc{Time: ts, JSON: b})
-						all = append(all, genEvent{id: e.Id, dataset: ds, level: e.Level, service: e.Service, time: ts})
-						offset[part]++
-					}
-					k := archive.Key{Dataset: ds, Day: day, Topic: "logs." + ds, Partition: part, FirstOffset: first, LastOffset: offset[part] - 1}
-					if _, err := st.Write(ctx, k, docs); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-		}
 	}
 	return all
 }
 
-// writeLegacy writes a raw .gz tree error/YYYY/MM/DD/*.gz of three days,
-// lines starting with their time; it returns each day's lines' times.
 func writeLegacy(t *testing.T, dir string, perFile int) map[int][]time.Time {
 	t.Helper()
-	out := map[int][]time.Time{}
-	for d := 0; d < 3; d++ {
-		day := day1.AddDate(0, 0, d)
-		folder := filepath.Join(dir, "error", day.Format("2006/01/02"))
-		if err := os.MkdirAll(folder, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for f := 0; f < 2; f++ {
-			var buf bytes.Buffer
-			gz := gzip.NewWriter(&buf)
-			for i := 0; i < perFile; i++ {
-				ts := day.Add(time.Duration(f*perFile+i) * time.Minute)
-				out[d] = append(out[d], ts)
-				fmt.Fprintf(gz, "%s ERROR worker %d failed: connection reset\n", ts.Format(time.RFC3339), i)
-			}
-			gz.Close()
-			if err := os.WriteFile(filepath.Join(folder, fmt.Sprintf("host%d.gz", f)), buf.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	times, err := replaytest.WriteLegacy(dir, "error", 3, 2, perFile)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return times
 }
 
 // env is a replay service on an embedded etcd, a file archive and embedded
@@ -261,17 +183,6 @@ func ids(t *testing.T, evs []*eventv1.Event) []string {
 		}
 		seen[e.GetId()] = true
 		out = append(out, e.GetId())
-	}
-	sort.Strings(out)
-	return out
-}
-
-func expectedIDs(all []genEvent, keep func(genEvent) bool) []string {
-	var out []string
-	for _, g := range all {
-		if keep(g) {
-			out = append(out, g.id)
-		}
 	}
 	sort.Strings(out)
 	return out

@@ -14,6 +14,7 @@ import (
 
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
+	"github.com/hindsight-dev/hindsight/services/replay/replaytest"
 )
 
 func TestReplayOneDayExactly(t *testing.T) {
@@ -46,20 +47,20 @@ func TestReplayOneDayExactly(t *testing.T) {
 	}
 
 	got := en.searchAll(&replayv1.SearchRequest{Replay: "day-two"})
-	want := expectedIDs(all, func(g genEvent) bool {
-		return g.dataset == "nginx.access" && !g.time.Before(day2) && g.time.Before(day3)
+	want := replaytest.IDs(all, func(g replaytest.Event) bool {
+		return g.Dataset == "nginx.access" && !g.Time.Before(day2) && g.Time.Before(day3)
 	})
 	if g := ids(t, got); strings.Join(g, ",") != strings.Join(want, ",") {
 		t.Fatalf("got %d events, want the %d of day 2", len(g), len(want))
 	}
-	byID := map[string]genEvent{}
+	byID := map[string]replaytest.Event{}
 	for _, g := range all {
-		byID[g.id] = g
+		byID[g.ID] = g
 	}
 	for i, e := range got {
 		g := byID[e.GetId()]
-		if !e.GetTimestamp().AsTime().Equal(g.time) || e.GetDataset() != "nginx.access" {
-			t.Fatalf("event %s at %s (%s), want its original time %s", e.GetId(), e.GetTimestamp().AsTime(), e.GetDataset(), g.time)
+		if !e.GetTimestamp().AsTime().Equal(g.Time) || e.GetDataset() != "nginx.access" {
+			t.Fatalf("event %s at %s (%s), want its original time %s", e.GetId(), e.GetTimestamp().AsTime(), e.GetDataset(), g.Time)
 		}
 		if i > 0 && e.GetTimestamp().AsTime().Before(got[i-1].GetTimestamp().AsTime()) {
 			t.Fatal("oldest-first search out of order")
@@ -130,18 +131,8 @@ func TestOverlappingReplaysAreIsolated(t *testing.T) {
 	en.create(replayOf("b", day2, day3.AddDate(0, 0, 1), "app", "nginx.access"))
 	en.ready("a")
 	en.ready("b")
-	in := func(from, to time.Time, ds ...string) func(genEvent) bool {
-		return func(g genEvent) bool {
-			for _, d := range ds {
-				if g.dataset == d && !g.time.Before(from) && g.time.Before(to) {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	wantA := expectedIDs(all, in(day1, day3, "app"))
-	wantB := expectedIDs(all, in(day2, day3.AddDate(0, 0, 1), "app", "nginx.access"))
+	wantA := replaytest.IDs(all, replaytest.In(day1, day3, "app"))
+	wantB := replaytest.IDs(all, replaytest.In(day2, day3.AddDate(0, 0, 1), "app", "nginx.access"))
 	if got := ids(t, en.searchAll(&replayv1.SearchRequest{Replay: "a"})); strings.Join(got, ",") != strings.Join(wantA, ",") {
 		t.Fatalf("a: %d events, want %d", len(got), len(wantA))
 	}
@@ -193,7 +184,7 @@ func TestKilledMidLoadResumes(t *testing.T) {
 		t.Fatalf("progress after resume %v, want %d events", r.GetProgress(), len(all))
 	}
 	got := ids(t, en.searchAll(&replayv1.SearchRequest{Replay: "resume"}))
-	if want := expectedIDs(all, func(genEvent) bool { return true }); strings.Join(got, ",") != strings.Join(want, ",") {
+	if want := replaytest.IDs(all, func(replaytest.Event) bool { return true }); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("%d events after resume, want %d", len(got), len(want))
 	}
 }
@@ -215,7 +206,7 @@ func TestQueryAndMaxEvents(t *testing.T) {
 	r := replayOf("errors", from, to, "app")
 	r.Query = `log.level:error AND service.name:web`
 	en.create(r)
-	want := expectedIDs(all, func(g genEvent) bool { return g.dataset == "app" && g.level == "error" && g.service == "web" })
+	want := replaytest.IDs(all, func(g replaytest.Event) bool { return g.Dataset == "app" && g.Level == "error" && g.Service == "web" })
 	got := en.ready("errors")
 	if got.GetProgress().GetEventsLoaded() != int64(len(want)) || got.GetProgress().GetEventsSkipped() != 300-int64(len(want)) {
 		t.Fatalf("progress %v, want %d loaded", got.GetProgress(), len(want))
