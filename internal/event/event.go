@@ -5,7 +5,6 @@
 package event
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -151,22 +150,15 @@ func Marshal(e *eventv1.Event) ([]byte, error) {
 		}
 	}
 	sort.Strings(keys)
-	var buf bytes.Buffer
-	buf.Grow(len(b) + 32*len(keys))
-	buf.Write(b[:len(b)-1])
+	out := make([]byte, 0, len(b)+32*len(keys))
+	out = append(out, b[:len(b)-1]...)
 	for _, k := range keys {
-		kb, _ := json.Marshal(k)
-		vb, err := fields[k].MarshalJSON()
-		if err != nil {
+		out = append(appendString(append(out, ','), k), ':')
+		if out, err = appendValue(out, fields[k]); err != nil {
 			return nil, fmt.Errorf("field %s: %w", k, err)
 		}
-		buf.WriteByte(',')
-		buf.Write(kb)
-		buf.WriteByte(':')
-		buf.Write(vb)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(out, '}'), nil
 }
 
 // Unmarshal decodes an ECS JSON document written by Marshal (or any document

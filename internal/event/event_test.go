@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +136,42 @@ func BenchmarkMarshal(b *testing.B) {
 		if _, err := Marshal(e); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The hand-written encoder must agree with encoding/json on every kind of value.
+func TestFieldEncodingMatchesEncodingJSON(t *testing.T) {
+	tricky := map[string]any{
+		"s":       "quote\" backslash\\ nl\n tab\t ctl\x01 del\x7f é 日本 \u2028",
+		"n":       []any{0.0, -1.5, 1e21, 1e-7, 123456789.0, 3.0},
+		"b":       []any{true, false, nil},
+		"nested":  map[string]any{"z": 1.0, "a": map[string]any{"deep": "x"}},
+	}
+	fields, err := structpb.NewStruct(tricky)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range fields.Fields {
+		got, err := appendValue(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(v.AsInterface())
+		var g, w any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("%s: invalid JSON %s: %v", k, got, err)
+		}
+		_ = json.Unmarshal(want, &w)
+		gb, _ := json.Marshal(g)
+		wb, _ := json.Marshal(w)
+		if string(gb) != string(wb) {
+			t.Errorf("%s: got %s, want %s", k, got, want)
+		}
+	}
+	if got := string(appendString(nil, "a\xffb")); got != `"a\ufffdb"` {
+		t.Errorf("invalid UTF-8: got %s", got)
+	}
+	if _, err := appendValue(nil, structpb.NewNumberValue(math.NaN())); err == nil {
+		t.Error("NaN must not encode")
 	}
 }

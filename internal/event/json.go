@@ -1,0 +1,117 @@
+package event
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// appendValue writes v as JSON. Parsed fields are on the router's hot path for
+// every line, and protojson's per-value encoder cost most of the router's CPU,
+// so this writes the six kinds of a structpb.Value directly.
+func appendValue(buf []byte, v *structpb.Value) ([]byte, error) {
+	switch k := v.GetKind().(type) {
+	case nil, *structpb.Value_NullValue:
+		return append(buf, "null"...), nil
+	case *structpb.Value_BoolValue:
+		return strconv.AppendBool(buf, k.BoolValue), nil
+	case *structpb.Value_NumberValue:
+		return appendNumber(buf, k.NumberValue)
+	case *structpb.Value_StringValue:
+		return appendString(buf, k.StringValue), nil
+	case *structpb.Value_ListValue:
+		buf = append(buf, '[')
+		for i, e := range k.ListValue.GetValues() {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = appendValue(buf, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, ']'), nil
+	case *structpb.Value_StructValue:
+		fields := k.StructValue.GetFields()
+		keys := make([]string, 0, len(fields))
+		for name := range fields {
+			keys = append(keys, name)
+		}
+		sort.Strings(keys)
+		buf = append(buf, '{')
+		for i, name := range keys {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(appendString(buf, name), ':')
+			var err error
+			if buf, err = appendValue(buf, fields[name]); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, '}'), nil
+	default:
+		return nil, fmt.Errorf("unknown value kind %T", k)
+	}
+}
+
+// appendNumber formats f as encoding/json does; JSON has no NaN or infinity.
+func appendNumber(buf []byte, f float64) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("number %v has no JSON form", f)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	return strconv.AppendFloat(buf, f, format, -1, 64), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD, as
+// encoding/json does, so documents stay valid for OpenSearch.
+func appendString(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				buf = append(buf, '\\', c)
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
+}
