@@ -304,7 +304,43 @@ logger.deprecation.additivity = false
 EOF
 }
 
-IMAGES="etcd haproxy serf jre kafka opensearch"
+# Redis from Debian's redis-server, for the topology demo: no persistence, no
+# protected mode (reached by other containers on the test network). RESP on 6379.
+image_redis() {
+  tag=hindsight-e2e/redis:7
+  parent=base
+  packages="redis-server"
+  dockerfile=$(cat <<'EOF2'
+USER redis
+EXPOSE 6379
+ENTRYPOINT ["/usr/bin/redis-server"]
+CMD ["--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"]
+EOF2
+)
+}
+
+# PostgreSQL from Debian's postgresql, for the topology demo: a cluster made at build
+# time in /var/lib/postgresql/data (user postgres, database postgres) that trusts
+# every client (tests only), fsync off. Extra settings as arguments: -c name=value.
+image_postgres() {
+  tag=hindsight-e2e/postgres:15
+  parent=base
+  packages="postgresql"
+  dockerfile=$(cat <<'EOF2'
+ENV PGDATA=/var/lib/postgresql/data
+RUN ln -s "$(ls -d /usr/lib/postgresql/*/bin | tail -n1)" /usr/local/lib/pgbin \
+ && mkdir -p "$PGDATA" /run/postgresql && chown -R postgres:postgres /var/lib/postgresql /run/postgresql \
+ && su postgres -s /bin/sh -c "/usr/local/lib/pgbin/initdb -D $PGDATA --auth=trust --username=postgres --encoding=UTF8" \
+ && echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf" \
+ && echo "host all all all trust" >>"$PGDATA/pg_hba.conf"
+USER postgres
+EXPOSE 5432
+ENTRYPOINT ["/usr/local/lib/pgbin/postgres", "-D", "/var/lib/postgresql/data", "-c", "fsync=off"]
+EOF2
+)
+}
+
+IMAGES="etcd haproxy serf jre kafka opensearch redis postgres"
 
 # ---------------------------------------------------------------------------------
 

@@ -6,9 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"google.golang.org/grpc"
 
+	"github.com/hindsight-dev/hindsight/internal/headless"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
 	"github.com/hindsight-dev/hindsight/services/topology/graph"
@@ -122,53 +120,6 @@ func TestPageServed(t *testing.T) {
 	}
 }
 
-// chromium finds Debian's Chromium (tools/setup/chromium.sh installs it).
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no chromium: install it with `sudo tools/setup/chromium.sh`")
-	return ""
-}
-
-// outputDir is where screenshots go: Bazel's undeclared outputs, else a
-// temporary directory (named in the log).
-func outputDir(t *testing.T) string {
-	if d := os.Getenv("TEST_UNDECLARED_OUTPUTS_DIR"); d != "" {
-		return d
-	}
-	return t.TempDir()
-}
-
-// Browser opens a headless Chromium (software WebGL, no network but
-// loopback) for the test and returns its context.
-func Browser(t *testing.T) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		// Vizceral draws with WebGL: without a GPU, Chromium needs leave to
-		// use its software implementation (SwiftShader).
-		chromedp.Flag("enable-unsafe-swiftshader", true),
-		chromedp.Flag("use-angle", "swiftshader"),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(cancel2)
-	return ctx
-}
-
 // pageState is window.hindsightTopology.state.
 type pageState struct {
 	Updates, Nodes, Connections int
@@ -178,7 +129,7 @@ type pageState struct {
 func TestPageInChromium(t *testing.T) {
 	base := serve(t)
 	report(t, base)
-	browser := Browser(t)
+	browser := headless.Browser(t)
 	// The first Run starts the browser, which lives as long as its context:
 	// no timeout on it; the later steps get theirs.
 	if err := chromedp.Do(browser, chromedp.Navigate(base+"/topology/")); err != nil {
@@ -221,7 +172,7 @@ func TestPageInChromium(t *testing.T) {
 	if !strings.HasPrefix(href.Value, "/search?q=") || !strings.Contains(href.Value, "service.name%3A%22api%22") || !strings.Contains(href.Value, "172.18.0.3") {
 		t.Errorf("access-log link = %q", href.Value)
 	}
-	shot(t, ctx, "topology-edge.png")
+	headless.Screenshot(t, ctx, "topology-edge.png")
 
 	// Clicking a service lists its containers.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`window.hindsightTopology.selectNode("api")`)); err != nil {
@@ -234,19 +185,5 @@ func TestPageInChromium(t *testing.T) {
 	if !strings.Contains(containers, "demo-api-1") {
 		t.Errorf("containers of api: %q", containers)
 	}
-	shot(t, ctx, "topology-node.png")
-}
-
-func shot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	time.Sleep(500 * time.Millisecond) // a few animation frames after the change
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(outputDir(t), name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
+	headless.Screenshot(t, ctx, "topology-node.png")
 }
