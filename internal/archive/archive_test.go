@@ -266,3 +266,29 @@ func TestOpenBadURL(t *testing.T) {
 		t.Fatalf("Open = %v; want an error without the query", err)
 	}
 }
+
+// Writes must not go through os.TempDir: in a container it is usually another
+// file system than the archive's volume or mount, and the final rename then
+// fails with "invalid cross-device link" (seen in e2e/pipeline, where the
+// archive is a bind mount). A TMPDIR that does not exist stands in for it.
+func TestWriteDoesNotUseTempDir(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "elsewhere"))
+	s, dir := open(t)
+	k := Key{Dataset: "app", Day: date(2024, 3, 1, 0), Topic: "logs.app", Partition: 0, FirstOffset: 0, LastOffset: 9}
+	if _, err := s.Write(context.Background(), k, docs(10, date(2024, 3, 1, 1), time.Minute)); err != nil {
+		t.Fatalf("write with TMPDIR elsewhere: %v", err)
+	}
+	if got := readAll(t, s, k.Path()); len(got) != 10 {
+		t.Fatalf("read back %d documents, want 10", len(got))
+	}
+	if err := s.BeginFlush(context.Background(), Intent{Topic: "logs.app", Partition: 0, FirstOffset: 0, LastOffset: 9, Objects: []Key{k}}); err != nil {
+		t.Fatalf("journal with TMPDIR elsewhere: %v", err)
+	}
+	// No temporary file is left beside the objects.
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, ".tmp") {
+			t.Errorf("temporary file left: %s", path)
+		}
+		return nil
+	})
+}

@@ -35,8 +35,15 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		q := u.Query()
 		if !q.Has("create_dir") {
 			q.Set("create_dir", "true")
-			u.RawQuery = q.Encode()
 		}
+		// Objects are written to a temporary file and renamed into place:
+		// next to their final path, not in os.TempDir, which is often another
+		// file system (a container's /tmp while the archive is a volume or a
+		// mount), where the rename fails with "invalid cross-device link".
+		if !q.Has("no_tmp_dir") {
+			q.Set("no_tmp_dir", "true")
+		}
+		u.RawQuery = q.Encode()
 	}
 	b, err := blob.OpenBucket(ctx, u.String())
 	if err != nil {
