@@ -46,7 +46,12 @@ function forVizceral(node) {
 }
 
 const seconds = (d) => (d ? parseFloat(d) : 0); // protojson durations: "0.002s"
-const ms = (d) => `${(seconds(d) * 1000).toFixed(1)} ms`;
+const latency = (d) => {
+  const s = seconds(d);
+  if (s < 0.001) return `${(s * 1e6).toFixed(0)} µs`;
+  if (s < 1) return `${(s * 1000).toFixed(1)} ms`;
+  return `${s.toFixed(2)} s`;
+};
 const pct = (x) => `${(100 * x).toFixed(1)} %`;
 const rate = (x) => `${x.toFixed(1)} req/s`;
 
@@ -82,8 +87,8 @@ function showEdge(source, target) {
     row('errors', pct(e.errorRatio));
     row('server errors', rate(e.serverErrorRate));
     row('client errors', rate(e.clientErrorRate));
-    row('latency p50', ms(e.latencyP50));
-    row('latency p99', ms(e.latencyP99));
+    row('latency p50', latency(e.latencyP50));
+    row('latency p99', latency(e.latencyP99));
     if (e.stale) row('state', `no traffic since ${new Date(e.lastSeen).toLocaleTimeString()}`);
     panel.append(dl);
   }

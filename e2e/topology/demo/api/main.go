@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -38,6 +39,11 @@ func main() {
 	// second): every query on the wire is then one the load generator asked
 	// for, which the e2e suite counts.
 	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	// One round trip per query (Parse, Bind, Describe, Execute, Sync on the
+	// unnamed statement): pgx's default statement cache would add a prepare
+	// per connection, and a deallocate and a prepare after every failed
+	// query, on top of what the generator counts.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		slog.Error("postgres", "err", err)
