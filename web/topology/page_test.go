@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -54,22 +55,54 @@ func serve(t *testing.T) string {
 	return hs.URL
 }
 
-// report posts the demo's traffic of the last few seconds through the REST
-// mapping of ReportFlows.
+// report posts the demo's traffic of the last 8 seconds through the REST
+// mapping of ReportFlows, then goes on as a live agent would, every 200 ms,
+// until the test ends.
 func report(t *testing.T, base string) {
 	t.Helper()
-	body := strings.NewReader(flowsJSON(time.Now()))
-	resp, err := http.Post(base+"/v1/flows", "application/json", body)
-	if err != nil {
+	// next is the time of the next record: records lie on a 200 ms grid.
+	next := time.Now().Add(-8 * time.Second)
+	post := func(to time.Time) error {
+		body, after := flowsJSON(next, to)
+		next = after
+		resp, err := http.Post(base+"/v1/flows", "application/json", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("POST /v1/flows: %s", resp.Status)
+		}
+		return nil
+	}
+	if err := post(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /v1/flows: %s", resp.Status)
-	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	t.Cleanup(func() { close(done); <-stopped })
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				if err := post(now); err != nil {
+					t.Errorf("report: %v", err)
+					return
+				}
+			}
+		}
+	}()
 }
 
-func flowsJSON(now time.Time) string {
+// flowsJSON is the traffic of [from, to): 100 requests a second in records
+// of a fifth of a second (as the agent sends them), 5% failing. It returns
+// the time of the record after the last.
+func flowsJSON(from, to time.Time) (string, time.Time) {
 	type ep struct{ svc, container, addr string }
 	internet := ep{}
 	fe := ep{"frontend", "demo-frontend-1", "172.18.0.3"}
@@ -83,10 +116,8 @@ func flowsJSON(now time.Time) string {
 			`"protocol":"`+proto+`","status":"`+status+`","count":"`+strconv.Itoa(n)+`","latency":"`+strconv.FormatFloat(float64(n)*0.002, 'f', 3, 64)+`s",`+
 			`"time":"`+at.UTC().Format(time.RFC3339Nano)+`"}`)
 	}
-	// 100 requests a second for 8 seconds, in records of a fifth of a second
-	// (as the agent sends them), 5% failing.
-	for s := 40; s > 0; s-- {
-		at := now.Add(-time.Duration(s) * 200 * time.Millisecond)
+	at := from
+	for ; at.Before(to); at = at.Add(200 * time.Millisecond) {
 		add(internet, fe, "PROTOCOL_HTTP", "STATUS_CLASS_OK", 19, at)
 		add(internet, fe, "PROTOCOL_HTTP", "STATUS_CLASS_SERVER_ERROR", 1, at)
 		add(fe, api, "PROTOCOL_HTTP", "STATUS_CLASS_OK", 19, at)
@@ -94,7 +125,7 @@ func flowsJSON(now time.Time) string {
 		add(api, redis, "PROTOCOL_REDIS", "STATUS_CLASS_OK", 20, at)
 		add(api, pg, "PROTOCOL_POSTGRES", "STATUS_CLASS_OK", 20, at)
 	}
-	return `{"flows":[` + strings.Join(flows, ",") + `]}`
+	return `{"flows":[` + strings.Join(flows, ",") + `]}`, at
 }
 
 func TestPageServed(t *testing.T) {
