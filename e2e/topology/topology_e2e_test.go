@@ -168,6 +168,14 @@ type load struct {
 	start                                                time.Time
 	stop                                                 chan struct{}
 	done                                                 sync.WaitGroup
+
+	mu      sync.Mutex
+	samples []sample // answered so far, every 100 ms
+}
+
+type sample struct {
+	at       time.Time
+	answered int64
 }
 
 func startLoad(t *testing.T, base string, rate float64, workers int) *load {
@@ -190,6 +198,22 @@ func startLoad(t *testing.T, base string, rate float64, workers int) *load {
 				return
 			case tickets <- i:
 				i++
+			}
+		}
+	}()
+	l.done.Add(1)
+	go func() { // the counter's history, to compare rates over a window
+		defer l.done.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case now := <-tick.C:
+				l.mu.Lock()
+				l.samples = append(l.samples, sample{now, l.answered.Load()})
+				l.mu.Unlock()
 			}
 		}
 	}()
@@ -253,6 +277,22 @@ func (l *load) halt() {
 
 // rate is the generator's own rate of answered requests so far.
 func (l *load) rate() float64 { return float64(l.answered.Load()) / time.Since(l.start).Seconds() }
+
+// rateOver is the generator's rate in [from, to), from its samples (100 ms apart).
+func (l *load) rateOver(from, to time.Time) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at := func(t time.Time) (time.Time, int64) {
+		i := sort.Search(len(l.samples), func(i int) bool { return !l.samples[i].at.Before(t) })
+		if i == len(l.samples) {
+			i--
+		}
+		return l.samples[i].at, l.samples[i].answered
+	}
+	t0, n0 := at(from)
+	t1, n1 := at(to)
+	return float64(n1-n0) / t1.Sub(t0).Seconds()
+}
 
 type edgeKey struct{ src, dst string }
 
@@ -458,15 +498,15 @@ func TestCaptureOverhead(t *testing.T) {
 	}
 	d := startDemo(t, false)
 	gen := startLoad(t, d.frontendURL, 0, 32)
-	time.Sleep(5 * time.Second) // warm up: connections, statement caches
-	before := cpu(t, d.containers)
-	answered0, start := gen.answered.Load(), time.Now()
+	time.Sleep(5 * time.Second) // warm up: connections, caches
+	before, t0 := cpu(t, d.containers)
 	time.Sleep(30 * time.Second)
-	after := cpu(t, d.containers)
-	elapsed := time.Since(start)
-	rate := float64(gen.answered.Load()-answered0) / elapsed.Seconds()
+	after, t1 := cpu(t, d.containers)
+	rate := gen.rateOver(t0, t1)
+	g := getGraph(t, d.graph, 10*time.Second)
 	gen.halt()
 
+	elapsed := t1.Sub(t0)
 	used := map[string]float64{} // cores
 	var demoCores float64
 	for name := range d.containers {
@@ -475,37 +515,54 @@ func TestCaptureOverhead(t *testing.T) {
 			demoCores += used[name]
 		}
 	}
-	g := getGraph(t, d.graph, 10*time.Second)
 	t.Logf("generator: %.0f req/s for %.0f s (each one: frontend → api → Redis + PostgreSQL)", rate, elapsed.Seconds())
 	t.Logf("CPU (cores): agent %.3f; demo %.3f (frontend %.3f, api %.3f, redis %.3f, postgres %.3f)",
 		used["agent"], demoCores, used["frontend"], used["api"], used["redis"], used["postgres"])
 	t.Logf("agent overhead: %.1f%% of the demo's CPU", 100*used["agent"]/demoCores)
 	t.Logf("graph:\n%s", describe(g))
-	if e := edgesOf(g)[edgeKey{"frontend", "api"}]; e == nil || math.Abs(e.RequestRate-rate)/rate > 0.10 {
-		t.Errorf("at the highest rate the capture saw frontend→api at %v, generator %.0f req/s", e, rate)
+	// The graph's window ends a second (the service's lag) before it was made.
+	end := g.Time.AsTime().Add(-time.Second).Truncate(time.Second)
+	want := gen.rateOver(end.Add(-10*time.Second), end)
+	if e := edgesOf(g)[edgeKey{"frontend", "api"}]; e == nil || math.Abs(e.RequestRate-want)/want > 0.10 {
+		t.Errorf("at the highest rate the capture saw frontend→api at %v, generator %.0f req/s", e, want)
 	}
 }
 
-// cpu reads each container's total CPU time (ns) from the engine.
-func cpu(t *testing.T, containers map[string]testcontainers.Container) map[string]uint64 {
+// cpu reads each container's total CPU time (ns) from the engine, all at
+// once, and returns when it read them.
+func cpu(t *testing.T, containers map[string]testcontainers.Container) (map[string]uint64, time.Time) {
 	t.Helper()
 	docker, err := harness.Docker()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	out := map[string]uint64{}
+	start := time.Now()
 	for name, c := range containers {
-		res, err := docker.ContainerStats(context.Background(), c.GetContainerID(), client.ContainerStatsOptions{})
-		if err != nil {
-			t.Fatalf("stats of %s: %v", name, err)
-		}
-		var s container.StatsResponse
-		err = json.NewDecoder(res.Body).Decode(&s)
-		res.Body.Close()
-		if err != nil {
-			t.Fatalf("stats of %s: %v", name, err)
-		}
-		out[name] = s.CPUStats.CPUUsage.TotalUsage
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := docker.ContainerStats(context.Background(), c.GetContainerID(), client.ContainerStatsOptions{})
+			if err != nil {
+				t.Errorf("stats of %s: %v", name, err)
+				return
+			}
+			defer res.Body.Close()
+			var s container.StatsResponse
+			if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+				t.Errorf("stats of %s: %v", name, err)
+				return
+			}
+			mu.Lock()
+			out[name] = s.CPUStats.CPUUsage.TotalUsage
+			mu.Unlock()
+		}()
 	}
-	return out
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return out, start.Add(time.Since(start) / 2)
 }

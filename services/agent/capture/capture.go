@@ -135,18 +135,12 @@ func (c *Capture) read(ctx context.Context, src *source) error {
 	defer src.close()
 	asm := newAssembler(c.opt.Limits, c.opt.Reporter.Add)
 	var published Counters
-	buf := make([]byte, frameBuffer)
 	next := time.Now().Add(time.Second)
 	for ctx.Err() == nil {
-		n, err := src.read(buf)
-		if err != nil {
+		if err := src.read(asm.frame); err != nil {
 			return err
 		}
-		now := time.Now()
-		if n > 0 {
-			asm.frame(buf[:n], now)
-		}
-		if now.After(next) {
+		if now := time.Now(); now.After(next) {
 			asm.sweep(now)
 			c.opt.Metrics.publish(src.iface, &asm.c, &published, len(asm.conns), asm.buffered)
 			c.opt.Metrics.kernelDrops.WithLabelValues(src.iface).Add(float64(src.drops()))
