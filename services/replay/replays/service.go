@@ -327,23 +327,31 @@ func (s *Service) checkLimits(ctx context.Context, r *replayv1.Replay) error {
 		return status.Errorf(codes.ResourceExhausted, "%d replays are loading, the limit is %d: wait for one to finish or delete one", active, s.cfg.MaxConcurrent)
 	}
 	if s.cfg.MaxEventsTotal > 0 {
+		left := s.cfg.MaxEventsTotal - reserved
 		need := reservation(r)
-		if need < 0 {
-			return badrequest.Field("replay.max_events", "required for a %s (its size is unknown) because the service limits events to %d in total", sourceNoun(r), s.cfg.MaxEventsTotal)
+		if need < 0 && left > 0 {
+			// A legacy tree's size is unknown until it is read: the replay may
+			// take what is left, and is capped there.
+			r.MaxEvents = left
+			s.log.Info("replay capped at the events left under the service's limit", "replay", r.GetName(), "max_events", left)
+			need = left
 		}
-		if reserved+need > s.cfg.MaxEventsTotal {
+		if need < 0 || reserved+need > s.cfg.MaxEventsTotal {
 			return status.Errorf(codes.ResourceExhausted, "replay needs up to %d events but only %d of the service's %d remain: lower max_events, narrow the range or delete a replay",
-				need, max(0, s.cfg.MaxEventsTotal-reserved), s.cfg.MaxEventsTotal)
+				max(need, 0), max(0, left), s.cfg.MaxEventsTotal)
 		}
 	}
 	return nil
 }
 
 // reservation is what a replay counts against the total: what it loaded
-// when finished, else its cap or estimate (-1: unknown).
+// when finished (or, loading a source of unknown size, so far), else its cap
+// or estimate (-1: unknown).
 func reservation(r *replayv1.Replay) int64 {
 	switch st := r.GetState(); {
 	case st == replayv1.State_STATE_READY || st == replayv1.State_STATE_FAILED:
+		return r.GetProgress().GetEventsLoaded()
+	case st != replayv1.State_STATE_UNSPECIFIED && r.GetEstimate().GetEvents() < 0:
 		return r.GetProgress().GetEventsLoaded()
 	case r.GetMaxEvents() > 0 && (r.GetEstimate().GetEvents() < 0 || r.GetMaxEvents() < r.GetEstimate().GetEvents()):
 		return r.GetMaxEvents()

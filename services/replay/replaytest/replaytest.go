@@ -50,13 +50,16 @@ func WriteArchive(dir string, first time.Time, days int, datasets []string, perO
 		for d := 0; d < days; d++ {
 			day := archive.Midnight(first).AddDate(0, 0, d)
 			perDay := 4 * perObject
+			// Evenly from midnight to (almost) the last nanosecond; the step,
+			// not the product, so that large days do not overflow.
+			step := (24*time.Hour - 1) / time.Duration(max(1, perDay-1))
 			n := 0
 			for part := int32(0); part < 2; part++ {
 				for obj := 0; obj < 2; obj++ {
 					docs := make([]archive.Doc, 0, perObject)
 					firstOffset := offset[part]
 					for i := 0; i < perObject; i++ {
-						ts := day.Add(time.Duration(n) * (24*time.Hour - 1) / time.Duration(max(1, perDay-1)))
+						ts := day.Add(time.Duration(n) * step)
 						n++
 						e := &eventv1.Event{
 							Timestamp: timestamppb.New(ts),

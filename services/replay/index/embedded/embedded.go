@@ -26,6 +26,12 @@ import (
 	"github.com/hindsight-dev/hindsight/services/replay/index"
 )
 
+// exactFields are the event model's string fields (see internal/event).
+var exactFields = []string{
+	"data_stream.type", "data_stream.dataset", "data_stream.namespace", "event.id",
+	"log.level", "log.file.path", "host.name", "service.name", "hindsight.file_id",
+}
+
 const (
 	sourceField  = "_source"
 	wordAnalyzer = "words"
@@ -109,6 +115,19 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	ts.Store = false
 	ts.DocValues = true
 	m.DefaultMapping.AddFieldMappingsAt("@timestamp", ts)
+
+	// The model's own fields are exact terms without term vectors (only
+	// the message needs positions, for phrases); dynamic fields get them.
+	for _, f := range exactFields {
+		k := bleve.NewKeywordFieldMapping()
+		k.Store = false
+		k.IncludeTermVectors = false
+		k.IncludeInAll = false
+		k.DocValues = false
+		m.DefaultMapping.AddFieldMappingsAt(f, k)
+	}
+	// No composite _all field: a clause without a field searches message.
+	m.DefaultMapping.AddSubDocumentMapping("_all", bleve.NewDocumentDisabledMapping())
 
 	src := bleve.NewTextFieldMapping()
 	src.Index = false

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 
@@ -42,12 +42,20 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 			obj{"event.id": obj{"order": order, "unmapped_type": "keyword"}},
 		},
 	}
+	var interval time.Duration
 	if len(r.Buckets) > 0 {
-		ranges := make([]any, len(r.Buckets))
-		for i, b := range r.Buckets {
-			ranges[i] = obj{"key": strconv.Itoa(i), "from": event.FormatTime(b), "to": event.FormatTime(index.BucketEnd(r.Buckets, i, r.To))}
+		interval = r.To.Sub(r.Buckets[0])
+		if len(r.Buckets) > 1 {
+			interval = r.Buckets[1].Sub(r.Buckets[0])
 		}
-		body["aggs"] = obj{"histogram": obj{"date_range": obj{"field": "@timestamp", "ranges": ranges}}}
+		body["aggs"] = obj{"histogram": obj{"date_histogram": obj{
+			"field":          "@timestamp",
+			"fixed_interval": fmt.Sprintf("%dms", max(1, interval.Milliseconds())),
+			// Buckets start where the request's do (OpenSearch aligns them
+			// to the epoch plus the offset).
+			"offset":        fmt.Sprintf("%dms", r.Buckets[0].UnixMilli()%max(1, interval.Milliseconds())),
+			"min_doc_count": 1,
+		}}}
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -70,8 +78,8 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 		var aggs struct {
 			Histogram struct {
 				Buckets []struct {
-					Key      string `json:"key"`
-					DocCount int64  `json:"doc_count"`
+					Key      int64 `json:"key"`
+					DocCount int64 `json:"doc_count"`
 				} `json:"buckets"`
 			} `json:"histogram"`
 		}
@@ -81,8 +89,9 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 			}
 		}
 		for _, bk := range aggs.Histogram.Buckets {
-			if i, err := strconv.Atoi(bk.Key); err == nil && i < len(out.Counts) {
-				out.Counts[i] = bk.DocCount
+			i := int(time.UnixMilli(bk.Key).Sub(r.Buckets[0]) / interval)
+			if i >= 0 && i < len(out.Counts) {
+				out.Counts[i] += bk.DocCount
 			}
 		}
 	}
