@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
@@ -80,6 +81,10 @@ func New(name string, f Flags, log *slog.Logger, opts ...grpc.ServerOption) (*Se
 	opts = append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor()),
 		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor()),
+		// Clients ping idle connections to notice a server that vanished
+		// (the agent every 10 s); gRPC's default policy (one ping per 5
+		// minutes) would answer those with GOAWAY too_many_pings.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}, opts...)
 
 	s := &Server{

@@ -28,11 +28,20 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/registry"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routers"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/shipper"
+)
+
+// keepaliveTime is how long a connection to a router may be silent before
+// the agent pings it, keepaliveTimeout how long the ping may go unanswered
+// before the connection is given up and its batches resent elsewhere.
+const (
+	keepaliveTime    = 10 * time.Second
+	keepaliveTimeout = 5 * time.Second
 )
 
 // Harvester ships the files of its inputs; create it with New and run it with Run.
@@ -105,6 +114,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Harvester, e
 			Backoff:           backoff.Config{BaseDelay: cfg.Backoff.Initial, Multiplier: 2, Jitter: 0.2, MaxDelay: cfg.Backoff.Max},
 			MinConnectTimeout: 5 * time.Second,
 		}),
+		// A router that vanished (host crash, killed container) sends no FIN
+		// or RST: without pings the stream would wait for the ack timeout.
+		// The routers' servers permit pings this often (internal/server).
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 	)
 	for _, ic := range cfg.Inputs {
 		in := &input{Input: ic}
