@@ -217,7 +217,7 @@ func newBrowser(t *testing.T) context.Context {
 
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	time.Sleep(300 * time.Millisecond) // let the bars' transitions settle
+	time.Sleep(300 * time.Millisecond)                          // let the bars' transitions settle
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG, not JPEG
 	if err != nil {
 		t.Fatal(err)
