@@ -3,18 +3,34 @@
 // binaries (composed from the same packages) on one gRPC port, and the REST
 // gateway on one HTTP port. Nothing else needs to be installed.
 //
+// The log pipeline is the split services' packages wired in-process: the
+// agent's harvester watches --watch (default <data-dir>/inbox, one folder per
+// dataset) and ships to the router on this process's gRPC port; the router
+// produces to an embedded Kafka-protocol buffer (franz-go's kfake on a
+// loopback port, persisted under <data-dir>/kafka); the archiver writes the
+// filesystem archive (<data-dir>/archive) and a live indexer an embedded
+// index (<data-dir>/live) that live search reads. --demo writes logs of a few
+// fake services (days of history, then live traffic) and reports their flows.
+//
 // Durability: the embedded etcd keeps its data in --data-dir and fsyncs like any
 // etcd, so members and settings survive restarts; it is a single member, so a
-// lost disk loses them. Use the split services for production.
+// lost disk loses them. The router acknowledges a batch once kfake has
+// written it to <data-dir>/kafka with an fsync per produce, and the
+// harvester's registry advances only on those acks, so a crash loses no
+// acknowledged line; but kfake is franz-go's test fake, not a hardened Kafka
+// (one broker, one disk, no replication, retention not enforced by size),
+// so use the split services for production.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -31,9 +47,15 @@ const name = "allinone"
 
 type config struct {
 	server.Flags
-	HTTPAddr string
-	DataDir  string
-	EtcdAddr string
+	HTTPAddr     string
+	DataDir      string
+	EtcdAddr     string
+	Watch        string
+	WatchDataset string
+	KafkaPort    int
+	ArchiveFlush time.Duration
+	Demo         bool
+	DemoDays     int
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
@@ -41,6 +63,12 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "REST/JSON gateway and web UI listen address")
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "where the embedded etcd (and later the archive and replays) keep their data")
 	fs.StringVar(&c.EtcdAddr, "etcd-client-addr", "127.0.0.1:2389", "client address of the embedded etcd (loopback IP:port), for etcdctl and renderers")
+	fs.StringVar(&c.Watch, "watch", "", "directory whose log files are harvested: each folder is a dataset (<dir>/nginx.access/**/*.log, up to 3 levels), files directly in it go to --watch-dataset (default <data-dir>/inbox)")
+	fs.StringVar(&c.WatchDataset, "watch-dataset", "logs", "dataset of the *.log files directly in --watch")
+	fs.IntVar(&c.KafkaPort, "kafka-port", 0, "loopback port of the embedded Kafka-protocol buffer (0: any free port). It is franz-go's kfake: it fsyncs every produce under <data-dir>/kafka before the router acknowledges, but it is a single-broker test server, not a hardened Kafka")
+	fs.DurationVar(&c.ArchiveFlush, "archive-flush-interval", 10*time.Second, "how long events wait in the archiver before they are written to <data-dir>/archive (the events stay in the buffer until then)")
+	fs.BoolVar(&c.Demo, "demo", false, "generate logs of fake services (nginx access logs, JSON app logs, syslog) over the past --demo-days and live, and report their traffic to the topology graph")
+	fs.IntVar(&c.DemoDays, "demo-days", 3, "days of history --demo writes at its first start")
 }
 
 // defaultDataDir keeps data beside the workspace under `bazel run`, and in the
@@ -86,7 +114,15 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	if err := setupTopology(s); err != nil {
 		return err
 	}
-	if err := c.setupReplay(s, etcd); err != nil {
+	dataDir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return err
+	}
+	live, err := c.setupPipeline(ctx, s, etcd, dataDir)
+	if err != nil {
+		return err
+	}
+	if err := c.setupReplay(s, etcd, dataDir, live); err != nil {
 		return err
 	}
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -96,6 +132,18 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	self, err := loopback(s.GRPCAddr())
 	if err != nil {
 		return err
+	}
+	if err := c.startHarvester(s, dataDir, self); err != nil {
+		return err
+	}
+	if c.Demo {
+		inbox := c.Watch
+		if inbox == "" {
+			inbox = filepath.Join(dataDir, "inbox")
+		}
+		d := &demo{inbox: inbox, self: self, days: c.DemoDays, log: s.Log.With("component", "demo"),
+			rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), now: time.Now}
+		s.Go(d.run)
 	}
 	gw, err := gateway.New(ctx, gateway.Config{
 		MembershipEndpoint: self,

@@ -20,11 +20,7 @@ import (
 // setupReplay serves the time machine: replays of the archive in
 // --data-dir/archive into embedded indices in --data-dir/replays, their state
 // in the embedded etcd (so loads resume after a restart).
-func (c *config) setupReplay(s *server.Server, etcd *etcdembed.Etcd) error {
-	dataDir, err := filepath.Abs(c.DataDir)
-	if err != nil {
-		return err
-	}
+func (c *config) setupReplay(s *server.Server, etcd *etcdembed.Etcd, dataDir string, live index.Index) error {
 	emb, err := embedded.New(filepath.Join(dataDir, "replays"))
 	if err != nil {
 		return err
@@ -34,6 +30,7 @@ func (c *config) setupReplay(s *server.Server, etcd *etcdembed.Etcd) error {
 		ArchiveURL:    "file://" + filepath.ToSlash(filepath.Join(dataDir, "archive")),
 		Backends:      map[replayv1.Target_Kind]index.Backend{replayv1.Target_KIND_EMBEDDED: emb},
 		DefaultTarget: replayv1.Target_KIND_EMBEDDED,
+		Live:          live,
 		Log:           s.Log.With("service", "replay"),
 		Registerer:    s.Registry,
 	})

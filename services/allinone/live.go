@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
+	"github.com/hindsight-dev/hindsight/services/replay/index"
+	"github.com/hindsight-dev/hindsight/services/replay/index/embedded"
+)
+
+// openLive opens the embedded index of live data: what the indexer puts
+// into OpenSearch's daily indices in the split deployment, searched by the
+// replay service's live Search.
+func openLive(dir string) (index.Index, error) {
+	b, err := embedded.New(dir)
+	if err != nil {
+		return nil, err
+	}
+	ix, _, err := b.Open(context.Background(), "live")
+	if err != nil {
+		return nil, fmt.Errorf("live index in %s: %w", dir, err)
+	}
+	return ix, nil
+}
+
+// liveSink is a kafkaconsume.Sink putting records into the live index by
+// event id (the record key), so a redelivered record replaces itself.
+type liveSink struct {
+	ix    index.Index
+	docs  []index.Doc
+	marks kafkaconsume.Marks
+	since time.Time
+}
+
+const (
+	liveBatch = 2000
+	liveAge   = 500 * time.Millisecond
+)
+
+func newLiveSink(ix index.Index) *liveSink { return &liveSink{ix: ix, marks: kafkaconsume.Marks{}} }
+
+func (l *liveSink) Add(r *kgo.Record) {
+	_, t := kafkaconsume.Place(r)
+	var fields map[string]any
+	if json.Unmarshal(r.Value, &fields) != nil {
+		fields = map[string]any{"message": string(r.Value)}
+	}
+	id := string(r.Key)
+	if id == "" {
+		id = fmt.Sprintf("%s-%d-%d", r.Topic, r.Partition, r.Offset)
+	}
+	if len(l.docs) == 0 {
+		l.since = time.Now()
+	}
+	l.docs = append(l.docs, index.Doc{ID: id, Time: t, Source: r.Value, Fields: fields})
+	l.marks.Mark(r)
+}
+
+func (l *liveSink) Full() bool { return len(l.docs) >= liveBatch }
+
+func (l *liveSink) Flush(ctx context.Context, all bool, _ kafkaconsume.Parts) (kafkaconsume.Marks, error) {
+	if len(l.docs) == 0 {
+		return nil, nil
+	}
+	if !all && len(l.docs) < liveBatch && time.Since(l.since) < liveAge {
+		return nil, nil
+	}
+	if err := l.ix.Put(ctx, l.docs); err != nil {
+		return nil, err
+	}
+	if err := l.ix.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	m := l.marks
+	l.docs, l.marks = nil, kafkaconsume.Marks{}
+	return m, nil
+}
+
+// Forget drops everything buffered: the partitions' next owner (this
+// process, after a restart) consumes the records again.
+func (l *liveSink) Forget(kafkaconsume.Parts) { l.docs, l.marks = nil, kafkaconsume.Marks{} }

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hindsight-dev/hindsight/internal/archive"
+	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
+	"github.com/hindsight-dev/hindsight/internal/server"
+	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
+	"github.com/hindsight-dev/hindsight/services/archiver/writer"
+	"github.com/hindsight-dev/hindsight/services/replay/index"
+	"github.com/hindsight-dev/hindsight/services/router/catalog"
+	"github.com/hindsight-dev/hindsight/services/router/ingest"
+	"github.com/hindsight-dev/hindsight/services/router/rules"
+	"github.com/hindsight-dev/hindsight/services/router/topics"
+)
+
+// builtinCatalog declares the datasets the all-in-one knows how to parse
+// (the demo writes these); other inbox folders become raw datasets on first
+// use. One partition, one replica: the embedded buffer is a single broker.
+const builtinCatalog = `
+defaults:
+  topic: {partitions: 1, replication_factor: 1, retention: 168h, compression: zstd}
+datasets:
+  - {name: nginx.access, description: "nginx combined access log", parser: {format: combined}}
+  - {name: app, description: "JSON application logs", parser: {format: json}}
+  - {name: syslog, description: "RFC 3164 syslog", parser: {format: syslog}}
+`
+
+// quickTopics makes the consumers see a new dataset's topic within a second
+// (the default metadata age is minutes: fine for a cluster whose topics are
+// declared ahead, slow for a first look at the all-in-one).
+var quickTopics = []kgo.Opt{kgo.MetadataMaxAge(time.Second), kgo.MetadataMinAge(250 * time.Millisecond)}
+
+// routingService is the router's RoutingService, as in services/router.
+type routingService struct {
+	*ingest.Ingester
+	*catalog.Store
+}
+
+// setupPipeline runs the log pipeline of the split services in this process:
+// router → embedded Kafka-protocol buffer (kfake, persisted under
+// --data-dir/kafka, fsync per produce) → archiver (the filesystem archive)
+// and a live indexer (an embedded index the replay service's live search
+// reads). It returns the live index; the harvester starts separately once
+// the gRPC port is known.
+func (c *config) setupPipeline(ctx context.Context, s *server.Server, etcd *etcdembed.Etcd, dataDir string) (index.Index, error) {
+	file, err := catalog.ParseConfig([]byte(builtinCatalog))
+	if err != nil {
+		return nil, fmt.Errorf("built-in catalog: %w", err)
+	}
+	kafkaDir := filepath.Join(dataDir, "kafka")
+	kf, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.Ports(c.KafkaPort),
+		kfake.DataDir(kafkaDir),
+		kfake.SyncWrites(),
+		kfake.DefaultNumPartitions(1),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("embedded Kafka-protocol buffer in %s: %w", kafkaDir, err)
+	}
+	// Closed last (OnClose runs after every job has returned): the consumers'
+	// final flushes and commits still reach it.
+	s.OnClose(kf.Close)
+	brokers := kf.ListenAddrs()
+
+	// Router.
+	store := catalog.New(etcd.Client(), catalog.Options{Log: s.Log.With("component", "router"), Defaults: &file.Defaults})
+	producer, err := ingest.NewClient(ingest.ProducerConfig{
+		Brokers:            brokers,
+		ClientID:           "hindsight-router",
+		Linger:             10 * time.Millisecond,
+		BatchMaxBytes:      ingest.DefaultBatchMaxBytes,
+		MaxBufferedRecords: 50000,
+		DeliveryTimeout:    30 * time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.OnClose(producer.Close)
+	reconciler, err := topics.New(kadm.NewClient(producer), s.Log, s.Registry)
+	if err != nil {
+		return nil, err
+	}
+	ing, err := ingest.New(ingest.Options{
+		Producer:   producer,
+		AutoCreate: true,
+		Catalog:    store,
+		Topics:     reconciler,
+		Log:        s.Log.With("component", "router"),
+		Registerer: s.Registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	routingv1.RegisterRoutingServiceServer(s.GRPC, routingService{ing, store})
+	s.Health.SetServingStatus(routingv1.RoutingService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	s.Go(func(ctx context.Context) error {
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+			err := store.Seed(ctx, file, false)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			s.Log.Warn("seeding the built-in datasets", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		ready := false
+		return store.Watch(ctx, func(snap *catalog.Snapshot) {
+			ing.SetTable(rules.Compile(snap.Datasets, snap.Routes, s.Log))
+			reconciler.Want(topics.Desired(snap.Datasets, snap.Routes))
+			if !ready {
+				ready = true
+				s.Health.SetServingStatus(routingv1.RoutingService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+			}
+		})
+	})
+	s.Go(func(ctx context.Context) error { return reconciler.Run(ctx, 5*time.Minute) })
+	s.Go(func(ctx context.Context) error {
+		<-ctx.Done()
+		dctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+		defer cancel()
+		if err := ing.Drain(dctx); err != nil {
+			s.Log.Warn("shutdown before every batch was produced; the harvester resends them", "err", err)
+		}
+		return nil
+	})
+
+	// Archiver.
+	arch, err := archive.Open(ctx, "file://"+filepath.ToSlash(filepath.Join(dataDir, "archive")))
+	if err != nil {
+		return nil, err
+	}
+	s.OnClose(func() { arch.Close() })
+	w, err := writer.New(arch, writer.Options{FlushBytes: 16 << 20, FlushInterval: c.ArchiveFlush, Log: s.Log.With("component", "archiver"), Registerer: s.Registry})
+	if err != nil {
+		return nil, err
+	}
+	cons, err := kafkaconsume.New(kafkaconsume.Config{Brokers: brokers, Group: "hindsight-archiver", TopicsRegex: kafkaconsume.DefaultTopicsRegex, ClientOpts: quickTopics},
+		w, "archiver", s.Log.With("component", "archiver"), s.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.Go(cons.Run)
+
+	// Live indexer.
+	live, err := openLive(filepath.Join(dataDir, "live"))
+	if err != nil {
+		return nil, err
+	}
+	s.OnClose(func() { _ = live.Close() })
+	lcons, err := kafkaconsume.New(kafkaconsume.Config{Brokers: brokers, Group: "hindsight-live-indexer", TopicsRegex: kafkaconsume.DefaultTopicsRegex, ClientOpts: quickTopics},
+		newLiveSink(live), "live_indexer", s.Log.With("component", "live-indexer"), s.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.Go(lcons.Run)
+	s.Log.Info("log pipeline", "buffer", brokers, "buffer_dir", kafkaDir)
+	return live, nil
+}
+
+// startHarvester ships the files under --watch to this process's router.
+func (c *config) startHarvester(s *server.Server, dataDir, self string) error {
+	watch := c.Watch
+	if watch == "" {
+		watch = filepath.Join(dataDir, "inbox")
+	}
+	if err := os.MkdirAll(watch, 0o777); err != nil {
+		return fmt.Errorf("--watch: %w", err)
+	}
+	host, _ := os.Hostname()
+	inbox := &inbox{
+		dir:      watch,
+		dataset:  c.WatchDataset,
+		registry: filepath.Join(dataDir, "harvester-registry.json"),
+		router:   self,
+		host:     host,
+		log:      s.Log.With("component", "harvester"),
+		reg:      s.Registry,
+	}
+	s.Go(inbox.run)
+	return nil
+}
