@@ -7,6 +7,7 @@ type metrics struct {
 	bytes        prometheus.Counter
 	events       prometheus.Counter
 	removed      prometheus.Counter
+	duplicates   prometheus.Counter
 	buffered     prometheus.Gauge
 	flushSeconds prometheus.Histogram
 }
@@ -30,6 +31,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "uncommitted_objects_removed_total",
 			Help: "Objects of flushes never committed, removed before archiving their records again.",
 		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "duplicates_dropped_total",
+			Help: "Events not archived because an event with the same id was archived shortly before (a resent batch).",
+		}),
 		buffered: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "buffered_bytes",
 			Help: "Document bytes buffered, not yet written.",
@@ -41,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.objects, m.bytes, m.events, m.removed, m.buffered, m.flushSeconds} {
+		for _, c := range []prometheus.Collector{m.objects, m.bytes, m.events, m.removed, m.duplicates, m.buffered, m.flushSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

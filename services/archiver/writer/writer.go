@@ -24,8 +24,12 @@ type Options struct {
 	// FlushInterval flushes a partition's buffer once its oldest record has
 	// waited this long.
 	FlushInterval time.Duration
-	Log           *slog.Logger
-	Registerer    prometheus.Registerer
+	// DedupWindow is how many of a partition's latest events (by record key,
+	// the event id) are remembered to drop an event sent again (default
+	// DefaultDedupWindow; negative: off). See dedup.go.
+	DedupWindow int
+	Log         *slog.Logger
+	Registerer  prometheus.Registerer
 }
 
 // bufferedLimit is how many FlushBytes all buffers may hold together before
@@ -51,6 +55,10 @@ type partition struct {
 	// failed is a flush that failed part-way; it is discarded before the
 	// buffer (which may have grown since) is flushed again.
 	failed *archive.Intent
+	// seen are the partition's latest archived event ids; seeded holds the
+	// date folders whose earlier objects were read into it (see dedup.go).
+	seen   *window
+	seeded map[folderDay]bool
 }
 
 // Writer is a kafkaconsume.Sink writing to an archive.
@@ -67,6 +75,9 @@ func New(store *archive.Store, opt Options) (*Writer, error) {
 	if opt.FlushBytes <= 0 || opt.FlushInterval <= 0 {
 		return nil, errors.New("archiver: flush size and interval must be positive")
 	}
+	if opt.DedupWindow == 0 {
+		opt.DedupWindow = DefaultDedupWindow
+	}
 	m, err := newMetrics(opt.Registerer)
 	if err != nil {
 		return nil, err
@@ -79,7 +90,7 @@ func (w *Writer) Add(r *kgo.Record) {
 	k := partKey{r.Topic, r.Partition}
 	p := w.parts[k]
 	if p == nil {
-		p = &partition{resumeAt: r.Offset}
+		p = &partition{resumeAt: r.Offset, seen: newWindow(w.opt.DedupWindow), seeded: map[folderDay]bool{}}
 		w.parts[k] = p
 	}
 	if len(p.recs) == 0 {
@@ -181,17 +192,32 @@ func (w *Writer) flush(ctx context.Context, k partKey, p *partition, recs []*kgo
 		key  archive.Key
 		docs []archive.Doc
 	}
-	type groupKey struct {
-		folder string
-		day    int64
-	}
 	var groups []*group
-	byKey := map[groupKey]*group{}
+	byKey := map[folderDay]*group{}
+	// Events sent twice (an agent resends a batch the router produced but
+	// could not acknowledge) are written once: the ids of this flush join
+	// the window only once it is written, so a failed flush retries whole.
+	var fresh []string
+	inFlush := map[string]bool{}
+	dups := 0
 	for _, r := range recs {
 		dataset, t := kafkaconsume.Place(r)
 		// Datasets are grouped by folder: two names that map to the same
 		// folder must share an object, not overwrite each other's.
-		gk := groupKey{archive.Folder(dataset), archive.Midnight(t).Unix()}
+		gk := folderDay{archive.Folder(dataset), archive.Midnight(t).Unix()}
+		if id := string(r.Key); w.opt.DedupWindow > 0 && id != "" {
+			if !p.seeded[gk] {
+				if err := w.seed(ctx, k, p, gk); err != nil {
+					return err
+				}
+			}
+			if inFlush[id] || p.seen.has(id) {
+				dups++
+				continue
+			}
+			inFlush[id] = true
+			fresh = append(fresh, id)
+		}
 		g := byKey[gk]
 		if g == nil {
 			g = &group{key: archive.Key{
@@ -222,6 +248,10 @@ func (w *Writer) flush(ctx context.Context, k partKey, p *partition, recs []*kgo
 		w.m.events.Add(float64(o.Events))
 	}
 	p.unconfirmed = append(p.unconfirmed, in)
+	for _, id := range fresh {
+		p.seen.add(id, w.opt.DedupWindow)
+	}
+	w.m.duplicates.Add(float64(dups))
 	w.m.flushSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
