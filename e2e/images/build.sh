@@ -304,6 +304,26 @@ logger.deprecation.additivity = false
 EOF
 }
 
+# rsyslog with imfile and omkafka (Debian's rsyslog + rsyslog-kafka, librdkafka), the
+# comparison of the pipeline benchmark (e2e/bench/pipeline.sh). No configuration of
+# its own: mount one at /etc/rsyslog.d/bench.conf (or pass -f FILE); runs in the
+# foreground (-n) with its work directory /var/spool/rsyslog (imfile's state files).
+image_rsyslog() {
+  tag=hindsight-e2e/rsyslog:8
+  parent=base
+  packages="rsyslog rsyslog-kafka"
+  dockerfile=$(cat <<'EOF'
+RUN rm -f /etc/rsyslog.d/*.conf \
+ && printf '%s\n' 'global(workDirectory="/var/spool/rsyslog" maxMessageSize="1m")' \
+      'module(load="imfile" mode="inotify")' 'module(load="omkafka")' \
+      'include(file="/etc/rsyslog.d/*.conf" mode="optional")' >/etc/rsyslog.conf \
+ && mkdir -p /var/spool/rsyslog
+ENTRYPOINT ["/usr/sbin/rsyslogd", "-n", "-i", "/tmp/rsyslogd.pid"]
+CMD ["-f", "/etc/rsyslog.conf"]
+EOF
+)
+}
+
 # Redis from Debian's redis-server, for the topology demo: no persistence, no
 # protected mode (reached by other containers on the test network). RESP on 6379.
 image_redis() {
@@ -340,7 +360,7 @@ EOF2
 )
 }
 
-IMAGES="etcd haproxy serf jre kafka opensearch redis postgres"
+IMAGES="etcd haproxy serf jre kafka opensearch rsyslog redis postgres"
 
 # ---------------------------------------------------------------------------------
 
