@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the topology page's bundle (static/app.js: src/app.js with Vizceral and its
 # dependencies, minified) from the npm packages pinned by package-lock.json, installed
-# into node_modules/ (never committed). The bundle is checked in so that Go and Bazel
-# builds embed it offline; run this after changing src/ or the packages, and commit
-# static/app.js. Idempotent: npm ci runs only when the lock file changed.
+# into node_modules/ (never committed). The bundle is build output, ignored by git:
+# tools/bazel runs this (through tools/setup/web.sh) whenever src/ or the lock file is
+# newer than the bundle; plain `go build` embeds whatever static/ holds.
+# Idempotent: npm ci runs only when the lock file changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 if [ ! -f package-lock.json ]; then
