@@ -111,25 +111,33 @@ func (s *suite) overlappingIsolated(t *testing.T) {
 }
 
 // Proof 3: the service is SIGKILLed mid-load and restarted; the replay
-// completes with exact counts and no duplicates.
+// completes with exact counts and no duplicates. The bulk dataset's 12 files
+// load 4 at a time: the kill lands after the first ones are recorded done.
 func (s *suite) killedMidLoadResumes(t *testing.T) {
 	total := int64(len(s.bulk))
-	s.create(t, replayOf("bulk", day2, day3, "bulk"))
-	mid := s.wait(t, "bulk", func(r *replayv1.Replay) bool {
-		return r.GetProgress().GetFilesDone() >= 1 && r.GetProgress().GetEventsLoaded() > total/4
-	})
-	if mid.GetState() != replayv1.State_STATE_LOADING {
-		t.Fatalf("load finished before the kill: %v", mid.GetProgress())
+	end := day2.AddDate(0, 0, bulkDays)
+	s.create(t, replayOf("bulk", day2, end, "bulk"))
+	mid := s.wait(t, "bulk", func(r *replayv1.Replay) bool { return r.GetProgress().GetFilesDone() >= 2 })
+	s.kill(t)
+	alias := opensearch.AliasName("bulk")
+	atKill := s.osCount(t, alias)
+	if atKill >= total {
+		t.Fatalf("the load finished before the kill (%d documents)", atKill)
 	}
 	began := time.Now()
-	s.killAndRestart(t)
-	t.Logf("killed at %d/%d files, %d events loaded; restarted in %s", mid.GetProgress().GetFilesDone(), mid.GetProgress().GetFilesTotal(),
-		mid.GetProgress().GetEventsLoaded(), time.Since(began).Round(time.Millisecond))
+	s.restart(t)
+	t.Logf("killed at %d/%d files with %d of %d documents in OpenSearch; restarted in %s",
+		mid.GetProgress().GetFilesDone(), mid.GetProgress().GetFilesTotal(), atKill, total, time.Since(began).Round(time.Millisecond))
+	resumed, err := s.cli.GetReplay(context.Background(), &replayv1.GetReplayRequest{Name: "bulk"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := s.ready(t, "bulk")
-	if p := r.GetProgress(); p.GetEventsLoaded() != total || p.GetEventsSkipped() != 0 || p.GetFilesDone() != 4 {
+	t.Logf("resumed with %d files already done; ready %s after the restart", resumed.GetProgress().GetFilesDone(), time.Since(began).Round(time.Millisecond))
+	if p := r.GetProgress(); p.GetEventsLoaded() != total || p.GetEventsSkipped() != 0 || p.GetFilesDone() != p.GetFilesTotal() {
 		t.Fatalf("after resume: %v, want %d events", p, total)
 	}
-	if n := s.osCount(t, opensearch.AliasName("bulk")); n != total {
+	if n := s.osCount(t, alias); n != total {
 		t.Fatalf("OpenSearch holds %d documents, want %d (no duplicates, none lost)", n, total)
 	}
 	resp, err := s.cli.Search(context.Background(), &replayv1.SearchRequest{Replay: "bulk", PageSize: 1})

@@ -36,7 +36,8 @@ func TestMain(m *testing.M) { harness.Main(m) }
 // Sizes of the generated data.
 const (
 	perObject     = 100    // small datasets: 400 events a day each
-	bulkPerObject = 37_500 // the bulk dataset: 150,000 events on day 2
+	bulkPerObject = 12_500 // the bulk dataset: 50,000 events a day, days 2 to 4
+	bulkDays      = 3
 	legacyPerFile = 240
 )
 
@@ -56,7 +57,7 @@ type suite struct {
 	archiveDir  string
 	legacyDir   string
 	events      []replaytest.Event // nginx.access and app, three days
-	bulk        []replaytest.Event // bulk, day 2
+	bulk        []replaytest.Event // bulk, days 2 to 4
 	legacyTimes map[int][]time.Time
 	replay      testcontainers.Container
 	grpcAddr    string
@@ -71,7 +72,7 @@ func newSuite(t *testing.T) *suite {
 	if s.events, err = replaytest.WriteArchive(s.archiveDir, day1, 3, []string{"nginx.access", "app"}, perObject); err != nil {
 		t.Fatal(err)
 	}
-	if s.bulk, err = replaytest.WriteArchive(s.archiveDir, day2, 1, []string{"bulk"}, bulkPerObject); err != nil {
+	if s.bulk, err = replaytest.WriteArchive(s.archiveDir, day2, bulkDays, []string{"bulk"}, bulkPerObject); err != nil {
 		t.Fatal(err)
 	}
 	if s.legacyTimes, err = replaytest.WriteLegacy(s.legacyDir, "error", 3, 3, legacyPerFile); err != nil {
@@ -126,8 +127,8 @@ func (s *suite) connect(t *testing.T) {
 	s.grpcAddr, s.cli = addr, replayv1.NewReplayServiceClient(conn)
 }
 
-// kill SIGKILLs the replay container and starts it again.
-func (s *suite) killAndRestart(t *testing.T) {
+// kill SIGKILLs the replay container.
+func (s *suite) kill(t *testing.T) {
 	t.Helper()
 	cli, err := harness.Docker()
 	if err != nil {
@@ -148,7 +149,12 @@ func (s *suite) killAndRestart(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err := s.replay.Start(ctx); err != nil {
+}
+
+// restart starts the killed replay container again.
+func (s *suite) restart(t *testing.T) {
+	t.Helper()
+	if err := s.replay.Start(context.Background()); err != nil {
 		t.Fatalf("restart replay: %v", err)
 	}
 	s.connect(t)
