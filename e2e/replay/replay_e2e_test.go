@@ -24,6 +24,7 @@ func TestTimeMachine(t *testing.T) {
 	t.Run("OverlappingIsolated", s.overlappingIsolated)
 	t.Run("KilledMidLoadResumes", s.killedMidLoadResumes)
 	t.Run("QueryMaxEventsExpiry", s.queryMaxEventsExpiry)
+	t.Run("ContainerTarget", s.containerTarget)
 	t.Run("WebPage", s.webPage)
 	t.Run("Throughput", s.throughput)
 }

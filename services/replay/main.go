@@ -24,6 +24,7 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/server"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	"github.com/hindsight-dev/hindsight/services/replay/index"
+	"github.com/hindsight-dev/hindsight/services/replay/index/container"
 	"github.com/hindsight-dev/hindsight/services/replay/index/embedded"
 	"github.com/hindsight-dev/hindsight/services/replay/index/opensearch"
 	"github.com/hindsight-dev/hindsight/services/replay/replays"
@@ -38,6 +39,8 @@ type config struct {
 	EtcdEndpoints  string
 	EtcdPrefix     string
 	OpenSearchURL  string
+	ContainerImage string
+	ContainerNet   string
 	Target         string
 	DataDir        string
 	MaxConcurrent  int
@@ -57,7 +60,9 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.EtcdEndpoints, "etcd-endpoints", "localhost:2379", "comma-separated etcd endpoints (replay state)")
 	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", replays.DefaultPrefix, "etcd key prefix of the replay state")
 	fs.StringVar(&c.OpenSearchURL, "opensearch-url", "", "OpenSearch for replay indices and live search (empty: embedded indices only, no live search)")
-	fs.StringVar(&c.Target, "target", "embedded", "default target: embedded or opensearch")
+	fs.StringVar(&c.ContainerImage, "container-image", "", "OpenSearch image (local) to run one container per replay through the Docker engine (empty: no container target)")
+	fs.StringVar(&c.ContainerNet, "container-network", "", "Docker network the replay containers join, when this service runs on it (empty: their port is published on the host's loopback)")
+	fs.StringVar(&c.Target, "target", "embedded", "default target: embedded, opensearch or container")
 	fs.StringVar(&c.DataDir, "data-dir", "replays", "directory of the embedded indices")
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", 4, "replays loading at once (0: no limit)")
 	fs.Int64Var(&c.MaxEventsTotal, "max-events-total", 1_000_000_000, "events of all replays together (0: no limit)")
@@ -126,6 +131,14 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		cfg.Backends[replayv1.Target_KIND_OPENSEARCH_INDEX] = os
 		cfg.Live = os.Live()
 	}
+	if c.ContainerImage != "" {
+		cb, err := container.New(container.Config{Image: c.ContainerImage, Network: c.ContainerNet, Log: s.Log})
+		if err != nil {
+			return fmt.Errorf("--container-image: %w", err)
+		}
+		s.OnClose(func() { cb.Close() })
+		cfg.Backends[replayv1.Target_KIND_OPENSEARCH_CONTAINER] = cb
+	}
 	switch c.Target {
 	case "embedded":
 		cfg.DefaultTarget = replayv1.Target_KIND_EMBEDDED
@@ -134,8 +147,13 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 			return fmt.Errorf("--target opensearch needs --opensearch-url")
 		}
 		cfg.DefaultTarget = replayv1.Target_KIND_OPENSEARCH_INDEX
+	case "container":
+		if c.ContainerImage == "" {
+			return fmt.Errorf("--target container needs --container-image")
+		}
+		cfg.DefaultTarget = replayv1.Target_KIND_OPENSEARCH_CONTAINER
 	default:
-		return fmt.Errorf("--target: %q is neither embedded nor opensearch", c.Target)
+		return fmt.Errorf("--target: %q is not embedded, opensearch or container", c.Target)
 	}
 	svc, err := replays.New(cfg)
 	if err != nil {

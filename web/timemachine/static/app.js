@@ -145,7 +145,8 @@ async function refreshReplays() {
         progressCell(r),
         el("td", { class: "events" }, fmtNum(r.progress?.eventsLoaded),
           el("div", { class: "small" }, Number(r.maxEvents) ? `cap ${fmtNum(r.maxEvents)}` : ""),
-          el("div", { class: "small" }, (r.target?.kind || "").replace("KIND_", "").toLowerCase().replace("_", " "))),
+          el("div", { class: "small", title: r.target?.address || "" }, (r.target?.kind || "").replace("KIND_", "").toLowerCase().replaceAll("_", " ")),
+          r.target?.kind === "KIND_OPENSEARCH_CONTAINER" && r.target?.address ? el("div", { class: "small" }, r.target.address) : ""),
         el("td", {}, r.creator || ""),
         el("td", { class: "small" }, fmtTime(r.expireTime)),
         el("td", {}, deleteButton(r.name)))));
