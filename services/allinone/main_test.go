@@ -128,7 +128,7 @@ func TestPipelineAndRestart(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "inbox", "app"), 0o777); err != nil {
 		t.Fatal(err)
 	}
-	day := time.Now().UTC().Truncate(24*time.Hour).Add(-24 * time.Hour)
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
 	from, to := day, day.Add(24*time.Hour)
 	appendLines(t, dir, day, 0, 50)
 
