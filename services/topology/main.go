@@ -3,6 +3,10 @@
 // of services, served over gRPC (hindsight.topology.v1) as protos, Vizceral
 // JSON and a stream.
 //
+// With --kafka-brokers set it also consumes the access-log topics the router
+// writes (--access-log-topics-regex) and turns each nginx/HAProxy/Apache
+// access-log event into a flow, fed to the same aggregator as ReportFlows.
+//
 // Every flag can also be set from the environment, e.g. --stale-after from
 // HINDSIGHT_STALE_AFTER.
 package main
@@ -11,10 +15,13 @@ import (
 	"context"
 	"flag"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
+	"github.com/hindsight-dev/hindsight/services/topology/accesslog"
 	"github.com/hindsight-dev/hindsight/services/topology/graph"
 	"github.com/hindsight-dev/hindsight/services/topology/service"
 	"github.com/hindsight-dev/hindsight/services/topology/vizceral"
@@ -26,6 +33,7 @@ type config struct {
 	server.Flags
 	graph    graph.Options
 	vizceral vizceral.Options
+	kafka    kafkaconsume.Flags
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
@@ -38,6 +46,9 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.vizceral.Region, "region", "local", "the Vizceral region the services are drawn in")
 	fs.Float64Var(&c.vizceral.WarningRatio, "warning-ratio", 0.01, "error ratio from which a node or connection is drawn as warning")
 	fs.Float64Var(&c.vizceral.DangerRatio, "danger-ratio", 0.10, "error ratio from which a node or connection is drawn as danger")
+	fs.StringVar(&c.kafka.Brokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers; set, access logs from the router's topics also make flows")
+	fs.StringVar(&c.kafka.Group, "group", "hindsight-topology", "Kafka consumer group; instances sharing it split the partitions (each then holds part of the access-log traffic)")
+	fs.StringVar(&c.kafka.TopicsRegex, "access-log-topics-regex", accesslog.DefaultTopicsRegex, "regular expression of the access-log topics to consume")
 }
 
 func main() {
@@ -48,8 +59,9 @@ func main() {
 }
 
 func (c *config) setup(_ context.Context, s *server.Server) error {
+	agg := graph.New(c.graph)
 	svc, err := service.New(service.Options{
-		Aggregator: graph.New(c.graph),
+		Aggregator: agg,
 		Vizceral:   c.vizceral,
 		Log:        s.Log,
 		Registerer: s.Registry,
@@ -58,7 +70,31 @@ func (c *config) setup(_ context.Context, s *server.Server) error {
 		return err
 	}
 	topologyv1.RegisterTopologyServiceServer(s.GRPC, svc)
+	if c.kafka.Brokers != "" {
+		if err := c.consumeAccessLogs(s, svc, agg); err != nil {
+			return err
+		}
+	}
 	s.Health.SetServingStatus(topologyv1.TopologyService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	return nil
+}
+
+// consumeAccessLogs starts the consumer of the access-log topics. Kafka need
+// not be up: the consumer keeps trying to join its group. A new group starts
+// at the end of the topics: the graph only shows the last minutes, and older
+// records would be dropped as too old anyway.
+func (c *config) consumeAccessLogs(s *server.Server, svc *service.Service, agg *graph.Aggregator) error {
+	sink, err := accesslog.NewSink(svc.Report, agg.Resolve, s.Log, s.Registry)
+	if err != nil {
+		return err
+	}
+	cfg := c.kafka.Config()
+	cfg.ClientOpts = append(cfg.ClientOpts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+	cons, err := kafkaconsume.New(cfg, sink, name+"_access_log", s.Log, s.Registry)
+	if err != nil {
+		return err
+	}
+	s.Go(cons.Run)
 	return nil
 }

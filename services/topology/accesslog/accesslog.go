@@ -5,8 +5,9 @@
 // destination, its client address (resolved to a service when it is one of
 // ours, else the Internet) the source.
 //
-// Only the function lives here for now; feeding it from the router's Kafka
-// topics into the topology service is a later step.
+// Sink feeds Flow from the router's Kafka topics (logs.<dataset>, by default
+// the access-log datasets) into the topology service through
+// internal/kafkaconsume.
 package accesslog
 
 import (

@@ -272,6 +272,22 @@ func (a *Aggregator) recent(seen map[string]time.Time, now time.Time) []string {
 	return out
 }
 
+// Resolve names the service an address was last seen at in a flow (an agent
+// reports its containers' addresses), or "" for an address of no known
+// service. It is an accesslog.Resolver; the container is not known from an
+// address alone.
+func (a *Aggregator) Resolve(ip string) (service, container string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var last time.Time
+	for name, nd := range a.nodes {
+		if t, ok := nd.addresses[ip]; ok && t.After(last) {
+			service, last = name, t
+		}
+	}
+	return service, ""
+}
+
 // Size is how many edges and nodes are held (faded ones go at the next Graph).
 func (a *Aggregator) Size() (edges, nodes int) {
 	a.mu.Lock()

@@ -68,18 +68,38 @@ func (s *Service) ReportFlows(stream topologyv1.TopologyService_ReportFlowsServe
 			return err
 		}
 		for _, f := range req.GetFlows() {
-			o := s.agg.Add(f)
-			s.m.flows.WithLabelValues(outcomeLabel[o]).Inc()
-			if o == graph.Accepted {
+			if s.add(f) {
 				accepted++
-				n := f.GetCount()
-				if n == 0 {
-					n = 1
-				}
-				s.m.requests.WithLabelValues(f.GetProtocol().String(), f.GetOrigin().String()).Add(float64(n))
 			}
 		}
 	}
+}
+
+// Report adds one flow from inside the process (the access-log consumer)
+// exactly as if it came over ReportFlows: the same validation, aggregator and
+// metrics. It returns the InvalidArgument error of an invalid flow, and
+// whether the aggregator accepted it.
+func (s *Service) Report(f *topologyv1.Flow) (bool, error) {
+	if err := validateFlows(&topologyv1.ReportFlowsRequest{Flows: []*topologyv1.Flow{f}}); err != nil {
+		s.m.flows.WithLabelValues(outcomeInvalid).Inc()
+		return false, err
+	}
+	return s.add(f), nil
+}
+
+// add feeds a valid flow to the aggregator and counts it.
+func (s *Service) add(f *topologyv1.Flow) bool {
+	o := s.agg.Add(f)
+	s.m.flows.WithLabelValues(outcomeLabel[o]).Inc()
+	if o != graph.Accepted {
+		return false
+	}
+	n := f.GetCount()
+	if n == 0 {
+		n = 1
+	}
+	s.m.requests.WithLabelValues(f.GetProtocol().String(), f.GetOrigin().String()).Add(float64(n))
+	return true
 }
 
 // GetGraph returns the graph over the requested window.
