@@ -1,6 +1,7 @@
 // Command gateway serves Hindsight's REST/JSON API (all four gRPC APIs through
-// grpc-gateway), the OpenAPI document, /healthz and the live topology page
-// (/topology/) on --http-addr, with
+// grpc-gateway), the OpenAPI document, /healthz, the live topology page
+// (/topology/) and the time machine's replays and search page (/replays/,
+// /search) on --http-addr, with
 // optional bearer-token auth and per-client rate limits. Its own gRPC port
 // carries only health and reflection; /metrics is on the admin port.
 package main
@@ -14,6 +15,7 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
 	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
+	"github.com/hindsight-dev/hindsight/web/timemachine"
 	topologyweb "github.com/hindsight-dev/hindsight/web/topology"
 )
 
@@ -53,6 +55,9 @@ func main() {
 		}
 		s.OnClose(func() { _ = gw.Close() })
 		if err := topologyweb.Mount(gw, "/topology/"); err != nil {
+			return err
+		}
+		if err := timemachine.Mount(gw); err != nil {
 			return err
 		}
 		h, err := middleware.Wrap(gw, middleware.Config{

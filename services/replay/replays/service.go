@@ -464,11 +464,14 @@ func (s *Service) teardown(ctx context.Context, r *replayv1.Replay) error {
 	return s.store.remove(ctx, name)
 }
 
-// index returns the replay's open index, opening it once.
+// index returns the replay's open index, opening it once. Opening may take
+// a while (a container target starts a node), so it runs unlocked; of two
+// racing opens, the first stored wins.
 func (s *Service) index(ctx context.Context, r *replayv1.Replay) (index.Index, string, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ix := s.indices[r.GetName()]; ix != nil {
+	ix := s.indices[r.GetName()]
+	s.mu.Unlock()
+	if ix != nil {
 		return ix, r.GetTarget().GetAddress(), nil
 	}
 	b := s.cfg.Backends[r.GetTarget().GetKind()]
@@ -478,6 +481,12 @@ func (s *Service) index(ctx context.Context, r *replayv1.Replay) (index.Index, s
 	ix, addr, err := b.Open(ctx, r.GetName())
 	if err != nil {
 		return nil, "", status.Errorf(codes.Unavailable, "opening the index of %s: %v", r.GetName(), err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other := s.indices[r.GetName()]; other != nil {
+		_ = ix.Close()
+		return other, addr, nil
 	}
 	s.indices[r.GetName()] = ix
 	return ix, addr, nil

@@ -126,14 +126,21 @@ func toDSL(n query.Node) any {
 	case query.Range:
 		r := obj{}
 		if n.Min != "" {
-			r[map[bool]string{true: "gte", false: "gt"}[n.IncMin]] = n.Min
+			r[bound(n.IncMin, "gte", "gt")] = n.Min
 		}
 		if n.Max != "" {
-			r[map[bool]string{true: "lte", false: "lt"}[n.IncMax]] = n.Max
+			r[bound(n.IncMax, "lte", "lt")] = n.Max
 		}
 		return obj{"range": obj{n.Field: r}}
 	}
 	return obj{"match_none": obj{}}
+}
+
+func bound(inclusive bool, inc, exc string) string {
+	if inclusive {
+		return inc
+	}
+	return exc
 }
 
 func dslAll(ns []query.Node) []any {
