@@ -18,8 +18,8 @@
 // written it to <data-dir>/kafka with an fsync per produce, and the
 // harvester's registry advances only on those acks, so a crash loses no
 // acknowledged line; but kfake is franz-go's test fake, not a hardened Kafka
-// (one broker, one disk, no replication, retention not enforced by size),
-// so use the split services for production.
+// (one broker, one disk, no replication; it keeps each topic's 7-day
+// retention), so use the split services for production.
 package main
 
 import (
