@@ -352,7 +352,7 @@ func (s *Service) Deregister(ctx context.Context, req *membershipv1.DeregisterRe
 func (s *Service) ListMembers(ctx context.Context, req *membershipv1.ListMembersRequest) (*membershipv1.ListMembersResponse, error) {
 	var v violations
 	v.service("service", req.GetService(), false)
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	octx, cancel := s.op(ctx)

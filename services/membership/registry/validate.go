@@ -9,11 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/hindsight-dev/hindsight/internal/badrequest"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 )
 
@@ -40,46 +38,27 @@ var (
 const serviceRule = "must be a DNS label: lower case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
 const idRule = "must be 1-128 characters of letters, digits, '.', '_' and '-', and not '.' or '..'"
 
-// violations collects field errors; err turns them into one InvalidArgument
-// status whose message names every field, with a BadRequest detail.
-type violations []*errdetails.BadRequest_FieldViolation
-
-func (v *violations) add(field, format string, args ...any) {
-	*v = append(*v, &errdetails.BadRequest_FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
-}
-
-func (v violations) err() error {
-	if len(v) == 0 {
-		return nil
-	}
-	msgs := make([]string, len(v))
-	for i, f := range v {
-		msgs[i] = f.Field + ": " + f.Description
-	}
-	st := status.New(codes.InvalidArgument, strings.Join(msgs, "; "))
-	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: v}); err == nil {
-		st = d
-	}
-	return st.Err()
-}
+// violations collects field errors (badrequest: one InvalidArgument naming
+// every field, with a BadRequest detail) plus this API's own field rules.
+type violations struct{ badrequest.Violations }
 
 func (v *violations) service(field, s string, required bool) {
 	switch {
 	case s == "":
 		if required {
-			v.add(field, "required; %s", serviceRule)
+			v.Add(field, "required; %s", serviceRule)
 		}
 	case len(s) > maxServiceLen || !serviceRE.MatchString(s):
-		v.add(field, "%s; got %q", serviceRule, truncate(s))
+		v.Add(field, "%s; got %q", serviceRule, truncate(s))
 	}
 }
 
 func (v *violations) id(field, s string) {
 	switch {
 	case s == "":
-		v.add(field, "required; %s", idRule)
+		v.Add(field, "required; %s", idRule)
 	case len(s) > maxIDLen || !idRE.MatchString(s) || s == "." || s == "..":
-		v.add(field, "%s; got %q", idRule, truncate(s))
+		v.Add(field, "%s; got %q", idRule, truncate(s))
 	}
 }
 
@@ -98,32 +77,32 @@ func validHost(s string) bool {
 func (v *violations) address(field, s string) {
 	switch {
 	case s == "":
-		v.add(field, "required; must be an IP address or host name")
+		v.Add(field, "required; must be an IP address or host name")
 	case net.ParseIP(s) != nil:
 	case !validHost(s):
-		v.add(field, "must be an IP address or host name (no port); got %q", truncate(s))
+		v.Add(field, "must be an IP address or host name (no port); got %q", truncate(s))
 	}
 }
 
 func (v *violations) port(field string, p int32) {
 	if p < 1 || p > 65535 {
-		v.add(field, "%d out of range 1-65535", p)
+		v.Add(field, "%d out of range 1-65535", p)
 	}
 }
 
 func (v *violations) labels(field string, labels map[string]string) {
 	if len(labels) > maxLabels {
-		v.add(field, "%d labels, at most %d allowed", len(labels), maxLabels)
+		v.Add(field, "%d labels, at most %d allowed", len(labels), maxLabels)
 		return
 	}
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		val := labels[k]
 		f := fmt.Sprintf("%s[%q]", field, truncate(k))
 		if len(k) == 0 || len(k) > maxLabelKeyLen || !labelKeyRE.MatchString(k) {
-			v.add(f, "key must be 1-%d characters of letters, digits, '.', '_', '/' and '-'", maxLabelKeyLen)
+			v.Add(f, "key must be 1-%d characters of letters, digits, '.', '_', '/' and '-'", maxLabelKeyLen)
 		}
 		if len(val) > maxLabelValueLen {
-			v.add(f, "value is %d bytes, at most %d allowed", len(val), maxLabelValueLen)
+			v.Add(f, "value is %d bytes, at most %d allowed", len(val), maxLabelValueLen)
 		}
 	}
 }
@@ -134,7 +113,7 @@ func (v *violations) duration(field string, d *durationpb.Duration) (time.Durati
 		return 0, true
 	}
 	if err := d.CheckValid(); err != nil {
-		v.add(field, "invalid duration: %v", err)
+		v.Add(field, "invalid duration: %v", err)
 		return 0, false
 	}
 	return d.AsDuration(), true
@@ -146,22 +125,22 @@ func (v *violations) healthCheck(field string, hc *membershipv1.HealthCheck) {
 	}
 	switch p := hc.Probe.(type) {
 	case nil:
-		v.add(field+".probe", "set tcp or http")
+		v.Add(field+".probe", "set tcp or http")
 	case *membershipv1.HealthCheck_Http:
 		if path := p.Http.GetPath(); path != "" && !strings.HasPrefix(path, "/") {
-			v.add(field+".http.path", "must start with '/'; got %q", truncate(path))
+			v.Add(field+".http.path", "must start with '/'; got %q", truncate(path))
 		}
 		if s := p.Http.GetExpectedStatus(); s != 0 && (s < 100 || s > 599) {
-			v.add(field+".http.expected_status", "%d out of range 100-599 (0 means any 2xx)", s)
+			v.Add(field+".http.expected_status", "%d out of range 100-599 (0 means any 2xx)", s)
 		}
 	}
 	interval := defProbeInterval
 	if d, ok := v.duration(field+".interval", hc.Interval); ok && hc.Interval != nil {
 		switch {
 		case d < minProbeInterval:
-			v.add(field+".interval", "%s below minimum %s", fmtDur(d), fmtDur(minProbeInterval))
+			v.Add(field+".interval", "%s below minimum %s", fmtDur(d), fmtDur(minProbeInterval))
 		case d > maxProbeInterval:
-			v.add(field+".interval", "%s exceeds maximum %s", fmtDur(d), fmtDur(maxProbeInterval))
+			v.Add(field+".interval", "%s exceeds maximum %s", fmtDur(d), fmtDur(maxProbeInterval))
 		default:
 			interval = d
 		}
@@ -169,13 +148,13 @@ func (v *violations) healthCheck(field string, hc *membershipv1.HealthCheck) {
 	if d, ok := v.duration(field+".timeout", hc.Timeout); ok && hc.Timeout != nil {
 		switch {
 		case d <= 0:
-			v.add(field+".timeout", "%s must be positive", fmtDur(d))
+			v.Add(field+".timeout", "%s must be positive", fmtDur(d))
 		case d > interval:
-			v.add(field+".timeout", "%s exceeds interval %s", fmtDur(d), fmtDur(interval))
+			v.Add(field+".timeout", "%s exceeds interval %s", fmtDur(d), fmtDur(interval))
 		}
 	}
 	if hc.Threshold < 0 || hc.Threshold > maxThreshold {
-		v.add(field+".threshold", "%d out of range 0-%d (0 means the default, 2)", hc.Threshold, maxThreshold)
+		v.Add(field+".threshold", "%d out of range 0-%d (0 means the default, 2)", hc.Threshold, maxThreshold)
 	}
 }
 
@@ -185,7 +164,7 @@ func (s *Service) validateRegister(req *membershipv1.RegisterRequest) (int64, er
 	var v violations
 	m := req.GetMember()
 	if m == nil {
-		v.add("member", "required")
+		v.Add("member", "required")
 	} else {
 		v.service("member.service", m.Service, true)
 		v.id("member.id", m.Id)
@@ -197,25 +176,25 @@ func (s *Service) validateRegister(req *membershipv1.RegisterRequest) (int64, er
 	var secs int64
 	bounds := fmt.Sprintf("between %s and %s", fmtDur(s.opts.MinTTL), fmtDur(s.opts.MaxTTL))
 	if req.GetTtl() == nil {
-		v.add("ttl", "required, %s", bounds)
+		v.Add("ttl", "required, %s", bounds)
 	} else if d, ok := v.duration("ttl", req.Ttl); ok {
 		switch {
 		case d < s.opts.MinTTL:
-			v.add("ttl", "%s below minimum %s", fmtDur(d), fmtDur(s.opts.MinTTL))
+			v.Add("ttl", "%s below minimum %s", fmtDur(d), fmtDur(s.opts.MinTTL))
 		case d > s.opts.MaxTTL:
-			v.add("ttl", "%s exceeds maximum %s", fmtDur(d), fmtDur(s.opts.MaxTTL))
+			v.Add("ttl", "%s exceeds maximum %s", fmtDur(d), fmtDur(s.opts.MaxTTL))
 		default:
 			secs = int64((d + time.Second - 1) / time.Second)
 		}
 	}
-	return secs, v.err()
+	return secs, v.Err()
 }
 
 func validateMemberRef(service, id string) error {
 	var v violations
 	v.service("service", service, true)
 	v.id("id", id)
-	return v.err()
+	return v.Err()
 }
 
 // fmtDur prints a duration without trailing zero units: 2h, 1h30m, 1s, 500ms.

@@ -32,9 +32,9 @@ func (s *Service) Watch(req *membershipv1.WatchRequest, stream grpc.ServerStream
 	var v violations
 	v.service("service", req.GetService(), false)
 	if req.GetAfterRevision() < 0 {
-		v.add("after_revision", "%d must not be negative", req.AfterRevision)
+		v.Add("after_revision", "%d must not be negative", req.AfterRevision)
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return err
 	}
 	ctx := stream.Context()

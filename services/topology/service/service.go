@@ -106,7 +106,7 @@ func (s *Service) add(f *topologyv1.Flow) bool {
 func (s *Service) GetGraph(_ context.Context, req *topologyv1.GetGraphRequest) (*topologyv1.Graph, error) {
 	var v violations
 	w := window(&v, "window", req.GetWindow(), s.agg.MaxWindow())
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	return s.agg.Graph(w), nil
@@ -127,7 +127,7 @@ func (s *Service) WatchGraph(req *topologyv1.WatchGraphRequest, stream topologyv
 	var v violations
 	w := window(&v, "window", req.GetWindow(), s.agg.MaxWindow())
 	every := interval(&v, "interval", req.GetInterval())
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return err
 	}
 	s.m.watchers.Inc()

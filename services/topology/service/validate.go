@@ -6,11 +6,9 @@ import (
 	"time"
 	"unicode"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/hindsight-dev/hindsight/internal/badrequest"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 )
 
@@ -23,44 +21,25 @@ const (
 	maxFlowsPerCall = 10000
 )
 
-// violations collects field errors; err turns them into one InvalidArgument
-// status whose message names every field, with a BadRequest detail.
-type violations []*errdetails.BadRequest_FieldViolation
-
-func (v *violations) add(field, format string, args ...any) {
-	*v = append(*v, &errdetails.BadRequest_FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
-}
-
-func (v violations) err() error {
-	if len(v) == 0 {
-		return nil
-	}
-	msgs := make([]string, len(v))
-	for i, f := range v {
-		msgs[i] = f.Field + ": " + f.Description
-	}
-	st := status.New(codes.InvalidArgument, strings.Join(msgs, "; "))
-	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: v}); err == nil {
-		st = d
-	}
-	return st.Err()
-}
+// violations collects field errors (badrequest: one InvalidArgument naming
+// every field, with a BadRequest detail) plus this API's own field rules.
+type violations struct{ badrequest.Violations }
 
 func (v *violations) name(field, s string, required bool) {
 	switch {
 	case s == "" && required:
-		v.add(field, "required")
+		v.Add(field, "required")
 	case len(s) > maxNameLen:
-		v.add(field, "longer than %d bytes", maxNameLen)
+		v.Add(field, "longer than %d bytes", maxNameLen)
 	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-		v.add(field, "must not contain spaces or control characters")
+		v.Add(field, "must not contain spaces or control characters")
 	}
 }
 
 func (v *violations) endpoint(field string, e *topologyv1.Endpoint, serviceRequired bool) {
 	if e == nil {
 		if serviceRequired {
-			v.add(field, "required")
+			v.Add(field, "required")
 		}
 		return
 	}
@@ -68,7 +47,7 @@ func (v *violations) endpoint(field string, e *topologyv1.Endpoint, serviceRequi
 	v.name(field+".container", e.GetContainer(), false)
 	v.name(field+".address", e.GetAddress(), false)
 	if p := e.GetPort(); p < 0 || p > 65535 {
-		v.add(field+".port", "must be 0-65535")
+		v.Add(field+".port", "must be 0-65535")
 	}
 }
 
@@ -77,39 +56,39 @@ func (v *violations) endpoint(field string, e *topologyv1.Endpoint, serviceRequi
 func validateFlows(req *topologyv1.ReportFlowsRequest) error {
 	var v violations
 	if len(req.GetFlows()) > maxFlowsPerCall {
-		v.add("flows", "at most %d flows per message", maxFlowsPerCall)
-		return v.err()
+		v.Add("flows", "at most %d flows per message", maxFlowsPerCall)
+		return v.Err()
 	}
 	for i, f := range req.GetFlows() {
 		field := fmt.Sprintf("flows[%d]", i)
 		v.endpoint(field+".source", f.GetSource(), false)
 		v.endpoint(field+".destination", f.GetDestination(), true)
 		if _, ok := topologyv1.Protocol_name[int32(f.GetProtocol())]; !ok || f.GetProtocol() == topologyv1.Protocol_PROTOCOL_UNSPECIFIED {
-			v.add(field+".protocol", "required: HTTP, REDIS, POSTGRES or TCP")
+			v.Add(field+".protocol", "required: HTTP, REDIS, POSTGRES or TCP")
 		}
 		if _, ok := topologyv1.StatusClass_name[int32(f.GetStatus())]; !ok || f.GetStatus() == topologyv1.StatusClass_STATUS_CLASS_UNSPECIFIED {
-			v.add(field+".status", "required: OK, CLIENT_ERROR or SERVER_ERROR")
+			v.Add(field+".status", "required: OK, CLIENT_ERROR or SERVER_ERROR")
 		}
 		if f.GetCount() < 0 {
-			v.add(field+".count", "must not be negative")
+			v.Add(field+".count", "must not be negative")
 		}
 		if l := f.GetLatency(); l != nil && (l.CheckValid() != nil || l.AsDuration() < 0) {
-			v.add(field+".latency", "must be a valid, non-negative duration")
+			v.Add(field+".latency", "must be a valid, non-negative duration")
 		}
 		if f.GetBytesSent() < 0 {
-			v.add(field+".bytes_sent", "must not be negative")
+			v.Add(field+".bytes_sent", "must not be negative")
 		}
 		if f.GetBytesReceived() < 0 {
-			v.add(field+".bytes_received", "must not be negative")
+			v.Add(field+".bytes_received", "must not be negative")
 		}
 		if t := f.GetTime(); t != nil && t.CheckValid() != nil {
-			v.add(field+".time", "invalid timestamp")
+			v.Add(field+".time", "invalid timestamp")
 		}
-		if len(v) >= 20 { // enough to fix the sender; do not build a huge error
+		if len(v.Violations) >= 20 { // enough to fix the sender; do not build a huge error
 			break
 		}
 	}
-	return v.err()
+	return v.Err()
 }
 
 // window checks a requested window against the longest one kept.
@@ -120,9 +99,9 @@ func window(v *violations, field string, d *durationpb.Duration, maxWindow time.
 	w := d.AsDuration()
 	switch {
 	case d.CheckValid() != nil || w < time.Second:
-		v.add(field, "must be at least 1s")
+		v.Add(field, "must be at least 1s")
 	case w > maxWindow:
-		v.add(field, "must be at most %s", maxWindow)
+		v.Add(field, "must be at most %s", maxWindow)
 	}
 	return w.Truncate(time.Second)
 }
@@ -133,7 +112,7 @@ func interval(v *violations, field string, d *durationpb.Duration) time.Duration
 	}
 	i := d.AsDuration()
 	if d.CheckValid() != nil || i < MinInterval {
-		v.add(field, "must be at least %s", MinInterval)
+		v.Add(field, "must be at least %s", MinInterval)
 	}
 	return i
 }
