@@ -180,7 +180,7 @@ func startCluster(t *testing.T) *cluster {
 	c.agent = harness.Start(t, c.nw, []string{"agent"}, testcontainers.ContainerRequest{
 		Image: agentImg,
 		User:  asTestUser(),
-		Cmd:   []string{"--harvester-config=/etc/hindsight/harvester.yaml", "--node=node-1", "--docker-watch=false",
+		Cmd: []string{"--harvester-config=/etc/hindsight/harvester.yaml", "--node=node-1", "--docker-watch=false",
 			"--admin-addr=:9502", "--log-format=text"},
 		Files: []testcontainers.ContainerFile{{
 			Reader:            strings.NewReader(fmt.Sprintf(harvesterConfig, maxLineBytes)),

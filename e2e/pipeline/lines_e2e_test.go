@@ -29,7 +29,7 @@ type plan struct {
 // newPlan spreads n lines over the four days before today (UTC), so they fall
 // into four daily indices and date folders.
 func newPlan(n int) plan {
-	base := time.Now().UTC().Truncate(24*time.Hour).Add(-4 * 24 * time.Hour)
+	base := time.Now().UTC().Truncate(24 * time.Hour).Add(-4 * 24 * time.Hour)
 	return plan{base: base, step: (4 * 24 * time.Hour / time.Duration(n)).Truncate(time.Millisecond)}
 }
 

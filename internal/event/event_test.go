@@ -142,10 +142,10 @@ func BenchmarkMarshal(b *testing.B) {
 // The hand-written encoder must agree with encoding/json on every kind of value.
 func TestFieldEncodingMatchesEncodingJSON(t *testing.T) {
 	tricky := map[string]any{
-		"s":       "quote\" backslash\\ nl\n tab\t ctl\x01 del\x7f é 日本 \u2028",
-		"n":       []any{0.0, -1.5, 1e21, 1e-7, 123456789.0, 3.0},
-		"b":       []any{true, false, nil},
-		"nested":  map[string]any{"z": 1.0, "a": map[string]any{"deep": "x"}},
+		"s":      "quote\" backslash\\ nl\n tab\t ctl\x01 del\x7f é 日本 \u2028",
+		"n":      []any{0.0, -1.5, 1e21, 1e-7, 123456789.0, 3.0},
+		"b":      []any{true, false, nil},
+		"nested": map[string]any{"z": 1.0, "a": map[string]any{"deep": "x"}},
 	}
 	fields, err := structpb.NewStruct(tricky)
 	if err != nil {

@@ -236,11 +236,11 @@ func (h *Harvester) hasInput(name string) bool {
 type eofAction int
 
 const (
-	waitForData eofAction = iota // nothing new yet: poll again later
-	readMore                     // the file grew
-	closeTruncated               // copytruncate or rewritten: this content is over here
-	closeRemoved                 // deleted and read to its end
-	closeInactive                // no growth for CloseInactive
+	waitForData    eofAction = iota // nothing new yet: poll again later
+	readMore                        // the file grew
+	closeTruncated                  // copytruncate or rewritten: this content is over here
+	closeRemoved                    // deleted and read to its end
+	closeInactive                   // no growth for CloseInactive
 )
 
 // atEOF decides, for a reader that has read everything up to pos, what the

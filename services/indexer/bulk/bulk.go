@@ -63,7 +63,7 @@ func NewClient(urls []string, user, password string) (*opensearchapi.Client, err
 		// Retries are the indexer's own, per document and with backoff while
 		// fetching is paused; quick client retries would only delay that.
 		// With several nodes, each new request goes to the next one.
-		DisableRetry:   true,
+		DisableRetry: true,
 		// A hung request holds the consumer loop; bound it well within the
 		// group's rebalance timeout.
 		RequestTimeout: 30 * time.Second,

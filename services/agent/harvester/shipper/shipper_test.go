@@ -240,4 +240,3 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 		t.Fatal("no jitter")
 	}
 }
-
