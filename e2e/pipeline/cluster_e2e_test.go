@@ -95,28 +95,6 @@ type cluster struct {
 	adm        *kadm.Client
 }
 
-// hostDir makes a directory the Docker engine can bind-mount: under Bazel the
-// test's temporary directory (in the output base, at the same path for the
-// engine as for the test); t.TempDir otherwise.
-func hostDir(t *testing.T, name string) string {
-	t.Helper()
-	base := os.Getenv("TEST_TMPDIR")
-	if base == "" {
-		base = t.TempDir()
-	}
-	dir, err := os.MkdirTemp(base, name+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	// The containers run as the test's own user (see startCluster); 0755 lets
-	// them traverse it whatever that user is.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // asTestUser runs a container as the test process's user and group, so that
 // the files it writes in bind-mounted directories (the archive) belong to the
 // test, which reads and removes them, and it reads what the test wrote.
@@ -126,13 +104,13 @@ func asTestUser() string { return fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	began := time.Now()
-	c := &cluster{logsDir: hostDir(t, "logs"), archiveDir: hostDir(t, "archive")}
+	c := &cluster{logsDir: harness.HostDir(t, "logs"), archiveDir: harness.HostDir(t, "archive")}
 	for _, d := range []string{"nginx", "app", "syslog", "bad"} {
 		if err := os.Mkdir(filepath.Join(c.logsDir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stateDir := hostDir(t, "state")
+	stateDir := harness.HostDir(t, "state")
 	c.nw = harness.Network(t)
 	// Load the images first (one at a time), then start the engines together.
 	routerImg := harness.LoadImage(t, "images/router_image.tar")

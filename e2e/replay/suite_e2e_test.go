@@ -66,7 +66,7 @@ type suite struct {
 
 func newSuite(t *testing.T) *suite {
 	t.Helper()
-	s := &suite{top: t, archiveDir: hostDir(t, "archive"), legacyDir: hostDir(t, "legacy")}
+	s := &suite{top: t, archiveDir: harness.HostDir(t, "archive"), legacyDir: harness.HostDir(t, "legacy")}
 	var err error
 	began := time.Now()
 	if s.events, err = replaytest.WriteArchive(s.archiveDir, day1, 3, []string{"nginx.access", "app"}, perObject); err != nil {
@@ -257,26 +257,6 @@ func (s *suite) osCount(t *testing.T, index string) int64 {
 		t.Fatalf("count %s: %d %v", index, code, out)
 	}
 	return int64(out["count"].(float64))
-}
-
-// hostDir makes a directory the Docker engine can bind-mount: under Bazel
-// in the test's temporary directory (in the output base, at the same path
-// for the engine as for the test), readable by the image's user.
-func hostDir(t *testing.T, name string) string {
-	t.Helper()
-	base := os.Getenv("TEST_TMPDIR")
-	if base == "" {
-		base = t.TempDir()
-	}
-	dir, err := os.MkdirTemp(base, name+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // outputDir is where screenshots and figures go: Bazel's undeclared outputs,

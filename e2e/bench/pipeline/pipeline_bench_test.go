@@ -117,21 +117,6 @@ func writeWorkload(t *testing.T, dir string, lines int) (int, int64) {
 	return lines, total
 }
 
-func hostDir(t *testing.T, name string) string {
-	t.Helper()
-	base := os.Getenv("TEST_TMPDIR")
-	if base == "" {
-		base = t.TempDir()
-	}
-	dir, err := os.MkdirTemp(base, name+"-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	return dir
-}
-
 type result struct {
 	name   string
 	took   time.Duration
@@ -206,8 +191,8 @@ func TestPipelineThroughput(t *testing.T) {
 
 	// Hindsight: agent (harvester) → router → logs.<dataset>.
 	{
-		dir := hostDir(t, "hindsight-logs")
-		state := hostDir(t, "state")
+		dir := harness.HostDir(t, "hindsight-logs")
+		state := harness.HostDir(t, "state")
 		n, size := writeWorkload(t, dir, lines)
 		topics := []string{"logs.nginx.access", "logs.app", "logs.syslog"}
 		began := time.Now()
@@ -227,7 +212,7 @@ func TestPipelineThroughput(t *testing.T) {
 
 	// rsyslog: imfile → omkafka → rsyslog.bench.
 	{
-		dir := hostDir(t, "rsyslog-logs")
+		dir := harness.HostDir(t, "rsyslog-logs")
 		n, size := writeWorkload(t, dir, lines)
 		began := time.Now()
 		harness.Start(t, nw, []string{"rsyslog"}, testcontainers.ContainerRequest{
