@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -257,19 +255,6 @@ func (s *suite) osCount(t *testing.T, index string) int64 {
 		t.Fatalf("count %s: %d %v", index, code, out)
 	}
 	return int64(out["count"].(float64))
-}
-
-// outputDir is where screenshots and figures go: Bazel's undeclared outputs,
-// else a temporary directory (named in the log).
-func outputDir(t *testing.T) string {
-	if d := os.Getenv("TEST_UNDECLARED_OUTPUTS_DIR"); d != "" {
-		return d
-	}
-	d := filepath.Join(os.TempDir(), "hindsight-replay-e2e")
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 func join(ids []string) string { return fmt.Sprint(ids) }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hindsight-dev/hindsight/internal/headless"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	"github.com/hindsight-dev/hindsight/services/replay/index/opensearch"
 	"github.com/hindsight-dev/hindsight/services/replay/source"
@@ -54,7 +55,7 @@ func (s *suite) throughput(t *testing.T) {
 		report.WriteByte('\n')
 	}
 	t.Log("\n" + report.String())
-	p := filepath.Join(outputDir(t), "throughput.txt")
+	p := filepath.Join(headless.OutputDir(t), "throughput.txt")
 	if err := os.WriteFile(p, report.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hindsight-dev/hindsight/internal/headless"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
 	"github.com/hindsight-dev/hindsight/services/replay/replaytest"
@@ -80,7 +78,7 @@ func (s *suite) webPage(t *testing.T) {
 	t.Cleanup(srv.Close)
 	base := srv.URL
 
-	browser := newBrowser(t)
+	browser := headless.Browser(t)
 	if err := chromedp.Do(browser, chromedp.Navigate(base+"/replays/")); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +124,7 @@ func (s *suite) webPage(t *testing.T) {
 	if !strings.Contains(row, "alice") || !strings.Contains(row, "100") {
 		t.Errorf("replay row: %q, want creator alice and 100 events", row)
 	}
-	shot(t, ctx, "replay-list.png")
+	headless.Screenshot(t, ctx, "replay-list.png")
 
 	// Open it: the search page with the histogram and a page of events.
 	// The link loads the search page: wait for its table before polling it.
@@ -149,10 +147,10 @@ func (s *suite) webPage(t *testing.T) {
 	if fields := text("#events tr.fields"); !strings.Contains(fields, "source.filePath") || !strings.Contains(fields, "/var/log/nginx.access.log") {
 		t.Errorf("event fields: %q", fields)
 	}
-	shot(t, ctx, "replay-search.png")
+	headless.Screenshot(t, ctx, "replay-search.png")
 	do("next page", chromedp.Click(chromedp.CSS("#next")))
 	poll("second page", `document.querySelector("#page").textContent.startsWith("51")`)
-	shot(t, ctx, "replay-search-page2.png")
+	headless.Screenshot(t, ctx, "replay-search-page2.png")
 
 	// A query typed in the page narrows the replay's results.
 	do("search a phrase",
@@ -167,7 +165,7 @@ func (s *suite) webPage(t *testing.T) {
 		return e.Dataset == "nginx.access" && e.Service == "api" && !e.Time.Before(day2) && e.Time.Before(day3)
 	}))
 	poll("live results", fmt.Sprintf(`document.querySelector("#total").textContent === "%d events"`, wantLive))
-	shot(t, ctx, "live-search.png")
+	headless.Screenshot(t, ctx, "live-search.png")
 
 	// Delete it from the list (the button asks once more).
 	do("delete",
@@ -179,52 +177,5 @@ func (s *suite) webPage(t *testing.T) {
 	if _, err := s.cli.GetReplay(context.Background(), &replayv1.GetReplayRequest{Name: "web-errors"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("deleted in the page, but Get says %v", err)
 	}
-	shot(t, ctx, "replay-deleted.png")
-}
-
-// chromium finds Debian's Chromium (tools/setup/chromium.sh installs it).
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no chromium: install it with `sudo tools/setup/chromium.sh`")
-	return ""
-}
-
-// newBrowser starts a headless Chromium for the test (no network but
-// loopback, a throw-away profile).
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(cancel2)
-	return ctx
-}
-
-func shot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	time.Sleep(300 * time.Millisecond)                          // let the bars' transitions settle
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG, not JPEG
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(outputDir(t), name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
+	headless.Screenshot(t, ctx, "replay-deleted.png")
 }
