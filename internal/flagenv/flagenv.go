@@ -45,3 +45,15 @@ func Usage(fs *flag.FlagSet, prefix string) {
 		f.Usage += fmt.Sprintf(" (env %s)", EnvName(prefix, f.Name))
 	})
 }
+
+// List splits a comma-separated flag value ("host1:2379, host2:2379"),
+// dropping blanks, so "" is an empty list.
+func List(value string) []string {
+	var out []string
+	for _, e := range strings.Split(value, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}

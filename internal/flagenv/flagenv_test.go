@@ -35,3 +35,12 @@ func TestBadEnvValueNamesVariable(t *testing.T) {
 		t.Fatalf("want an error naming HS_TTL, got %v", err)
 	}
 }
+
+func TestList(t *testing.T) {
+	if got := strings.Join(List(" a:1, ,b:2,"), "|"); got != "a:1|b:2" {
+		t.Fatalf("List = %q", got)
+	}
+	if List("") != nil {
+		t.Fatal("an empty value is an empty list")
+	}
+}

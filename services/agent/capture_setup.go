@@ -4,13 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 	"github.com/hindsight-dev/hindsight/services/agent/capture"
@@ -39,16 +39,6 @@ func (c *captureTraffic) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.limits.MaxBuffered, "capture-max-buffered", capture.DefaultMaxBuffered, "bytes held out of order at most per interface")
 }
 
-func split(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func (c *captureTraffic) setup(_ context.Context, s *server.Server, _ string) error {
 	if !c.enabled {
 		return nil
@@ -70,8 +60,8 @@ func (c *captureTraffic) setup(_ context.Context, s *server.Server, _ string) er
 	dir := capture.NewDirectory(docker, 0, s.Log)
 	rep := capture.NewReporter(topologyv1.NewTopologyServiceClient(conn), dir, c.flush, s.Log, m)
 	capt, err := capture.New(capture.Options{
-		Interfaces: split(c.interfaces),
-		Networks:   split(c.networks),
+		Interfaces: flagenv.List(c.interfaces),
+		Networks:   flagenv.List(c.networks),
 		Directory:  dir,
 		Reporter:   rep,
 		Limits:     c.limits,

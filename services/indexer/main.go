@@ -11,12 +11,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/services/indexer/bulk"
@@ -61,12 +61,7 @@ func main() {
 // OpenSearch need be up: the consumer keeps trying, and holds its records
 // back until OpenSearch answers.
 func (c *config) setup(_ context.Context, s *server.Server) error {
-	var urls []string
-	for _, u := range strings.Split(c.OpenSearchURLs, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			urls = append(urls, u)
-		}
-	}
+	urls := flagenv.List(c.OpenSearchURLs)
 	if len(urls) == 0 {
 		return fmt.Errorf("--opensearch-url: at least one URL required")
 	}

@@ -8,15 +8,12 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"log/slog"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/hindsight-dev/hindsight/internal/etcdembed/zapslog"
+	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	"github.com/hindsight-dev/hindsight/services/membership/health"
@@ -59,25 +56,9 @@ func main() {
 // setup connects to etcd and registers the membership service on s. It does
 // not wait for etcd: while etcd is down, calls answer Unavailable.
 func (c *config) setup(ctx context.Context, s *server.Server) error {
-	var endpoints []string
-	for _, e := range strings.Split(c.EtcdEndpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			endpoints = append(endpoints, e)
-		}
-	}
-	if len(endpoints) == 0 {
-		return fmt.Errorf("--etcd-endpoints: at least one endpoint required")
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            endpoints,
-		DialTimeout:          c.EtcdDialTimeout,
-		DialKeepAliveTime:    10 * time.Second,
-		DialKeepAliveTimeout: 3 * time.Second,
-		// The client logs every retry as a warning; keep only its errors.
-		Logger: zapslog.New(s.Log, "etcd-client", slog.LevelError),
-	})
+	cli, err := etcdclient.Dial(c.EtcdEndpoints, c.EtcdDialTimeout, s.Log)
 	if err != nil {
-		return fmt.Errorf("etcd client: %w", err)
+		return err
 	}
 	s.OnClose(func() { cli.Close() })
 
@@ -116,11 +97,11 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		defer cancel()
 		if _, err := cli.Get(cctx, svc.Prefix(), clientv3.WithCountOnly()); err != nil {
 			if ctx.Err() == nil {
-				s.Log.Warn("etcd not reachable yet; calls answer Unavailable until it is", "endpoints", endpoints, "err", err)
+				s.Log.Warn("etcd not reachable yet; calls answer Unavailable until it is", "endpoints", cli.Endpoints(), "err", err)
 			}
 			return
 		}
-		s.Log.Info("etcd reachable", "endpoints", endpoints, "prefix", svc.Prefix())
+		s.Log.Info("etcd reachable", "endpoints", cli.Endpoints(), "prefix", svc.Prefix())
 	}()
 	return nil
 }

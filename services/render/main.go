@@ -24,13 +24,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/hindsight-dev/hindsight/internal/etcdembed/zapslog"
+	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/logging"
 	"github.com/hindsight-dev/hindsight/internal/server"
@@ -107,21 +106,9 @@ func (c *config) renderer(log *slog.Logger, s *server.Server, onStatus func(rend
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	var endpoints []string
-	for _, e := range strings.Split(c.EtcdEndpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			endpoints = append(endpoints, e)
-		}
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            endpoints,
-		DialTimeout:          5 * time.Second,
-		DialKeepAliveTime:    10 * time.Second,
-		DialKeepAliveTimeout: 3 * time.Second,
-		Logger:               zapslog.New(log, "etcd-client", slog.LevelError),
-	})
+	cli, err := etcdclient.Dial(c.EtcdEndpoints, 5*time.Second, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("etcd client: %w", err)
+		return nil, nil, err
 	}
 	opts := renderer.Options{Noop: c.Noop, Log: log, OnStatus: onStatus}
 	if s != nil {

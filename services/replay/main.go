@@ -10,17 +10,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
-	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	// The archive and legacy-tree URL schemes this binary reads.
 	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/s3blob"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/hindsight-dev/hindsight/internal/etcdembed/zapslog"
+	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	"github.com/hindsight-dev/hindsight/services/replay/index"
@@ -82,22 +79,9 @@ func main() {
 }
 
 func (c *config) setup(ctx context.Context, s *server.Server) error {
-	var endpoints []string
-	for _, e := range strings.Split(c.EtcdEndpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			endpoints = append(endpoints, e)
-		}
-	}
-	if len(endpoints) == 0 {
-		return fmt.Errorf("--etcd-endpoints: at least one endpoint required")
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		DialTimeout: 5 * time.Second,
-		Logger:      zapslog.New(s.Log, "etcd-client", slog.LevelError),
-	})
+	cli, err := etcdclient.Dial(c.EtcdEndpoints, 5*time.Second, s.Log)
 	if err != nil {
-		return fmt.Errorf("etcd client: %w", err)
+		return err
 	}
 	s.OnClose(func() { cli.Close() })
 

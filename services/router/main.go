@@ -15,16 +15,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/hindsight-dev/hindsight/internal/etcdembed/zapslog"
+	"github.com/hindsight-dev/hindsight/internal/etcdclient"
+	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/router/catalog"
@@ -95,24 +94,14 @@ func (c *config) setup(_ context.Context, s *server.Server) error {
 			return fmt.Errorf("--config: %w", err)
 		}
 	}
-	brokers, etcdEndpoints := list(c.KafkaBrokers), list(c.EtcdEndpoints)
+	brokers := flagenv.List(c.KafkaBrokers)
 	if len(brokers) == 0 {
 		return errors.New("--kafka-brokers: at least one broker required")
 	}
-	if len(etcdEndpoints) == 0 {
-		return errors.New("--etcd-endpoints: at least one endpoint required")
-	}
 
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:            etcdEndpoints,
-		DialTimeout:          c.EtcdDialTimeout,
-		DialKeepAliveTime:    10 * time.Second,
-		DialKeepAliveTimeout: 3 * time.Second,
-		// The client logs every retry as a warning; keep only its errors.
-		Logger: zapslog.New(s.Log, "etcd-client", slog.LevelError),
-	})
+	cli, err := etcdclient.Dial(c.EtcdEndpoints, c.EtcdDialTimeout, s.Log)
 	if err != nil {
-		return fmt.Errorf("etcd client: %w", err)
+		return err
 	}
 	s.OnClose(func() { cli.Close() })
 	opts := catalog.Options{Prefix: c.EtcdPrefix, Log: s.Log}
@@ -204,14 +193,4 @@ func seed(ctx context.Context, log *slog.Logger, store *catalog.Store, file *cat
 		case <-time.After(wait):
 		}
 	}
-}
-
-func list(s string) []string {
-	var out []string
-	for _, e := range strings.Split(s, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			out = append(out, e)
-		}
-	}
-	return out
 }
