@@ -7,22 +7,18 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hindsight-dev/hindsight/internal/archive"
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/server"
-	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/archiver/writer"
 	"github.com/hindsight-dev/hindsight/services/replay/index"
 	"github.com/hindsight-dev/hindsight/services/router/catalog"
 	"github.com/hindsight-dev/hindsight/services/router/ingest"
-	"github.com/hindsight-dev/hindsight/services/router/rules"
-	"github.com/hindsight-dev/hindsight/services/router/topics"
+	"github.com/hindsight-dev/hindsight/services/router/routerapp"
 )
 
 // builtinCatalog declares the datasets the all-in-one knows how to parse
@@ -41,12 +37,6 @@ datasets:
 // (the default metadata age is minutes: fine for a cluster whose topics are
 // declared ahead, slow for a first look at the all-in-one).
 var quickTopics = []kgo.Opt{kgo.MetadataMaxAge(time.Second), kgo.MetadataMinAge(250 * time.Millisecond)}
-
-// routingService is the router's RoutingService, as in services/router.
-type routingService struct {
-	*ingest.Ingester
-	*catalog.Store
-}
 
 // setupPipeline runs the log pipeline of the split services in this process:
 // router → embedded Kafka-protocol buffer (kfake, persisted under
@@ -75,70 +65,25 @@ func (c *config) setupPipeline(ctx context.Context, s *server.Server, etcd *etcd
 	s.OnClose(kf.Close)
 	brokers := kf.ListenAddrs()
 
-	// Router.
-	store := catalog.New(etcd.Client(), catalog.Options{Log: s.Log.With("component", "router"), Defaults: &file.Defaults})
-	producer, err := ingest.NewClient(ingest.ProducerConfig{
-		Brokers:            brokers,
-		ClientID:           "hindsight-router",
-		Linger:             10 * time.Millisecond,
-		BatchMaxBytes:      ingest.DefaultBatchMaxBytes,
-		MaxBufferedRecords: 50000,
-		DeliveryTimeout:    30 * time.Second,
-	})
-	if err != nil {
+	// Router: the same wiring as the router binary, producing into kfake.
+	if err := routerapp.Start(s, routerapp.Config{
+		Etcd: etcd.Client(),
+		File: file,
+		Producer: ingest.ProducerConfig{
+			Brokers:            brokers,
+			ClientID:           "hindsight-router",
+			Linger:             10 * time.Millisecond,
+			BatchMaxBytes:      ingest.DefaultBatchMaxBytes,
+			MaxBufferedRecords: 50000,
+			DeliveryTimeout:    30 * time.Second,
+		},
+		AutoCreate:        true,
+		ReconcileInterval: 5 * time.Minute,
+		DrainTimeout:      c.ShutdownTimeout,
+		Log:               s.Log.With("component", "router"),
+	}); err != nil {
 		return nil, err
 	}
-	s.OnClose(producer.Close)
-	reconciler, err := topics.New(kadm.NewClient(producer), s.Log, s.Registry)
-	if err != nil {
-		return nil, err
-	}
-	ing, err := ingest.New(ingest.Options{
-		Producer:   producer,
-		AutoCreate: true,
-		Catalog:    store,
-		Topics:     reconciler,
-		Log:        s.Log.With("component", "router"),
-		Registerer: s.Registry,
-	})
-	if err != nil {
-		return nil, err
-	}
-	routingv1.RegisterRoutingServiceServer(s.GRPC, routingService{ing, store})
-	s.Health.SetServingStatus(routingv1.RoutingService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
-	s.Go(func(ctx context.Context) error {
-		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-			err := store.Seed(ctx, file, false)
-			if err == nil || ctx.Err() != nil {
-				break
-			}
-			s.Log.Warn("seeding the built-in datasets", "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
-		}
-		ready := false
-		return store.Watch(ctx, func(snap *catalog.Snapshot) {
-			ing.SetTable(rules.Compile(snap.Datasets, snap.Routes, s.Log))
-			reconciler.Want(topics.Desired(snap.Datasets, snap.Routes))
-			if !ready {
-				ready = true
-				s.Health.SetServingStatus(routingv1.RoutingService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-			}
-		})
-	})
-	s.Go(func(ctx context.Context) error { return reconciler.Run(ctx, 5*time.Minute) })
-	s.Go(func(ctx context.Context) error {
-		<-ctx.Done()
-		dctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
-		defer cancel()
-		if err := ing.Drain(dctx); err != nil {
-			s.Log.Warn("shutdown before every batch was produced; the harvester resends them", "err", err)
-		}
-		return nil
-	})
 
 	// Archiver.
 	arch, err := archive.Open(ctx, "file://"+filepath.ToSlash(filepath.Join(dataDir, "archive")))

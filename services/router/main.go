@@ -14,22 +14,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/server"
-	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/router/catalog"
 	"github.com/hindsight-dev/hindsight/services/router/ingest"
-	"github.com/hindsight-dev/hindsight/services/router/rules"
-	"github.com/hindsight-dev/hindsight/services/router/topics"
+	"github.com/hindsight-dev/hindsight/services/router/routerapp"
 )
 
 const name = "router"
@@ -76,13 +70,6 @@ func main() {
 	server.Main(name, fs, &c.Flags, c.setup)
 }
 
-// routingService is the RoutingService: the ingest methods from one
-// package, the dataset and route methods from the catalog.
-type routingService struct {
-	*ingest.Ingester
-	*catalog.Store
-}
-
 // setup wires the router on s. It contacts neither etcd nor Kafka: the
 // catalog loads in the background, and the router reports NOT_SERVING until
 // it has.
@@ -104,93 +91,29 @@ func (c *config) setup(_ context.Context, s *server.Server) error {
 		return err
 	}
 	s.OnClose(func() { cli.Close() })
-	opts := catalog.Options{Prefix: c.EtcdPrefix, Log: s.Log}
-	if file != nil {
-		opts.Defaults = &file.Defaults
-	}
-	store := catalog.New(cli, opts)
-
-	producer, err := ingest.NewClient(ingest.ProducerConfig{
-		Brokers:            brokers,
-		ClientID:           "hindsight-router",
-		Linger:             c.Linger,
-		BatchMaxBytes:      int32(c.BatchMaxBytes),
-		MaxBufferedRecords: c.MaxBufferedRecords,
-		DeliveryTimeout:    c.ProduceTimeout,
-	})
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
-	s.OnClose(producer.Close)
-	reconciler, err := topics.New(kadm.NewClient(producer), s.Log, s.Registry)
-	if err != nil {
-		return err
-	}
-	ing, err := ingest.New(ingest.Options{
-		Producer:      producer,
-		BatchMaxBytes: int32(c.BatchMaxBytes),
-		AutoCreate:    c.AutoCreate,
-		Catalog:       store,
-		Topics:        reconciler,
-		MaxInFlight:   c.MaxInFlight,
-		Log:           s.Log,
-		Registerer:    s.Registry,
-	})
-	if err != nil {
-		return err
-	}
-	routingv1.RegisterRoutingServiceServer(s.GRPC, routingService{ing, store})
+	// The overall health follows the router's: NOT_SERVING until the catalog loads.
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	s.Health.SetServingStatus(routingv1.RoutingService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
-
-	s.Go(func(ctx context.Context) error {
-		if file != nil {
-			if err := seed(ctx, s.Log, store, file, c.ConfigOverwrite); err != nil {
-				return err
-			}
-		}
-		ready := false
-		return store.Watch(ctx, func(snap *catalog.Snapshot) {
-			ing.SetTable(rules.Compile(snap.Datasets, snap.Routes, s.Log))
-			reconciler.Want(topics.Desired(snap.Datasets, snap.Routes))
-			if !ready {
-				ready = true
-				s.Log.Info("catalog loaded; serving", "datasets", len(snap.Datasets), "routes", len(snap.Routes), "revision", snap.Revision)
-				s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-				s.Health.SetServingStatus(routingv1.RoutingService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-			}
-		})
+	return routerapp.Start(s, routerapp.Config{
+		Etcd:      cli,
+		Prefix:    c.EtcdPrefix,
+		File:      file,
+		Overwrite: c.ConfigOverwrite,
+		Producer: ingest.ProducerConfig{
+			Brokers:            brokers,
+			ClientID:           "hindsight-router",
+			Linger:             c.Linger,
+			BatchMaxBytes:      int32(c.BatchMaxBytes),
+			MaxBufferedRecords: c.MaxBufferedRecords,
+			DeliveryTimeout:    c.ProduceTimeout,
+		},
+		AutoCreate:        c.AutoCreate,
+		MaxInFlight:       c.MaxInFlight,
+		ReconcileInterval: c.ReconcileInterval,
+		DrainTimeout:      c.ShutdownTimeout,
+		Log:               s.Log,
+		OnReady: func(snap *catalog.Snapshot) {
+			s.Log.Info("catalog loaded; serving", "datasets", len(snap.Datasets), "routes", len(snap.Routes), "revision", snap.Revision)
+			s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		},
 	})
-	s.Go(func(ctx context.Context) error { return reconciler.Run(ctx, c.ReconcileInterval) })
-	s.Go(func(ctx context.Context) error {
-		<-ctx.Done()
-		// Shutting down: finish the batches in flight, then flush.
-		dctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
-		defer cancel()
-		if err := ing.Drain(dctx); err != nil {
-			s.Log.Warn("shutdown before every batch was produced; agents will resend them", "err", err)
-		}
-		return nil
-	})
-	return nil
-}
-
-// seed writes the config file into etcd, waiting for etcd if it is not up;
-// a file etcd refuses (a route of an unknown dataset) stops the router.
-func seed(ctx context.Context, log *slog.Logger, store *catalog.Store, file *catalog.Config, overwrite bool) error {
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
-		err := store.Seed(ctx, file, overwrite)
-		switch {
-		case err == nil || ctx.Err() != nil:
-			return nil
-		case status.Code(err) != codes.Unavailable:
-			return fmt.Errorf("--config: %w", err)
-		}
-		log.Warn("etcd not reachable; retrying to seed the configuration", "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-	}
 }
