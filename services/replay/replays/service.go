@@ -216,21 +216,11 @@ func (s *Service) CreateReplay(ctx context.Context, req *replayv1.CreateReplayRe
 	if r == nil {
 		r = &replayv1.Replay{}
 	}
-	if err := s.validate(r); err != nil {
-		return nil, err
-	}
-	src, err := s.source(ctx, r.GetSource())
+	est, err := s.plan(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkDatasets(ctx, src, r); err != nil {
-		return nil, err
-	}
-	_, est, err := src.Plan(ctx, r.GetDatasets(), r.GetFrom().AsTime(), r.GetTo().AsTime())
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "planning: %v", err)
-	}
-	r.Estimate = &replayv1.Estimate{Files: est.Files, Bytes: est.Bytes, Events: est.Events}
+	r.Estimate = est
 	if err := s.checkLimits(ctx, r); err != nil {
 		return nil, err
 	}
@@ -240,14 +230,14 @@ func (s *Service) CreateReplay(ctx context.Context, req *replayv1.CreateReplayRe
 	r.CreateTime = timestamppb.New(now)
 	r.ExpireTime = timestamppb.New(now.Add(r.GetTtl().AsDuration()))
 	r.SearchUrl = SearchURL(r)
-	r.Progress = &replayv1.Progress{FilesTotal: est.Files, BytesTotal: est.Bytes}
+	r.Progress = &replayv1.Progress{FilesTotal: est.GetFiles(), BytesTotal: est.GetBytes()}
 	r.Target.Address = ""
 	if err := s.store.create(ctx, r); err != nil {
 		return nil, err
 	}
 	s.metrics.created.Inc()
 	s.log.Info("replay created", "replay", r.GetName(), "datasets", r.GetDatasets(), "from", r.GetFrom().AsTime(), "to", r.GetTo().AsTime(),
-		"query", r.GetQuery(), "max_events", r.GetMaxEvents(), "target", r.GetTarget().GetKind(), "files", est.Files, "bytes", est.Bytes, "creator", r.GetCreator())
+		"query", r.GetQuery(), "max_events", r.GetMaxEvents(), "target", r.GetTarget().GetKind(), "files", est.GetFiles(), "bytes", est.GetBytes(), "creator", r.GetCreator())
 	s.start(proto.Clone(r).(*replayv1.Replay))
 	return r, nil
 }
@@ -261,6 +251,12 @@ func (s *Service) EstimateReplay(ctx context.Context, req *replayv1.EstimateRepl
 	if r.Name == "" {
 		r.Name = "estimate" // not created: any valid name will do
 	}
+	return s.plan(ctx, r)
+}
+
+// plan validates r, checks its datasets exist in its source and estimates
+// the files, bytes and events loading it would read.
+func (s *Service) plan(ctx context.Context, r *replayv1.Replay) (*replayv1.Estimate, error) {
 	if err := s.validate(r); err != nil {
 		return nil, err
 	}
