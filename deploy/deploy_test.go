@@ -1,18 +1,22 @@
 // Package deploy holds the compose file and Kubernetes manifests of the split
-// services; this test keeps them correct on paper: the YAML parses, every
+// services; this test keeps them correct on paper: the compose YAML parses, the
+// manifests decode strictly into Kubernetes' own types (k8s.io/api), every
 // image is one Bazel builds or one e2e/images/build.sh tags, every
 // HINDSIGHT_* variable is a real flag of the service it is given to (read
 // from the binaries' own -help), and the ports are the services' defaults.
 package deploy
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -20,6 +24,14 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	kyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // Paths to the service binaries, passed by Bazel (go test without them skips
@@ -249,54 +261,96 @@ func TestCompose(t *testing.T) {
 	}
 }
 
-type k8sContainer struct {
-	Name    string `yaml:"name"`
-	Image   string `yaml:"image"`
-	EnvFrom []struct {
-		ConfigMapRef struct {
-			Name string `yaml:"name"`
-		} `yaml:"configMapRef"`
-	} `yaml:"envFrom"`
-	Env []struct {
-		Name      string `yaml:"name"`
-		ValueFrom struct {
-			ConfigMapKeyRef struct {
-				Name string `yaml:"name"`
-				Key  string `yaml:"key"`
-			} `yaml:"configMapKeyRef"`
-		} `yaml:"valueFrom"`
-	} `yaml:"env"`
-	Ports []struct {
-		Name          string `yaml:"name"`
-		ContainerPort int    `yaml:"containerPort"`
-	} `yaml:"ports"`
+// k8sScheme knows the kinds the manifests may hold, as Kubernetes' own Go types.
+var k8sScheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}()
+
+// decodeManifests decodes every YAML document of a manifest file into its
+// k8s.io/api type with apimachinery's strict serializer (the one behind the API
+// server's fieldValidation=Strict): an unknown or duplicate field is an error
+// naming it, so a misspelt field fails here instead of being dropped by kubectl.
+func decodeManifests(file string) ([]runtime.Object, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	strict := kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, k8sScheme, k8sScheme,
+		kjson.SerializerOptions{Yaml: true, Strict: true})
+	r := kyaml.NewYAMLReader(bufio.NewReader(f))
+	var out []runtime.Object
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+			continue
+		}
+		obj, gvk, err := strict.Decode(doc, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		if gvk.Kind == "" {
+			return nil, fmt.Errorf("%s: an object without kind", file)
+		}
+		out = append(out, obj)
+	}
 }
 
-type k8sObject struct {
-	APIVersion string `yaml:"apiVersion"`
-	Kind       string `yaml:"kind"`
-	Metadata   struct {
-		Name      string `yaml:"name"`
-		Namespace string `yaml:"namespace"`
-	} `yaml:"metadata"`
-	Data map[string]string `yaml:"data"`
-	Spec struct {
-		Selector struct {
-			MatchLabels map[string]string `yaml:"matchLabels"`
-		} `yaml:"selector"`
-		Template struct {
-			Metadata struct {
-				Labels map[string]string `yaml:"labels"`
-			} `yaml:"metadata"`
-			Spec struct {
-				Containers []k8sContainer `yaml:"containers"`
-			} `yaml:"spec"`
-		} `yaml:"template"`
-		Ports []struct {
-			Port       int `yaml:"port"`
-			TargetPort any `yaml:"targetPort"`
-		} `yaml:"ports"`
-	} `yaml:"spec"`
+// stripComments drops comment-only lines, so a document of only comments is empty.
+func stripComments(doc []byte) []byte {
+	var out [][]byte
+	for _, l := range bytes.Split(doc, []byte("\n")) {
+		if !bytes.HasPrefix(bytes.TrimSpace(l), []byte("#")) {
+			out = append(out, l)
+		}
+	}
+	return bytes.Join(out, []byte("\n"))
+}
+
+// TestStrictDecodingRejectsMisspeltFields proves the decoding above would catch a
+// typo: the fixture is a valid Deployment but for one misspelt field.
+func TestStrictDecodingRejectsMisspeltFields(t *testing.T) {
+	for file, field := range map[string]string{
+		"testdata/misspelt-field.yaml":   "containerPorts",
+		"testdata/duplicate-field.yaml":  "image",
+		"testdata/wrong-type-field.yaml": "replicas",
+	} {
+		_, err := decodeManifests(file)
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: decoding error %v, want one naming %q", file, err, field)
+		}
+	}
+	// And the same fixture with the field spelt right decodes.
+	b, err := os.ReadFile("testdata/misspelt-field.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := filepath.Join(t.TempDir(), "fixed.yaml")
+	if err := os.WriteFile(fixed, bytes.ReplaceAll(b, []byte("containerPorts"), []byte("containerPort")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if objs, err := decodeManifests(fixed); err != nil || len(objs) != 1 {
+		t.Errorf("the corrected fixture: %d objects, %v", len(objs), err)
+	}
+}
+
+// workload is what the checks need of a Deployment or DaemonSet.
+type workload struct {
+	kind     string
+	meta     metav1.ObjectMeta
+	selector *metav1.LabelSelector
+	pod      corev1.PodTemplateSpec
 }
 
 func TestKubernetes(t *testing.T) {
@@ -304,36 +358,41 @@ func TestKubernetes(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no manifests: %v", err)
 	}
-	var objs []k8sObject
+	configMaps := map[string]map[string]string{}
+	workloads := map[string]workload{}
+	var svcObjs []*corev1.Service
+	kinds := map[string]int{}
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		objs, err := decodeManifests(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		for {
-			var o k8sObject
-			if err := dec.Decode(&o); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
+		for _, o := range objs {
+			meta, err := apimeta.Accessor(o)
+			if err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
-			if o.Kind == "" || o.APIVersion == "" || o.Metadata.Name == "" {
-				t.Errorf("%s: an object without kind, apiVersion or name", f)
-				continue
+			kind := reflect.TypeOf(o).Elem().Name()
+			kinds[kind]++
+			if meta.GetName() == "" {
+				t.Errorf("%s: a %s without a name", f, kind)
 			}
-			if o.Kind != "Namespace" && o.Metadata.Namespace != "hindsight" {
-				t.Errorf("%s: %s/%s not in namespace hindsight", f, o.Kind, o.Metadata.Name)
+			if kind != "Namespace" && meta.GetNamespace() != "hindsight" {
+				t.Errorf("%s: %s/%s not in namespace hindsight", f, kind, meta.GetName())
 			}
-			objs = append(objs, o)
-		}
-	}
-	configMaps := map[string]map[string]string{}
-	kinds := map[string]int{}
-	for _, o := range objs {
-		kinds[o.Kind]++
-		if o.Kind == "ConfigMap" {
-			configMaps[o.Metadata.Name] = o.Data
+			switch o := o.(type) {
+			case *corev1.Namespace:
+			case *corev1.ConfigMap:
+				configMaps[o.Name] = o.Data
+			case *corev1.Service:
+				svcObjs = append(svcObjs, o)
+			case *appsv1.Deployment:
+				workloads[o.Name] = workload{kind, o.ObjectMeta, o.Spec.Selector, o.Spec.Template}
+			case *appsv1.DaemonSet:
+				workloads[o.Name] = workload{kind, o.ObjectMeta, o.Spec.Selector, o.Spec.Template}
+			default:
+				t.Errorf("%s: %s/%s: a kind this test does not check", f, kind, meta.GetName())
+			}
 		}
 	}
 	for _, k := range []string{"Deployment", "DaemonSet", "Service", "ConfigMap"} {
@@ -341,73 +400,32 @@ func TestKubernetes(t *testing.T) {
 			t.Errorf("no %s", k)
 		}
 	}
-	workloads := map[string]k8sObject{}
-	for _, o := range objs {
-		if o.Kind != "Deployment" && o.Kind != "DaemonSet" {
-			continue
-		}
-		workloads[o.Metadata.Name] = o
-		where := o.Kind + " " + o.Metadata.Name
-		for k, v := range o.Spec.Selector.MatchLabels {
-			if o.Spec.Template.Metadata.Labels[k] != v {
-				t.Errorf("%s: selector %s=%s does not select its pods", where, k, v)
-			}
-		}
-		for _, c := range o.Spec.Template.Spec.Containers {
-			svc := checkImage(t, where, c.Image)
-			if svc == "" {
-				continue
-			}
-			var vars []string
-			for _, ef := range c.EnvFrom {
-				data, ok := configMaps[ef.ConfigMapRef.Name]
-				if !ok {
-					t.Errorf("%s: envFrom unknown ConfigMap %s", where, ef.ConfigMapRef.Name)
-				}
-				for k := range data {
-					vars = append(vars, k)
-				}
-			}
-			for _, e := range c.Env {
-				vars = append(vars, e.Name)
-				if r := e.ValueFrom.ConfigMapKeyRef; r.Name != "" {
-					if _, ok := configMaps[r.Name][r.Key]; !ok {
-						t.Errorf("%s: %s from missing ConfigMap key %s/%s", where, e.Name, r.Name, r.Key)
-					}
-				}
-			}
-			checkEnv(t, where, svc, vars)
-			for _, p := range c.Ports {
-				checkPort(t, where, svc, strconv.Itoa(p.ContainerPort))
-			}
-		}
+	for name, w := range workloads {
+		checkWorkload(t, w.kind+" "+name, w, configMaps)
 	}
 	for _, want := range services {
 		if _, ok := workloads[want]; !ok {
 			t.Errorf("no workload %s", want)
 		}
 	}
-	if workloads["agent"].Kind != "DaemonSet" {
-		t.Errorf("the agent is a %s, want a DaemonSet", workloads["agent"].Kind)
+	if workloads["agent"].kind != "DaemonSet" {
+		t.Errorf("the agent is a %s, want a DaemonSet", workloads["agent"].kind)
 	}
-	for _, o := range objs {
-		if o.Kind != "Service" {
-			continue
-		}
-		w, ok := workloads[o.Metadata.Name]
+	for _, s := range svcObjs {
+		w, ok := workloads[s.Name]
 		if !ok {
-			t.Errorf("Service %s: no workload of that name", o.Metadata.Name)
+			t.Errorf("Service %s: no workload of that name", s.Name)
 			continue
 		}
-		var names []string
-		for _, c := range w.Spec.Template.Spec.Containers {
-			for _, p := range c.Ports {
-				names = append(names, p.Name)
+		for k, v := range s.Spec.Selector {
+			if w.pod.Labels[k] != v {
+				t.Errorf("Service %s: selector %s=%s selects no pod of %s", s.Name, k, v, s.Name)
 			}
 		}
-		for _, p := range o.Spec.Ports {
-			if tp, ok := p.TargetPort.(string); ok && !slices.Contains(names, tp) {
-				t.Errorf("Service %s: targetPort %s is no container port", o.Metadata.Name, tp)
+		names := containerPortNames(w.pod.Spec)
+		for _, p := range s.Spec.Ports {
+			if p.TargetPort.Type == intstr.String && !slices.Contains(names, p.TargetPort.StrVal) {
+				t.Errorf("Service %s: targetPort %s is no container port", s.Name, p.TargetPort.StrVal)
 			}
 		}
 	}
@@ -421,6 +439,69 @@ func TestKubernetes(t *testing.T) {
 			if _, ok := workloads[host]; ok {
 				checkPort(t, "ConfigMap "+cm+" "+k, host, port)
 			}
+		}
+	}
+}
+
+func containerPortNames(spec corev1.PodSpec) []string {
+	var names []string
+	for _, c := range spec.Containers {
+		for _, p := range c.Ports {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
+
+// checkWorkload: the selector selects the pods, images are ours, variables are
+// flags, container ports are defaults and probes name container ports.
+func checkWorkload(t *testing.T, where string, w workload, configMaps map[string]map[string]string) {
+	t.Helper()
+	if w.selector == nil {
+		t.Errorf("%s: no selector", where)
+	} else {
+		for k, v := range w.selector.MatchLabels {
+			if w.pod.Labels[k] != v {
+				t.Errorf("%s: selector %s=%s does not select its pods", where, k, v)
+			}
+		}
+	}
+	names := containerPortNames(w.pod.Spec)
+	for _, c := range w.pod.Spec.Containers {
+		for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
+			if p != nil && p.HTTPGet != nil && p.HTTPGet.Port.Type == intstr.String && !slices.Contains(names, p.HTTPGet.Port.StrVal) {
+				t.Errorf("%s: probe on port %s, no container port of that name", where, p.HTTPGet.Port.StrVal)
+			}
+		}
+		svc := checkImage(t, where, c.Image)
+		if svc == "" {
+			continue
+		}
+		var vars []string
+		for _, ef := range c.EnvFrom {
+			if ef.ConfigMapRef == nil {
+				continue
+			}
+			data, ok := configMaps[ef.ConfigMapRef.Name]
+			if !ok {
+				t.Errorf("%s: envFrom unknown ConfigMap %s", where, ef.ConfigMapRef.Name)
+			}
+			for k := range data {
+				vars = append(vars, k)
+			}
+		}
+		for _, e := range c.Env {
+			vars = append(vars, e.Name)
+			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
+				r := e.ValueFrom.ConfigMapKeyRef
+				if _, ok := configMaps[r.Name][r.Key]; !ok {
+					t.Errorf("%s: %s from missing ConfigMap key %s/%s", where, e.Name, r.Name, r.Key)
+				}
+			}
+		}
+		checkEnv(t, where, svc, vars)
+		for _, p := range c.Ports {
+			checkPort(t, where, svc, strconv.Itoa(int(p.ContainerPort)))
 		}
 	}
 }
