@@ -29,7 +29,10 @@ func (v Violations) Err() error {
 	}
 	msgs := make([]string, len(v))
 	for i, f := range v {
-		msgs[i] = f.Field + ": " + f.Description
+		msgs[i] = f.Description
+		if f.Field != "" {
+			msgs[i] = f.Field + ": " + f.Description
+		}
 	}
 	st := status.New(codes.InvalidArgument, strings.Join(msgs, "; "))
 	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: v}); err == nil {
@@ -42,5 +45,27 @@ func (v Violations) Err() error {
 func Field(field, format string, args ...any) error {
 	var v Violations
 	v.Add(field, format, args...)
+	return v.Err()
+}
+
+// Within says where in a larger request an InvalidArgument error happened
+// (e.g. "message 3 of the stream"): every field violation's description and
+// the message are prefixed with where. Other errors are returned unchanged.
+func Within(err error, where string) error {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.InvalidArgument {
+		return err
+	}
+	var v Violations
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, f := range br.GetFieldViolations() {
+				v.Add(f.GetField(), "%s: %s", where, f.GetDescription())
+			}
+		}
+	}
+	if len(v) == 0 {
+		return status.Errorf(codes.InvalidArgument, "%s: %s", where, st.Message())
+	}
 	return v.Err()
 }

@@ -267,14 +267,18 @@ func TestRouterSeedsReconcilesIngestsAndShutsDown(t *testing.T) {
 		t.Errorf("logs.nginx.errors: %v", errs)
 	}
 
-	// Changing a dataset's retention through the API alters its topic.
+	// Changing a dataset's retention through the API alters its topic (one
+	// made through the API: those the file declares are the file's).
+	if _, err := r.client.CreateDataset(ctx, &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{Name: "api"}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.client.UpdateDataset(ctx, &routingv1.UpdateDatasetRequest{
-		Dataset:    &routingv1.Dataset{Name: "app", Topic: &routingv1.TopicSettings{RetentionBytes: 4096}},
+		Dataset:    &routingv1.Dataset{Name: "api", Topic: &routingv1.TopicSettings{RetentionBytes: 4096}},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"topic.retention_bytes"}},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "retention.bytes of logs.app altered", func() bool { return e.topicConfigs("logs.app")["retention.bytes"] == "4096" })
+	eventually(t, "retention.bytes of logs.api altered", func() bool { return e.topicConfigs("logs.api")["retention.bytes"] == "4096" })
 
 	// The API names the invalid fields.
 	_, err = r.client.CreateRoute(ctx, &routingv1.CreateRouteRequest{Route: &routingv1.Route{Name: "x", Dataset: "app"}})

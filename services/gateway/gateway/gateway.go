@@ -80,6 +80,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
@@ -133,6 +134,7 @@ type Gateway struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	api     *runtime.ServeMux
+	routes  routes          // the HTTP bindings of the served RPCs
 	streams context.Context // done: server streams end (the gateway is draining)
 
 	closeOnce sync.Once
@@ -184,17 +186,20 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 
 	apis := []struct {
 		name, endpoint string
+		service        string
 		register       func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
 	}{
-		{"membership", cfg.MembershipEndpoint, membershipv1.RegisterMembershipServiceHandler},
-		{"routing", cfg.RoutingEndpoint, routingv1.RegisterRoutingServiceHandler},
-		{"replay", cfg.ReplayEndpoint, replayv1.RegisterReplayServiceHandler},
-		{"topology", cfg.TopologyEndpoint, topologyv1.RegisterTopologyServiceHandler},
+		{"membership", cfg.MembershipEndpoint, membershipv1.MembershipService_ServiceDesc.ServiceName, membershipv1.RegisterMembershipServiceHandler},
+		{"routing", cfg.RoutingEndpoint, routingv1.RoutingService_ServiceDesc.ServiceName, routingv1.RegisterRoutingServiceHandler},
+		{"replay", cfg.ReplayEndpoint, replayv1.ReplayService_ServiceDesc.ServiceName, replayv1.RegisterReplayServiceHandler},
+		{"topology", cfg.TopologyEndpoint, topologyv1.TopologyService_ServiceDesc.ServiceName, topologyv1.RegisterTopologyServiceHandler},
 	}
+	var services []protoreflect.FullName
 	for _, a := range apis {
 		if a.endpoint == "" {
 			continue
 		}
+		services = append(services, protoreflect.FullName(a.service))
 		conn, err := g.conn(a.endpoint)
 		if err != nil {
 			g.Close()
@@ -206,18 +211,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		}
 	}
 
-	api := http.Handler(g.api)
-	g.mustHandle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !cfg.ForwardAuthorization {
-			// grpc-gateway forwards Authorization regardless of the header
-			// matcher; the backends must not see client credentials.
-			r.Header.Del("Authorization")
-		}
-		if cfg.MaxBodyBytes > 0 && r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
-		}
-		api.ServeHTTP(w, r)
-	}))
+	var err error
+	if g.routes, err = routesOf(services); err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.mustHandle("/v1/", http.HandlerFunc(g.serveAPI))
 	spec := http.HandlerFunc(serveSpec)
 	g.mustHandle("GET /openapi.json", spec)
 	g.mustHandle("GET /v1/openapi.json", spec)
@@ -227,6 +226,49 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		_, _ = w.Write([]byte("{\"status\":\"ok\"}\n"))
 	}))
 	return g, nil
+}
+
+// serveAPI routes a /v1/ request: 404 for a path no RPC is bound to, 405
+// with Allow for a method the path is not bound to, 413 for a body over
+// MaxBodyBytes, 400 naming the fields for a request that does not fit the
+// RPC's input (checkRequest); the rest goes to grpc-gateway.
+func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if !g.cfg.ForwardAuthorization {
+		// grpc-gateway forwards Authorization regardless of the header
+		// matcher; the backends must not see client credentials.
+		r.Header.Del("Authorization")
+	}
+	if g.cfg.MaxBodyBytes > 0 && r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
+	}
+	fail := func(err error) {
+		_, m := runtime.MarshalerForRequest(g.api, r)
+		g.errorHandler(r.Context(), g.api, m, w, r, err)
+	}
+	rt, vars, allow, ok := g.routes.find(r.Method, r.URL.Path)
+	switch {
+	case ok:
+	case len(allow) > 0:
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		fail(&runtime.HTTPStatusError{HTTPStatus: http.StatusMethodNotAllowed, Err: status.Errorf(codes.Unimplemented,
+			"method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))})
+		return
+	default:
+		fail(&runtime.HTTPStatusError{HTTPStatus: http.StatusNotFound, Err: status.Errorf(codes.NotFound,
+			"no API operation at %s", r.URL.Path)})
+		return
+	}
+	middleware.SetRoute(r.Context(), rt.template)
+	if err := g.checkRequest(rt, vars, r); err != nil {
+		var tl errTooLarge
+		if errors.As(err, &tl) {
+			err = &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge,
+				Err: status.Error(codes.ResourceExhausted, tl.Error())}
+		}
+		fail(err)
+		return
+	}
+	g.api.ServeHTTP(w, r)
 }
 
 // ServeHTTP serves the API, the spec, the health endpoint and mounted handlers.
@@ -332,9 +374,17 @@ func (s *drainingStream) RecvMsg(m any) error {
 	return err
 }
 
-// errorHandler is grpc-gateway's default, plus a log line for server-side
+// errorHandler is grpc-gateway's default, with the field paths of a 400
+// spelled as the REST client wrote them, plus a log line for server-side
 // failures (the request log has the status; this has the reason).
 func (g *Gateway) errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if rpc, ok := runtime.RPCMethod(ctx); ok {
+		if rt, ok := g.routes.byMethod(rpc, r.Method); ok {
+			if st, ok := status.FromError(err); ok {
+				err = rt.clientErr(st).Err()
+			}
+		}
+	}
 	if s, ok := status.FromError(err); ok && runtime.HTTPStatusFromCode(s.Code()) >= 500 {
 		method, _ := runtime.RPCMethod(ctx)
 		g.log.Warn("backend call failed", "rpc", method, "code", s.Code().String(), "err", s.Message(),

@@ -70,6 +70,9 @@ func (s *Store) UpdateDataset(ctx context.Context, req *routingv1.UpdateDatasetR
 	if err := requireName("dataset.name", in.GetName()); err != nil {
 		return nil, err
 	}
+	if err := s.refuseDeclared(in.GetName(), "change"); err != nil {
+		return nil, err
+	}
 	paths, err := maskPaths(in, req.GetUpdateMask())
 	if err != nil {
 		return nil, err
@@ -95,6 +98,9 @@ func (s *Store) DeleteDataset(ctx context.Context, req *routingv1.DeleteDatasetR
 	if err := requireName("name", req.GetName()); err != nil {
 		return nil, err
 	}
+	if err := s.refuseDeclared(req.GetName(), "remove"); err != nil {
+		return nil, err
+	}
 	rs, err := list(ctx, s, routes)
 	if err != nil {
 		return nil, err
@@ -115,16 +121,22 @@ func (s *Store) DeleteDataset(ctx context.Context, req *routingv1.DeleteDatasetR
 	return &routingv1.DeleteDatasetResponse{}, nil
 }
 
-// EnsureDataset returns the dataset name, creating it with the raw parser
-// and the default topic settings if it does not exist: agents ship the
-// datasets of their own configuration, and refusing their lines would leave
-// them stuck resending. The caller has checked the name (ValidName).
+// EnsureDataset returns the dataset name, creating it if it does not exist:
+// as the configuration declares it, or else with the raw parser and the
+// default topic settings. Agents ship the datasets of their own
+// configuration, and refusing their lines would leave them stuck resending.
+// The caller has checked the name (ValidName).
 func (s *Store) EnsureDataset(ctx context.Context, name string) (*routingv1.Dataset, error) {
-	d := s.prepareDataset(&routingv1.Dataset{
-		Name:        name,
-		Description: "created when an agent first sent it",
-		Parser:      &routingv1.Parser{},
-	})
+	d, _ := s.declaredDataset(name)
+	if d != nil {
+		d = stamped(d)
+	} else {
+		d = s.prepareDataset(&routingv1.Dataset{
+			Name:        name,
+			Description: "created when an agent first sent it",
+			Parser:      &routingv1.Parser{},
+		})
+	}
 	created, _, err := s.create(ctx, s.datasetKey(name), d)
 	if err != nil {
 		return nil, err

@@ -53,6 +53,9 @@ import (
 //
 // Unknown keys are errors, so that a typo does not silently change nothing.
 type Config struct {
+	// Path is the file it was read from ("" when parsed from memory), named
+	// in the errors that refuse API changes to the datasets it declares.
+	Path     string
 	Defaults Defaults
 	// Datasets have the defaults applied.
 	Datasets []*routingv1.Dataset
@@ -140,6 +143,7 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	c.Path = path
 	return c, nil
 }
 
@@ -287,12 +291,16 @@ func (fr fileRoute) route() (*routingv1.Route, error) {
 	return r, nil
 }
 
-// Seed writes the file's datasets, then its routes, into etcd: only those
-// etcd lacks, or with overwrite every one that differs from the file.
+// Seed applies the configuration: its datasets are declarative, written
+// into etcd wherever etcd differs from the file (every start re-applies
+// them, and from now on the Store refuses to change or delete them through
+// the API); then its routes, only those etcd lacks, or with overwrite every
+// one that differs from the file.
 func (s *Store) Seed(ctx context.Context, c *Config, overwrite bool) error {
+	s.declare(c)
 	var errs []error
 	for _, d := range c.Datasets {
-		errs = append(errs, seed(ctx, s, datasets, d, overwrite, noCmps, nil))
+		errs = append(errs, seed(ctx, s, datasets, d, true, noCmps, nil))
 	}
 	for _, r := range c.Routes {
 		errs = append(errs, seed(ctx, s, routes, r, overwrite, s.datasetExists, unknownDataset))

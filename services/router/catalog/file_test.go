@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
@@ -120,28 +122,32 @@ func TestSeedPrecedence(t *testing.T) {
 	if r, err := s.GetRoute(ctx, &routingv1.GetRouteRequest{Name: "nginx-5xx"}); err != nil || r.Topic != "logs.nginx.errors" {
 		t.Fatalf("seeded route: %v %v", r, err)
 	}
-	// An edit through the API survives a restart...
-	edit := &routingv1.UpdateDatasetRequest{
-		Dataset: &routingv1.Dataset{Name: "app", Description: "edited"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"description"}},
+	// A route edited through the API survives a restart...
+	edit := &routingv1.UpdateRouteRequest{
+		Route: &routingv1.Route{Name: "nginx-5xx", Topic: "edited"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"topic"}},
 	}
-	if _, err := s.UpdateDataset(ctx, edit); err != nil {
+	if _, err := s.UpdateRoute(ctx, edit); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Seed(ctx, c, false); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := s.GetDataset(ctx, &routingv1.GetDatasetRequest{Name: "app"}); d.Description != "edited" {
-		t.Fatalf("etcd must win over the file: %v", d)
+	if r, _ := s.GetRoute(ctx, &routingv1.GetRouteRequest{Name: "nginx-5xx"}); r.Topic != "edited" {
+		t.Fatalf("etcd must win over the file for routes: %v", r)
 	}
-	// ...unless the file is told to win, for the entries it declares.
-	if _, err := s.CreateDataset(ctx, &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{Name: "api-only"}}); err != nil {
-		t.Fatal(err)
-	}
+	// ...unless the file is told to win, for the routes it declares.
 	if err := s.Seed(ctx, c, true); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := s.GetDataset(ctx, &routingv1.GetDatasetRequest{Name: "app"}); d.Description != "" {
-		t.Fatalf("with overwrite the file wins: %v", d)
+	if r, _ := s.GetRoute(ctx, &routingv1.GetRouteRequest{Name: "nginx-5xx"}); r.Topic != "logs.nginx.errors" {
+		t.Fatalf("with overwrite the file wins: %v", r)
+	}
+	// Datasets made through the API are the API's: a restart keeps them.
+	if _, err := s.CreateDataset(ctx, &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{Name: "api-only"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Seed(ctx, c, false); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := s.GetDataset(ctx, &routingv1.GetDatasetRequest{Name: "api-only"}); err != nil {
 		t.Fatalf("entries the file does not declare stay: %v", err)
@@ -154,4 +160,55 @@ func TestSeedPrecedence(t *testing.T) {
 	if err := s.Seed(ctx, bad, false); err == nil || !strings.Contains(err.Error(), `route.dataset: no dataset named "missing"`) {
 		t.Fatalf("seeding a route of an unknown dataset: %v", err)
 	}
+}
+
+func TestDeclaredDatasetsKeepTheirParser(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	c, err := ParseConfig([]byte(exampleConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Path = "/etc/hindsight/router.yaml"
+	if err := s.Seed(ctx, c, false); err != nil {
+		t.Fatal(err)
+	}
+	wantCombined := func(when string) {
+		t.Helper()
+		d, err := s.GetDataset(ctx, &routingv1.GetDatasetRequest{Name: "nginx.access"})
+		if err != nil || d.GetParser().GetFormat() != routingv1.Parser_FORMAT_COMBINED {
+			t.Fatalf("%s: nginx.access is %v, %v; want its declared combined parser", when, d, err)
+		}
+	}
+	// Deleting or changing a declared dataset through the API is refused,
+	// naming the file, and changes nothing.
+	_, err = s.DeleteDataset(ctx, &routingv1.DeleteDatasetRequest{Name: "nginx.access"})
+	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), c.Path) {
+		t.Fatalf("delete a declared dataset: %v; want FailedPrecondition naming %s", err, c.Path)
+	}
+	_, err = s.UpdateDataset(ctx, &routingv1.UpdateDatasetRequest{Dataset: &routingv1.Dataset{Name: "nginx.access", Parser: &routingv1.Parser{}}})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("update a declared dataset: %v; want FailedPrecondition", err)
+	}
+	wantCombined("after the refused delete and update")
+
+	// Removed behind the API's back (etcdctl): the next batch re-creates it
+	// from its declaration, not as a raw dataset.
+	if _, err := s.cli.Delete(ctx, s.datasetKey("nginx.access")); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.EnsureDataset(ctx, "nginx.access"); err != nil || d.GetParser().GetFormat() != routingv1.Parser_FORMAT_COMBINED {
+		t.Fatalf("auto-created in place of a declared dataset: %v %v", d, err)
+	}
+	wantCombined("after an agent's batch re-created it")
+
+	// Changed in etcd directly: the next start applies the file again.
+	raw := &routingv1.Dataset{Name: "nginx.access", Parser: &routingv1.Parser{}}
+	if _, err := update(ctx, s, datasets, "nginx.access", func(*routingv1.Dataset) (*routingv1.Dataset, error) { return raw, nil }, noCmps[*routingv1.Dataset], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Seed(ctx, c, false); err != nil {
+		t.Fatal(err)
+	}
+	wantCombined("after a restart")
 }

@@ -6,11 +6,19 @@
 // Keys: <prefix>datasets/<name> and <prefix>routes/<name>, each holding the
 // message as protojson (readable with etcdctl).
 //
-// Precedence between the file and etcd: etcd wins. At start-up, the file's
-// entries are written only where etcd has no entry of that name, so changes
-// made through the API survive restarts. With Seed's overwrite (the router's
-// --config-overwrite), the file wins for the entries it declares; entries it
-// does not declare are never deleted.
+// Datasets declared in the configuration file are declarative: the file is
+// their source of truth. Every start writes them into etcd as the file says;
+// UpdateDataset and DeleteDataset refuse them with FailedPrecondition naming
+// the file (change the file and restart instead); and a dataset an agent
+// ships before it is in etcd (EnsureDataset) is made from its declaration,
+// never as a raw dataset in its place. Datasets made through the API are
+// the API's: the file never deletes them.
+//
+// Routes: etcd wins. At start-up, the file's routes are written only where
+// etcd has no route of that name, so changes made through the API survive
+// restarts. With Seed's overwrite (the router's --config-overwrite), the
+// file wins for the routes it declares; routes it does not declare are never
+// deleted.
 package catalog
 
 import (
@@ -19,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -61,6 +70,41 @@ type Store struct {
 	defaults  Defaults
 	opTimeout time.Duration
 	log       *slog.Logger
+
+	// declared are the configuration's datasets by name, and the file
+	// declaring them (Seed).
+	declMu   sync.RWMutex
+	declared map[string]*routingv1.Dataset
+	declFile string
+}
+
+// declare records c's datasets as declared.
+func (s *Store) declare(c *Config) {
+	s.declMu.Lock()
+	defer s.declMu.Unlock()
+	s.declared = make(map[string]*routingv1.Dataset, len(c.Datasets))
+	for _, d := range c.Datasets {
+		s.declared[d.GetName()] = d
+	}
+	s.declFile = cmp.Or(c.Path, "the router's built-in configuration")
+}
+
+// declaredDataset returns the declaration of name and the file it is in,
+// or nil.
+func (s *Store) declaredDataset(name string) (*routingv1.Dataset, string) {
+	s.declMu.RLock()
+	defer s.declMu.RUnlock()
+	return s.declared[name], s.declFile
+}
+
+// refuseDeclared is the FailedPrecondition for changing a declared dataset
+// through the API.
+func (s *Store) refuseDeclared(name, verb string) error {
+	if d, file := s.declaredDataset(name); d != nil {
+		return status.Errorf(codes.FailedPrecondition,
+			"dataset %q is declared in %s, which is applied at every start; %s it there instead", name, file, verb)
+	}
+	return nil
 }
 
 // New returns the store; it does not contact etcd.

@@ -172,7 +172,7 @@ func (g *Ingester) IngestBatch(ctx context.Context, b *routingv1.Batch) (*routin
 		err error
 	}
 	res := make(chan result, 1)
-	if err := g.submit(ctx, b, func(ack *routingv1.Ack, err error) { res <- result{ack, err} }); err != nil {
+	if err := g.submit(ctx, b, "", func(ack *routingv1.Ack, err error) { res <- result{ack, err} }); err != nil {
 		return nil, err
 	}
 	select {
@@ -184,13 +184,15 @@ func (g *Ingester) IngestBatch(ctx context.Context, b *routingv1.Batch) (*routin
 }
 
 // submit parses and routes b and hands its records to the producer. Errors
-// about the batch itself return at once; the outcome of producing comes to
-// done, exactly once, from the producer's goroutine.
-func (g *Ingester) submit(ctx context.Context, b *routingv1.Batch, done func(*routingv1.Ack, error)) error {
-	if err := validate(b); err != nil {
+// about the batch itself return at once, naming fields under at (the
+// batch's path in the request: "" for IngestBatch, "batch." on the stream);
+// the outcome of producing comes to done, exactly once, from the producer's
+// goroutine.
+func (g *Ingester) submit(ctx context.Context, b *routingv1.Batch, at string, done func(*routingv1.Ack, error)) error {
+	if err := validate(b, at); err != nil {
 		return err
 	}
-	ds, err := g.dataset(ctx, b.GetDataset())
+	ds, err := g.dataset(ctx, b.GetDataset(), at)
 	if err != nil {
 		return err
 	}
@@ -284,7 +286,7 @@ func (g *Ingester) produce(ctx context.Context, dataset string, recs []*kgo.Reco
 }
 
 // dataset finds a batch's dataset, making it on first use if allowed.
-func (g *Ingester) dataset(ctx context.Context, name string) (*rules.Dataset, error) {
+func (g *Ingester) dataset(ctx context.Context, name, at string) (*rules.Dataset, error) {
 	t := g.table.Load()
 	if t == nil {
 		return nil, status.Error(codes.Unavailable, "router starting: catalog not loaded yet")
@@ -298,7 +300,7 @@ func (g *Ingester) dataset(ctx context.Context, name string) (*rules.Dataset, er
 		return d, nil
 	}
 	if !g.autoCreate {
-		return nil, badrequest.Field("batch.dataset", "no dataset named %q; create it first", name)
+		return nil, badrequest.Field(at+"dataset", "no dataset named %q; create it first", name)
 	}
 	pd, err := g.catalog.EnsureDataset(ctx, name)
 	if err != nil {
@@ -317,26 +319,26 @@ func (g *Ingester) dataset(ctx context.Context, name string) (*rules.Dataset, er
 
 // validate checks what the router relies on: a dataset name, and a source
 // on every line (its id, the sinks' dedup key, derives from it).
-func validate(b *routingv1.Batch) error {
+func validate(b *routingv1.Batch, at string) error {
 	var v badrequest.Violations
 	if !catalog.ValidName(b.GetDataset()) {
-		v.Add("batch.dataset", "must be a dataset name: lower case letters, digits, '.', '_' and '-', at most 100 characters; got %q", b.GetDataset())
+		v.Add(at+"dataset", "must be a dataset name: lower case letters, digits, '.', '_' and '-', at most 100 characters; got %q", b.GetDataset())
 	}
 	if n := len(b.GetLines()); n > maxLines {
-		v.Add("batch.lines", "at most %d lines; got %d", maxLines, n)
+		v.Add(at+"lines", "at most %d lines; got %d", maxLines, n)
 	}
 	if n := len(b.GetLabels()); n > maxLabels {
-		v.Add("batch.labels", "at most %d labels; got %d", maxLabels, n)
+		v.Add(at+"labels", "at most %d labels; got %d", maxLabels, n)
 	}
 	for k, val := range b.GetLabels() {
 		if k == "" || len(k) > maxLabelLen || len(val) > maxLabelLen {
-			v.Add("batch.labels", "keys must be 1-%d bytes and values at most %d", maxLabelLen, maxLabelLen)
+			v.Add(at+"labels", "keys must be 1-%d bytes and values at most %d", maxLabelLen, maxLabelLen)
 			break
 		}
 	}
 	for i, l := range b.GetLines() {
 		if src := l.GetSource(); src.GetHost() == "" && src.GetFileId() == "" {
-			v.Add(fmt.Sprintf("batch.lines[%d].source", i), "required: host or file_id (with offset) identify the line")
+			v.Add(fmt.Sprintf("%slines[%d].source", at, i), "required: host or file_id (with offset) identify the line")
 			break
 		}
 	}

@@ -248,10 +248,10 @@ func TestBatchValidation(t *testing.T) {
 		b     *routingv1.Batch
 		field string
 	}{
-		{batch(1, ""), "batch.dataset"},
-		{batch(1, "Bad Name"), "batch.dataset"},
-		{batch(1, "unknown"), "batch.dataset: no dataset named \"unknown\""},
-		{batch(1, "web", line(0, "x"), noSource), "batch.lines[1].source"},
+		{batch(1, ""), "dataset"},
+		{batch(1, "Bad Name"), "dataset"},
+		{batch(1, "unknown"), "dataset: no dataset named \"unknown\""},
+		{batch(1, "web", line(0, "x"), noSource), "lines[1].source"},
 	} {
 		_, err := h.client.IngestBatch(context.Background(), c.b)
 		if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), c.field) {
@@ -259,9 +259,13 @@ func TestBatchValidation(t *testing.T) {
 		}
 	}
 	st, _ := h.client.Ingest(context.Background())
-	st.Send(&routingv1.IngestRequest{Batch: batch(1, "Bad Name")})
-	if _, err := st.Recv(); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "batch.dataset") {
-		t.Errorf("stream with a bad batch: %v", err)
+	st.Send(&routingv1.IngestRequest{Batch: batch(1, "web", line(0, "x"))})
+	st.Send(&routingv1.IngestRequest{Batch: batch(2, "Bad Name")})
+	if resp, err := st.Recv(); err != nil || resp.GetAck().GetSequence() != 1 {
+		t.Fatalf("first batch: %v %v", resp, err)
+	}
+	if _, err := st.Recv(); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "batch.dataset: message 2 of the stream (batch sequence 2)") {
+		t.Errorf("stream with a bad second batch: %v; want InvalidArgument naming the field and the message", err)
 	}
 }
 

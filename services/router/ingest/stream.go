@@ -2,10 +2,12 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"google.golang.org/grpc/status"
 
+	"github.com/hindsight-dev/hindsight/internal/badrequest"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 )
 
@@ -15,7 +17,10 @@ import (
 //   - with nil, once the agent has closed its side and every batch is acked;
 //   - with Unavailable naming the batch, when Kafka did not take a batch (the
 //     agent resends everything it has not seen acknowledged);
-//   - with InvalidArgument naming the field, for a malformed batch;
+//   - with InvalidArgument naming the field and the message ("message 3 of
+//     the stream"), for a malformed batch, once the batches before it are
+//     acked: it and every later message are not, so the agent never takes
+//     them for ingested;
 //   - with Unavailable after the batches in flight are acked, when the
 //     router shuts down.
 func (g *Ingester) Ingest(stream routingv1.RoutingService_IngestServer) error {
@@ -50,6 +55,7 @@ func (g *Ingester) Ingest(stream routingv1.RoutingService_IngestServer) error {
 	acks := make(chan *routingv1.Ack, g.maxInFlight)
 	failed := make(chan error, g.maxInFlight)
 	inFlight := 0
+	received := 0    // messages read, for naming a refused one
 	var endErr error // set when no more batches are taken: how the stream ends
 	ending := false
 	draining := g.draining
@@ -63,14 +69,20 @@ func (g *Ingester) Ingest(stream routingv1.RoutingService_IngestServer) error {
 		}
 		select {
 		case req := <-in:
-			if err := g.submit(ctx, req.GetBatch(), func(ack *routingv1.Ack, err error) {
+			received++
+			if err := g.submit(ctx, req.GetBatch(), "batch.", func(ack *routingv1.Ack, err error) {
 				if err != nil {
 					failed <- err
 					return
 				}
 				acks <- ack
 			}); err != nil {
-				return err
+				// Take no more; the batches before it are still acked as
+				// Kafka takes them, then the stream ends with this error,
+				// naming the message: it and every later one are not
+				// acknowledged.
+				ending, endErr = true, badrequest.Within(err, fmt.Sprintf("message %d of the stream (batch sequence %d)", received, req.GetBatch().GetSequence()))
+				continue
 			}
 			inFlight++
 		case ack := <-acks:
@@ -87,7 +99,9 @@ func (g *Ingester) Ingest(stream routingv1.RoutingService_IngestServer) error {
 			ending = true
 		case <-draining:
 			draining = nil
-			ending, endErr = true, errDraining
+			if !ending {
+				ending, endErr = true, errDraining
+			}
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
 		}

@@ -7,6 +7,7 @@
 package routingv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	v1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1418,7 +1419,7 @@ var File_hindsight_routing_v1_routing_proto protoreflect.FileDescriptor
 
 const file_hindsight_routing_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\"hindsight/routing/v1/routing.proto\x12\x14hindsight.routing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\"\xa8\x01\n" +
+	"\"hindsight/routing/v1/routing.proto\x12\x14hindsight.routing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\"\xa8\x01\n" +
 	"\aRawLine\x122\n" +
 	"\x06source\x18\x01 \x01(\v2\x1a.hindsight.event.v1.SourceR\x06source\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\fR\x04line\x127\n" +
@@ -1462,9 +1463,9 @@ const file_hindsight_routing_v1_routing_proto_rawDesc = "" +
 	"\x12replication_factor\x18\x03 \x01(\x05R\x11replicationFactor\x127\n" +
 	"\tretention\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\tretention\x12'\n" +
 	"\x0fretention_bytes\x18\x05 \x01(\x03R\x0eretentionBytes\x12 \n" +
-	"\vcompression\x18\x06 \x01(\tR\vcompression\"\xed\x01\n" +
-	"\aDataset\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vcompression\x18\x06 \x01(\tR\vcompression\"\x93\x02\n" +
+	"\aDataset\x128\n" +
+	"\x04name\x18\x01 \x01(\tB$\x92A\x1e\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xe0A\x02R\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x124\n" +
 	"\x06parser\x18\x03 \x01(\v2\x1c.hindsight.routing.v1.ParserR\x06parser\x129\n" +
 	"\x05topic\x18\x04 \x01(\v2#.hindsight.routing.v1.TopicSettingsR\x05topic\x12;\n" +
