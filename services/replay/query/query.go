@@ -64,8 +64,20 @@ func (Not) node()   {}
 func (Match) node() {}
 func (Range) node() {}
 
+// Bounds on a query. Parsing, matching and the backends' translations all
+// recurse over the tree, so depth bounds their stack: an unbounded
+// "((((...a))))" would overflow the goroutine stack, a fatal error no recover
+// can catch.
+const (
+	MaxLength = 16 << 10 // bytes
+	MaxDepth  = 64       // nested parentheses and NOTs
+)
+
 // Parse parses s; an empty (or blank) query is nil, which matches everything.
 func Parse(s string) (Node, error) {
+	if len(s) > MaxLength {
+		return nil, fmt.Errorf("query is %d bytes, at most %d allowed", len(s), MaxLength)
+	}
 	toks, err := lex(s)
 	if err != nil {
 		return nil, err
@@ -213,8 +225,18 @@ func stop(c rune) bool {
 }
 
 type parser struct {
-	toks []token
-	pos  int
+	toks  []token
+	pos   int
+	depth int // nesting of parentheses and NOTs at pos
+}
+
+// nest enters one level of nesting; the caller leaves with p.depth--.
+func (p *parser) nest(at int) error {
+	p.depth++
+	if p.depth > MaxDepth {
+		return fmt.Errorf("query nests deeper than %d levels (parentheses and NOTs) at %d", MaxDepth, at)
+	}
+	return nil
 }
 
 func (p *parser) peek() *token {
@@ -278,13 +300,20 @@ func (p *parser) not() (Node, error) {
 	switch {
 	case t.kind == tMinus || p.keyword("NOT"):
 		p.pos++
+		if err := p.nest(t.at); err != nil {
+			return nil, err
+		}
 		n, err := p.not()
+		p.depth--
 		if err != nil {
 			return nil, err
 		}
 		return Not{n}, nil
 	case t.kind == tPlus:
-		p.pos++
+		// "+a" is a; a loop, not a recursion, so "++++...a" needs no stack.
+		for t := p.peek(); t != nil && t.kind == tPlus; t = p.peek() {
+			p.pos++
+		}
 		return p.not()
 	}
 	return p.primary()
@@ -298,7 +327,11 @@ func (p *parser) primary() (Node, error) {
 	p.pos++
 	switch t.kind {
 	case tLParen:
+		if err := p.nest(t.at); err != nil {
+			return nil, err
+		}
 		n, err := p.or()
+		p.depth--
 		if err != nil {
 			return nil, err
 		}
