@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -22,6 +24,7 @@ const (
 	maxLabels        = 64
 	maxLabelKeyLen   = 128
 	maxLabelValueLen = 1024
+	maxLabelBytes    = 4096 // keys and values of one member together
 	minProbeInterval = 200 * time.Millisecond
 	maxProbeInterval = time.Hour
 	defProbeInterval = 2 * time.Second
@@ -95,16 +98,39 @@ func (v *violations) labels(field string, labels map[string]string) {
 		v.Add(field, "%d labels, at most %d allowed", len(labels), maxLabels)
 		return
 	}
+	total := 0
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		val := labels[k]
+		total += len(k) + len(val)
 		f := fmt.Sprintf("%s[%q]", field, truncate(k))
 		if len(k) == 0 || len(k) > maxLabelKeyLen || !labelKeyRE.MatchString(k) {
 			v.Add(f, "key must be 1-%d characters of letters, digits, '.', '_', '/' and '-'", maxLabelKeyLen)
 		}
-		if len(val) > maxLabelValueLen {
+		switch {
+		case len(val) > maxLabelValueLen:
 			v.Add(f, "value is %d bytes, at most %d allowed", len(val), maxLabelValueLen)
+		case !printable(val):
+			// Label values reach config files (haproxy.cfg through the
+			// renderer): a newline there starts a new directive.
+			v.Add(f, "value must be printable UTF-8 without control characters (no newline, tab or NUL)")
 		}
 	}
+	if total > maxLabelBytes {
+		v.Add(field, "labels are %d bytes (keys and values), at most %d allowed", total, maxLabelBytes)
+	}
+}
+
+// printable: valid UTF-8 of printable characters and spaces only.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) && r != ' ' {
+			return false
+		}
+	}
+	return true
 }
 
 // duration checks an optional duration field and returns it (0 when unset).

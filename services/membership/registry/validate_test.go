@@ -121,6 +121,22 @@ func TestValidation(t *testing.T) {
 			r.Member.Labels = map[string]string{"k": strings.Repeat("v", maxLabelValueLen+1)}
 		})), `member.labels["k"]`, "value is 1025 bytes"},
 		{"too many labels", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = manyLabels })), "member.labels", "65 labels, at most 64"},
+		// The haproxy.cfg injection of issue 12: a weight that adds a program section.
+		{"label value with newline", reg(with(func(r *membershipv1.RegisterRequest) {
+			r.Member.Labels = map[string]string{"weight": "1\nglobal\n master-worker\nprogram x\n command /bin/sh -c \"id > /tmp/pwned\""}
+		})), `member.labels["weight"]`, "value must be printable UTF-8 without control characters"},
+		{"label value with CR", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = map[string]string{"k": "a\rb"} })), `member.labels["k"]`, "value must be printable"},
+		{"label value with tab", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = map[string]string{"k": "a\tb"} })), `member.labels["k"]`, "value must be printable"},
+		{"label value with NUL", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = map[string]string{"k": "a\x00"} })), `member.labels["k"]`, "value must be printable"},
+		{"label value line separator", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = map[string]string{"k": "a\u2028b"} })), `member.labels["k"]`, "value must be printable"},
+		{"label key with newline", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = map[string]string{"a\nb": "x"} })), `member.labels["a\nb"]`, "key must be"},
+		{"label value printable", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = map[string]string{"desc": "café #1 'x' \"y\" $HOME"} })), "", ""},
+		{"labels over total bytes", reg(with(func(r *membershipv1.RegisterRequest) {
+			r.Member.Labels = map[string]string{}
+			for i := range 5 {
+				r.Member.Labels[fmt.Sprintf("k%d", i)] = strings.Repeat("v", maxLabelValueLen)
+			}
+		})), "member.labels", "labels are 5130 bytes (keys and values), at most 4096"},
 		{"probe missing", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.HealthCheck.Probe = nil })), "member.health_check.probe", "set tcp or http"},
 		{"http path", reg(with(func(r *membershipv1.RegisterRequest) {
 			r.Member.HealthCheck.Probe = &membershipv1.HealthCheck_Http{Http: &membershipv1.HTTPProbe{Path: "healthz"}}

@@ -3,6 +3,7 @@ package renderer
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net"
 	"path"
 	"slices"
@@ -64,8 +65,9 @@ func healthName(h membershipv1.Health) string {
 	}
 }
 
-// members decodes every member under the prefix, by service, each sorted by id.
-func (v *view) members() map[string][]Member {
+// members decodes every member under the prefix, by service, each sorted by
+// id. A member holding a control character fails the render (see checkMember).
+func (v *view) members() (map[string][]Member, error) {
 	out := map[string][]Member{}
 	for k, val := range v.kvs {
 		rest, ok := strings.CutPrefix(k, v.prefix)
@@ -80,15 +82,19 @@ func (v *view) members() map[string][]Member {
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal([]byte(val), &m); err != nil {
 			continue
 		}
-		out[service] = append(out[service], Member{
+		mem := Member{
 			Service: service, ID: id, Address: m.Address, Port: m.Port,
 			Labels: m.Labels, Health: healthName(m.Health),
-		})
+		}
+		if err := checkMember(mem); err != nil {
+			return nil, err
+		}
+		out[service] = append(out[service], mem)
 	}
 	for _, ms := range out {
 		slices.SortFunc(ms, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
 	}
-	return out
+	return out, nil
 }
 
 // funcs are the template helpers. Lookups mirror confd's (getv, getvs, ls,
@@ -96,11 +102,12 @@ func (v *view) members() map[string][]Member {
 // services read the membership registry under the configured prefix.
 func (v *view) funcs() template.FuncMap {
 	var byService map[string][]Member // decoded once per render, on first use
-	ms := func() map[string][]Member {
-		if byService == nil {
-			byService = v.members()
+	var membersErr error
+	ms := func() (map[string][]Member, error) {
+		if byService == nil && membersErr == nil {
+			byService, membersErr = v.members()
 		}
-		return byService
+		return byService, membersErr
 	}
 	sortedKeys := func(prefix string) []string {
 		var keys []string
@@ -114,26 +121,30 @@ func (v *view) funcs() template.FuncMap {
 	}
 	return template.FuncMap{
 		// members "web": every member of the service, sorted by id.
-		"members": func(service string) []Member { return ms()[service] },
+		"members": func(service string) ([]Member, error) {
+			all, err := ms()
+			return all[service], err
+		},
 		// healthy "web": the members not marked unhealthy, sorted by id.
-		"healthy": func(service string) []Member {
+		"healthy": func(service string) ([]Member, error) {
+			all, err := ms()
 			var out []Member
-			for _, m := range ms()[service] {
+			for _, m := range all[service] {
 				if m.Healthy() {
 					out = append(out, m)
 				}
 			}
-			return out
+			return out, err
 		},
 		// services: the names of the services with members, sorted.
-		"services": func() []string {
-			var out []string
-			for s := range ms() {
-				out = append(out, s)
-			}
-			slices.Sort(out)
-			return out
+		"services": func() ([]string, error) {
+			all, err := ms()
+			return slices.Sorted(maps.Keys(all)), err
 		},
+		// haproxy VALUE: VALUE as one quoted HAProxy config word, so no
+		// value can end a line, start a comment or split into more words;
+		// print every registry value through it in haproxy.cfg.
+		"haproxy": haproxyQuote,
 		// getv "/key" ["default"]: a key's value; a missing key without a
 		// default fails the render (as confd does), so a typo is not silent.
 		"getv": func(key string, def ...string) (string, error) {

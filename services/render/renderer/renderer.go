@@ -302,7 +302,8 @@ func (r *Renderer) process(ctx context.Context, res *Resource, kvs map[string]st
 	}
 	if o.Stage != "template" {
 		r.metrics.members.DeletePartialMatch(prometheus.Labels{"resource": res.Name})
-		for service, ms := range v.members() {
+		all, _ := v.members() // an error fails the render at stage "template" when a template reads members
+		for service, ms := range all {
 			counts := map[string]int{}
 			for _, m := range ms {
 				counts[m.Health]++

@@ -141,6 +141,9 @@ func TestRendersHealthySortedMembersAndReloadsOnlyOnChange(t *testing.T) {
 	if st, _ := os.Stat(f.dest); st.Mode().Perm() != 0o640 {
 		t.Fatalf("mode %v, want 0640", st.Mode().Perm())
 	}
+	for start := time.Now(); f.reloadCount() == 0 && time.Since(start) < 5*time.Second; { // the reload runs just after the file is replaced
+		time.Sleep(5 * time.Millisecond)
+	}
 	if n := f.reloadCount(); n != 1 {
 		t.Fatalf("%d reloads after the first render, want 1", n)
 	}
