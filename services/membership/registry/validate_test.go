@@ -130,7 +130,9 @@ func TestValidation(t *testing.T) {
 		{"label value with NUL", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = map[string]string{"k": "a\x00"} })), `member.labels["k"]`, "value must be printable"},
 		{"label value line separator", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = map[string]string{"k": "a\u2028b"} })), `member.labels["k"]`, "value must be printable"},
 		{"label key with newline", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = map[string]string{"a\nb": "x"} })), `member.labels["a\nb"]`, "key must be"},
-		{"label value printable", reg(with(func(r *membershipv1.RegisterRequest) { r.Member.Labels = map[string]string{"desc": "café #1 'x' \"y\" $HOME"} })), "", ""},
+		{"label value printable", reg(with(func(r *membershipv1.RegisterRequest) {
+			r.Member.Labels = map[string]string{"desc": "café #1 'x' \"y\" $HOME"}
+		})), "", ""},
 		{"labels over total bytes", reg(with(func(r *membershipv1.RegisterRequest) {
 			r.Member.Labels = map[string]string{}
 			for i := range 5 {

@@ -52,9 +52,9 @@ func haproxyWords(line string) []string {
 
 func TestHAProxyQuote(t *testing.T) {
 	for in, want := range map[string]string{
-		"5":              `'5'`,
-		"":               `''`,
-		"it's":           `'it'\''s'`,
+		"5":               `'5'`,
+		"":                `''`,
+		"it's":            `'it'\''s'`,
 		"a b #c $HOME \\": `'a b #c $HOME \'`,
 	} {
 		got, err := haproxyQuote(in)
