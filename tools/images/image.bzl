@@ -58,7 +58,7 @@ oci_image_tarball = rule(
     },
 )
 
-def go_service_image(name, binary, repo_tag = None, exposed_ports = [], env = {}, labels = {}, visibility = None, **kwargs):
+def go_service_image(name, binary, repo_tag = None, exposed_ports = [], env = {}, labels = {}, tools = {}, visibility = None, **kwargs):
     """An image and a plain tarball for one Go service.
 
     Creates:
@@ -77,12 +77,13 @@ def go_service_image(name, binary, repo_tag = None, exposed_ports = [], env = {}
       exposed_ports: ports the image declares, e.g. ["8080/tcp"].
       env: extra environment variables.
       labels: extra image labels.
+      tools: more static binaries for /usr/local/bin, label -> name (e.g. the CLI).
       visibility: visibility of the outputs.
       **kwargs: passed to every target (tags, testonly, ...).
     """
     pkg_tar(
         name = name + "_layer",
-        files = {binary: "usr/local/bin/" + name},
+        files = dict([(binary, "usr/local/bin/" + name)] + [(t, "usr/local/bin/" + n) for t, n in tools.items()]),
         mode = "0755",
         visibility = ["//visibility:private"],
         **kwargs
