@@ -9,8 +9,10 @@ import (
 	"io"
 )
 
-// Line is one line without its trailing newline; bytes are shipped as they are
-// in the file (binary and invalid UTF-8 included).
+// Line is one line without its trailing newline, "\n" or "\r\n" (Windows and
+// many Java apps write CRLF, and a kept "\r" would end every message); bytes
+// are otherwise shipped as they are in the file (binary and invalid UTF-8
+// included).
 type Line struct {
 	// Bytes is only valid until the next call on the Reader that returned it.
 	Bytes []byte
@@ -54,6 +56,7 @@ func (r *Reader) Next() (Line, error) {
 			r.r += i + 1
 			r.off += int64(i + 1)
 			if !r.inPart {
+				seg = trimCR(seg)
 				ln := Line{Bytes: seg, Start: start, End: r.off}
 				if len(seg) > r.max {
 					ln.Bytes, ln.Truncated = seg[:r.max], true
@@ -61,6 +64,9 @@ func (r *Reader) Next() (Line, error) {
 				return ln, nil
 			}
 			r.appendPart(seg)
+			if !r.partTrunc {
+				r.part = trimCR(r.part) // the "\r" may have come in an earlier read
+			}
 			ln := Line{Bytes: r.part, Start: r.partStart, End: r.off, Truncated: r.partTrunc}
 			r.inPart, r.part, r.partTrunc = false, r.part[:0], false
 			return ln, nil
@@ -84,6 +90,13 @@ func (r *Reader) Next() (Line, error) {
 		}
 		r.w = n
 	}
+}
+
+func trimCR(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		return b[:len(b)-1]
+	}
+	return b
 }
 
 // appendPart keeps at most max bytes of a line being assembled.

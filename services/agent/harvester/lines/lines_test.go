@@ -158,3 +158,24 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 }
+
+func TestCRLF(t *testing.T) {
+	data := "one\r\ntwo\r\n\r\nthree\rx\n"
+	for _, bufSize := range []int{1, 2, 4, 64} {
+		got := collect(t, NewReader(iotest.OneByteReader(strings.NewReader(data)), 0, 1024, bufSize))
+		want := []Line{
+			{Bytes: []byte("one"), Start: 0, End: 5},
+			{Bytes: []byte("two"), Start: 5, End: 10},
+			{Bytes: []byte(""), Start: 10, End: 12},
+			{Bytes: []byte("three\rx"), Start: 12, End: 20},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("buf %d: %d lines, want %d: %+v", bufSize, len(got), len(want), got)
+		}
+		for i := range want {
+			if string(got[i].Bytes) != string(want[i].Bytes) || got[i].Start != want[i].Start || got[i].End != want[i].End {
+				t.Errorf("buf %d line %d: %+v, want %+v", bufSize, i, got[i], want[i])
+			}
+		}
+	}
+}
