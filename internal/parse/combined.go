@@ -5,33 +5,49 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // parseCombined reads the nginx/Apache access log:
 //
-//	%h %l %u [%t] "%r" %>s %b "%{Referer}i" "%{User-Agent}i"
+//	[VHOST[:PORT] ]%h %l %u [%t] "%r" %>s %b "%{Referer}i" "%{User-Agent}i" [EXTRA…]
 //
-// The referrer and user agent are optional (the common log format), and
-// whatever follows them (nginx's "$http_x_forwarded_for", timings) is left in
-// the message. Written by hand rather than as a regexp: it is the commonest
-// format, and this is several times faster.
+// The referrer and user agent are optional (the common log format). %h may
+// be an X-Forwarded-For chain ("10.0.0.2, 10.0.0.1, 127.0.0.1", as written by
+// nginx configs logging $http_x_forwarded_for): source.address is its first
+// address (the original client) and related.ip holds them all. Apache's
+// vhost_combined prefix becomes destination.domain and destination.port.
+// What follows the user agent (nginx's $request_time, $upstream_* …) is kept:
+// quoted or bare words named by the parser's extra_fields in order, the rest
+// (or all, without names) in the list access_log.extra. A line whose words
+// before [time] fit none of these shapes is a parse failure rather than a
+// guess. Written by hand rather than as a regexp: it is the commonest format,
+// and this is several times faster.
 func parseCombined(p *Parser, s string, _ time.Time, r *record) error {
-	host, rest, ok := strings.Cut(s, " ")
-	if !ok || host == "" {
-		return errors.New("combined: no client address")
-	}
-	_, rest, ok = strings.Cut(rest, " ") // identd: "-" in practice
-	if !ok {
-		return errors.New("combined: no identity")
-	}
-	user, rest, ok := strings.Cut(rest, " [")
-	if !ok {
+	i := strings.Index(s, " [")
+	if i < 0 {
 		return errors.New("combined: no [time]")
 	}
+	head, rest := s[:i], s[i+2:]
 	ts, rest, ok := strings.Cut(rest, "] ")
 	if !ok || !strings.HasPrefix(rest, "\"") {
 		return errors.New("combined: no \"request\" after [time]")
 	}
+	var words [8]string
+	n := 0
+	for w := range strings.SplitSeq(head, " ") {
+		if n == len(words) {
+			return errors.New("combined: too many words before [time]")
+		}
+		words[n] = w
+		n++
+	}
+	if n < 3 {
+		return errors.New("combined: want client, identity and user before [time]")
+	}
+	user := words[n-1]
+	clients := words[:n-2]
 	t, err := time.Parse(httpDate, ts)
 	if err != nil {
 		return errors.New("combined: time " + strconv.Quote(ts) + " is not like 21/Oct/2015:16:29:00 +0000")
@@ -58,14 +74,21 @@ func parseCombined(p *Parser, s string, _ time.Time, r *record) error {
 			return errors.New("combined: unterminated \"referrer\"")
 		}
 		if rest = strings.TrimPrefix(rest, " "); strings.HasPrefix(rest, "\"") {
-			if agent, _, err = quoted(rest); err != nil {
+			if agent, rest, err = quoted(rest); err != nil {
 				return errors.New("combined: unterminated \"user agent\"")
 			}
 		}
 	}
+	r.time = t // kept when what follows does not fit
+	if err := clientAddresses(clients, r); err != nil {
+		return err
+	}
+	if rest = strings.TrimLeft(rest, " "); rest != "" {
+		if err := p.extraFields(rest, r); err != nil {
+			return err
+		}
+	}
 
-	r.time = t
-	r.setString("source.address", host)
 	if user != "-" && user != "" {
 		r.setString("user.name", user)
 	}
@@ -88,6 +111,94 @@ func parseCombined(p *Parser, s string, _ time.Time, r *record) error {
 	}
 	if agent != "" && agent != "-" {
 		r.setString("user_agent.original", agent)
+	}
+	return nil
+}
+
+// clientAddresses reads the words before identity and user: one client
+// address, an X-Forwarded-For chain, or a vhost prefix and a client.
+func clientAddresses(words []string, r *record) error {
+	for _, w := range words {
+		if !isAddress(strings.TrimSuffix(w, ",")) {
+			return errors.New("combined: " + strconv.Quote(w) + " before [time] is not a host or an address")
+		}
+	}
+	switch last := words[len(words)-1]; {
+	case len(words) == 1 && !strings.Contains(last, ","):
+		r.setString("source.address", last)
+	case len(words) == 2 && !strings.HasSuffix(words[0], ",") && !strings.Contains(last, ","):
+		host, port, hasPort := strings.Cut(words[0], ":")
+		if hasPort && strings.Contains(port, ":") { // an IPv6 address: take it whole
+			host, hasPort = words[0], false
+		}
+		r.setString("destination.domain", host)
+		if hasPort {
+			n, err := strconv.Atoi(port)
+			if err != nil || n < 0 || n > 65535 {
+				return errors.New("combined: vhost port " + strconv.Quote(port) + " is not a port")
+			}
+			r.setNumber("destination.port", float64(n))
+		}
+		r.setString("source.address", last)
+	default: // "a, b, c" or "a,b,c"
+		var ips []*structpb.Value
+		for _, w := range words {
+			for a := range strings.SplitSeq(w, ",") {
+				if a != "" {
+					ips = append(ips, structpb.NewStringValue(a))
+				}
+			}
+			if !strings.HasSuffix(w, ",") && w != words[len(words)-1] {
+				return errors.New("combined: " + strconv.Quote(strings.Join(words, " ")) + " before [time] is neither an address, a vhost and an address, nor a comma-separated chain")
+			}
+		}
+		if len(ips) == 0 {
+			return errors.New("combined: empty client address chain")
+		}
+		r.set("source.address", ips[0])
+		r.set("related.ip", structpb.NewListValue(&structpb.ListValue{Values: ips}))
+	}
+	return nil
+}
+
+// isAddress reports whether s can be an IP address, a host name or "-".
+func isAddress(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == ':' || c == '-' || c == '_' || c == '%' || c == ',') {
+			return false
+		}
+	}
+	return true
+}
+
+// extraFields reads the words after the user agent: quoted strings or bare
+// words, named in order by the parser's extra names.
+func (p *Parser) extraFields(s string, r *record) error {
+	var list []*structpb.Value
+	for k := 0; s != ""; k++ {
+		var w string
+		if s[0] == '"' {
+			var err error
+			if w, s, err = quoted(s); err != nil {
+				return errors.New("combined: unterminated quoted field after the user agent")
+			}
+		} else {
+			w, s, _ = strings.Cut(s, " ")
+		}
+		s = strings.TrimLeft(s, " ")
+		if k < len(p.extra) {
+			if w != "-" && w != "" {
+				r.set(p.extra[k].field, p.extra[k].value(w))
+			}
+			continue
+		}
+		list = append(list, structpb.NewStringValue(w))
+	}
+	if len(list) > 0 {
+		r.set("access_log.extra", structpb.NewListValue(&structpb.ListValue{Values: list}))
 	}
 	return nil
 }

@@ -94,6 +94,8 @@ type Parser struct {
 	// keyed formats (json, logfmt, regex).
 	timeFields []string
 	regex      *pattern
+	// extra names the words after the user agent of the combined format.
+	extra []*group
 }
 
 // defaultTimeFields are the keys tried when timestamp_field is empty.

@@ -236,8 +236,32 @@ func TestCombined(t *testing.T) {
 		want: want{time: "2015-10-21T16:29:00Z", fields: map[string]any{
 			"source.address": "2001:db8::1", "http.request.method": "HEAD", "url.original": "/",
 			"http.version": "2.0", "http.response.status_code": 404, "http.response.body.bytes": 0,
-			"user_agent.original": "curl/7.68.0",
+			"user_agent.original": "curl/7.68.0", "access_log.extra": []any{"10.0.0.1, 10.0.0.2"},
 		}},
+	}, {
+		name: "X-Forwarded-For chain as the client",
+		line: `10.0.0.2, 10.0.0.1, 127.0.0.1 - - [21/Oct/2015:16:29:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.0"`,
+		want: want{time: "2015-10-21T16:29:00Z", fields: map[string]any{
+			"source.address": "10.0.0.2", "related.ip": []any{"10.0.0.2", "10.0.0.1", "127.0.0.1"},
+			"http.request.method": "GET", "url.original": "/", "http.version": "1.1",
+			"http.response.status_code": 200, "http.response.body.bytes": 5, "user_agent.original": "curl/8.0",
+		}},
+	}, {
+		name: "Apache vhost_combined prefix",
+		line: `example.com:80 81.2.69.143 - - [21/Oct/2015:16:29:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.0"`,
+		want: want{time: "2015-10-21T16:29:00Z", fields: map[string]any{
+			"destination.domain": "example.com", "destination.port": 80, "source.address": "81.2.69.143",
+			"http.request.method": "GET", "url.original": "/", "http.version": "1.1",
+			"http.response.status_code": 200, "http.response.body.bytes": 5, "user_agent.original": "curl/8.0",
+		}},
+	}, {
+		name: "words that fit no shape before [time]",
+		line: `"quoted" a b c d [21/Oct/2015:16:29:00 +0000] "GET / HTTP/1.1" 200 5`,
+		want: want{time: "2015-10-21T16:29:00Z", fields: map[string]any{"error.message": `combined: "\"quoted\"" before [time] is not a host or an address`}, tags: []string{TagParseFailure}},
+	}, {
+		name: "two clients without a comma after a vhost-less word",
+		line: `10.0.0.2, 10.0.0.1 127.0.0.1 - - [21/Oct/2015:16:29:00 +0000] "GET / HTTP/1.1" 200 5`,
+		want: want{time: "2015-10-21T16:29:00Z", fields: map[string]any{"error.message": `combined: "10.0.0.2, 10.0.0.1 127.0.0.1" before [time] is neither an address, a vhost and an address, nor a comma-separated chain`}, tags: []string{TagParseFailure}},
 	}, {
 		name: "TLS handshake on the plain port",
 		line: `198.51.100.9 - - [21/Oct/2015:16:29:00 +0000] "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" 400 166 "-" "-"`,
@@ -248,7 +272,7 @@ func TestCombined(t *testing.T) {
 	}, {
 		name: "not an access log",
 		line: `nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)`,
-		want: want{fields: map[string]any{"error.message": `combined: no [time]`}, tags: []string{TagParseFailure, TagTimestampFallback}},
+		want: want{fields: map[string]any{"error.message": `combined: no "request" after [time]`}, tags: []string{TagParseFailure, TagTimestampFallback}},
 	}, {
 		name: "bad time",
 		line: `127.0.0.1 - - [yesterday] "GET / HTTP/1.1" 200 1`,
@@ -276,6 +300,29 @@ func TestRFC3164(t *testing.T) {
 		line: `Oct  1 06:25:01 mx-1 postfix/smtpd[1234]: connect from unknown[192.0.2.9]`,
 		want: want{message: "connect from unknown[192.0.2.9]", time: "2015-10-01T06:25:01Z", fields: map[string]any{
 			"host.hostname": "mx-1", "process.name": "postfix/smtpd", "process.pid": 1234,
+		}},
+	}, {
+		name: "unpadded day",
+		line: `Nov 9 12:01:01 host prog[1]: hello`,
+		want: want{message: "hello", time: "2014-11-09T12:01:01Z", fields: map[string]any{
+			"host.hostname": "host", "process.name": "prog", "process.pid": 1,
+		}},
+	}, {
+		name: "zero-padded day with fraction",
+		line: `Oct 09 12:01:01.250 host prog: hello`,
+		want: want{message: "hello", time: "2015-10-09T12:01:01.25Z", fields: map[string]any{"host.hostname": "host", "process.name": "prog"}},
+	}, {
+		name: "Linux PAM context before the pid (loghub Linux sample)",
+		line: `Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4`,
+		want: want{message: "authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4", time: "2015-06-14T15:16:01Z", fields: map[string]any{
+			"host.hostname": "combo", "process.name": "sshd", "process.pid": 19939, "log.syslog.context": "pam_unix",
+		}},
+	}, {
+		name: "macOS launchd context after the pid",
+		line: `Jul  1 09:03:11 calvisitor-10-105-160-95 com.apple.xpc.launchd[1] (com.apple.xpc.launchd.domain.pid.WebContent.35704): Path not allowed in target domain`,
+		want: want{message: "Path not allowed in target domain", time: "2015-07-01T09:03:11Z", fields: map[string]any{
+			"host.hostname": "calvisitor-10-105-160-95", "process.name": "com.apple.xpc.launchd", "process.pid": 1,
+			"log.syslog.context": "com.apple.xpc.launchd.domain.pid.WebContent.35704",
 		}},
 	}, {
 		name: "December line read in October is from this year; one from later is from last year",

@@ -35,7 +35,7 @@ var builtins = map[string]string{
 	"IPORHOST":          `(?:%{IP}|%{HOSTNAME})`,
 	"TIMESTAMP_ISO8601": `\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z| ?[+-]\d\d(?::?\d\d)?)?`,
 	"HTTPDATE":          `\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}`,
-	"SYSLOGTIMESTAMP":   `[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?`,
+	"SYSLOGTIMESTAMP":   `[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?`,
 	"LOGLEVEL":          `\b(?i:trace|debug|info|notice|warn(?:ing)?|err(?:or)?|crit(?:ical)?|fatal|severe|emerg(?:ency)?|alert|panic)\b`,
 }
 

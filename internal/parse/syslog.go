@@ -12,34 +12,35 @@ import (
 //
 //	[<PRI>]Oct 21 16:29:00 HOST TAG[PID]: MESSAGE
 //
-// The time may also be RFC 3339 (rsyslog's high-precision format), the host
-// may be missing (local messages), and so may the tag.
+// The day may be space-padded ("Oct  1"), zero-padded or neither ("Oct 1", as
+// many forwarders write it); the time may also be RFC 3339 (rsyslog's
+// high-precision format); the host may be missing (local messages), and so
+// may the tag. A tag may carry a context in parentheses, before the PID as
+// Linux PAM writes it (sshd(pam_unix)[42]:) or after it as macOS launchd does
+// (com.apple.xpc.launchd[1] (com.apple.Safari.1234):); it becomes
+// log.syslog.context.
 func parseRFC3164(p *Parser, s string, ref time.Time, r *record) error {
 	rest, err := priority(s, r, false)
 	if err != nil {
 		return err
 	}
-	var stamp string
-	switch {
-	case len(rest) >= 15 && rest[3] == ' ' && isMonth(rest[:3]):
-		n := 15
-		if n < len(rest) && rest[n] == '.' { // fractional seconds
-			for n++; n < len(rest) && isDigit(rest[n]); n++ {
-			}
+	var t time.Time
+	if n, ok := syslogStampLen(rest); ok {
+		if t, ok = p.times.syslogStamp(rest[:n], ref); !ok {
+			return errors.New("rfc3164: bad timestamp " + strconv.Quote(rest[:n]))
 		}
-		stamp, rest = rest[:n], rest[n:]
-	case len(rest) >= 19 && rest[4] == '-':
+		rest = rest[n:]
+	} else if len(rest) >= 19 && rest[4] == '-' {
 		n := strings.IndexByte(rest, ' ')
 		if n < 0 {
 			n = len(rest)
 		}
-		stamp, rest = rest[:n], rest[n:]
-	default:
+		if t, ok = p.times.iso(rest[:n]); !ok {
+			return errors.New("rfc3164: bad timestamp " + strconv.Quote(rest[:n]))
+		}
+		rest = rest[n:]
+	} else {
 		return errors.New("rfc3164: no timestamp (like \"Oct 21 16:29:00\")")
-	}
-	t, ok := p.times.auto(stamp, ref)
-	if !ok {
-		return errors.New("rfc3164: bad timestamp " + strconv.Quote(stamp))
 	}
 	if !strings.HasPrefix(rest, " ") {
 		return errors.New("rfc3164: no space after the timestamp")
@@ -52,19 +53,13 @@ func parseRFC3164(p *Parser, s string, ref time.Time, r *record) error {
 		r.setString("host.hostname", word)
 		rest = after
 	}
-	if i := strings.IndexAny(rest, "[: "); i > 0 && rest[i] != ' ' {
-		name, after := rest[:i], rest[i:]
-		pid := ""
-		if after[0] == '[' {
-			if end := strings.IndexByte(after, ']'); end > 0 {
-				pid, after = after[1:end], after[end+1:]
-			}
+	if name, pid, context, after, ok := syslogTag(rest); ok {
+		r.setString("process.name", name)
+		setPID(r, pid)
+		if context != "" {
+			r.setString("log.syslog.context", context)
 		}
-		if strings.HasPrefix(after, ":") {
-			r.setString("process.name", name)
-			setPID(r, pid)
-			rest = strings.TrimPrefix(after[1:], " ")
-		}
+		rest = after
 	}
 	r.message = rest
 	return nil
@@ -216,3 +211,36 @@ var (
 	severities = [8]string{"emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug"}
 	levels     = [8]string{"emergency", "alert", "critical", "error", "warning", "notice", "info", "debug"}
 )
+
+// syslogTag reads "NAME[PID]: ", "NAME(CONTEXT)[PID]: ", "NAME[PID] (CONTEXT): "
+// or "NAME: " at the start of s and returns its parts and the message after it.
+func syslogTag(s string) (name, pid, context, rest string, ok bool) {
+	i := strings.IndexAny(s, "[(: ")
+	if i <= 0 || s[i] == ' ' {
+		return "", "", "", "", false
+	}
+	name, rest = s[:i], s[i:]
+	if rest[0] == '(' { // NAME(CONTEXT)
+		end := strings.IndexByte(rest, ')')
+		if end < 0 {
+			return "", "", "", "", false
+		}
+		context, rest = rest[1:end], rest[end+1:]
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return "", "", "", "", false
+		}
+		pid, rest = rest[1:end], rest[end+1:]
+	}
+	if context == "" && strings.HasPrefix(rest, " (") { // NAME[PID] (CONTEXT)
+		if end := strings.Index(rest, "):"); end > 0 && !strings.Contains(rest[2:end], " ") {
+			context, rest = rest[2:end], rest[end+1:]
+		}
+	}
+	if !strings.HasPrefix(rest, ":") {
+		return "", "", "", "", false
+	}
+	return name, pid, context, strings.TrimPrefix(rest[1:], " "), true
+}

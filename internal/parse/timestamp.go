@@ -161,8 +161,11 @@ func (tp timeParser) auto(s string, ref time.Time) (time.Time, bool) {
 		return tp.layouts(s, ref, httpDate)
 	case len(s) >= 19 && s[4] == '/' && s[7] == '/':
 		return tp.layouts(s, ref, slashedDate)
-	case len(s) >= 15 && s[3] == ' ' && isMonth(s[:3]):
-		return tp.layouts(s, ref, time.Stamp, "Jan _2 2006 15:04:05")
+	case len(s) >= 14 && s[3] == ' ' && isMonth(s[:3]):
+		if n, ok := syslogStampLen(s); ok && n == len(s) {
+			return tp.syslogStamp(s, ref)
+		}
+		return tp.layouts(s, ref, "Jan _2 2006 15:04:05")
 	case len(s) >= 24 && s[3] == ' ' && isWeekday(s[:3]):
 		return tp.layouts(s, ref, time.ANSIC, time.UnixDate, time.RubyDate)
 	case len(s) >= 25 && s[3] == ',' && isWeekday(s[:3]):
@@ -284,6 +287,67 @@ func zoneOffset(z string) (int, bool) {
 	return off, true
 }
 
+// syslogStampLen reports how long the syslog timestamp at the start of s is:
+// "Mmm", one or two spaces, a day of one or two digits, a space, hh:mm:ss
+// and an optional fraction ("Oct  1 06:25:01", "Oct 1 06:25:01.123").
+func syslogStampLen(s string) (int, bool) {
+	if len(s) < 14 || s[3] != ' ' || !isMonth(s[:3]) {
+		return 0, false
+	}
+	i := 4
+	if s[i] == ' ' {
+		i++
+	}
+	start := i
+	for i < len(s) && i-start < 2 && isDigit(s[i]) {
+		i++
+	}
+	if i == start || len(s) < i+9 || s[i] != ' ' || s[i+3] != ':' || s[i+6] != ':' {
+		return 0, false
+	}
+	for _, j := range [...]int{1, 2, 4, 5, 7, 8} {
+		if !isDigit(s[i+j]) {
+			return 0, false
+		}
+	}
+	i += 9
+	if i < len(s) && s[i] == '.' && i+1 < len(s) && isDigit(s[i+1]) {
+		for i++; i < len(s) && isDigit(s[i]); i++ {
+		}
+	}
+	return i, true
+}
+
+// syslogStamp reads a timestamp that syslogStampLen measured, in the year
+// inferYear gives it.
+func (tp timeParser) syslogStamp(s string, ref time.Time) (time.Time, bool) {
+	month := monthNumbers[s[:3]]
+	i := 4
+	if s[i] == ' ' {
+		i++
+	}
+	day := 0
+	for ; s[i] != ' '; i++ {
+		day = day*10 + int(s[i]-'0')
+	}
+	hour, _ := digits(s, i+1, 2)
+	minute, _ := digits(s, i+4, 2)
+	sec, _ := digits(s, i+7, 2)
+	nsec := 0
+	if i += 9; i < len(s) { // ".fraction"
+		scale := 100000000
+		for _, c := range []byte(s[i+1:]) {
+			nsec += int(c-'0') * scale
+			scale /= 10
+		}
+	}
+	if day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
+		return time.Time{}, false
+	}
+	t := time.Date(0, month, day, hour, minute, sec, nsec, tp.loc)
+	return inferYear(t, ref, tp.loc), true
+}
+
 // inferYear gives a time read without a year (syslog's "Jan _2 15:04:05") the
 // year that puts it at or before ref, allowing ref to be two days behind the
 // line's clock: a December line read in January is from the year before.
@@ -338,14 +402,14 @@ func digits(s string, i, n int) (int, bool) {
 	return v, true
 }
 
-var months = map[string]bool{
-	"Jan": true, "Feb": true, "Mar": true, "Apr": true, "May": true, "Jun": true,
-	"Jul": true, "Aug": true, "Sep": true, "Oct": true, "Nov": true, "Dec": true,
+var monthNumbers = map[string]time.Month{
+	"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
+	"Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12,
 }
 
 var weekdays = map[string]bool{
 	"Mon": true, "Tue": true, "Wed": true, "Thu": true, "Fri": true, "Sat": true, "Sun": true,
 }
 
-func isMonth(s string) bool   { return months[s] }
+func isMonth(s string) bool   { return monthNumbers[s] != 0 }
 func isWeekday(s string) bool { return weekdays[s] }
