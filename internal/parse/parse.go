@@ -20,8 +20,16 @@
 //     format (combined without referrer and user agent).
 //   - syslog RFC 3164 (BSD, also as written to files without <PRI>) and
 //     RFC 5424.
-//   - regex: a Go regexp with named groups and grok-style %{NAME:field:type}
-//     references to built-in patterns (see Patterns).
+//   - regex: Go regexps (RE2) with named groups and grok references
+//     %{NAME:field:type} to Logstash's core patterns (see Patterns and
+//     grok.go) or the dataset's pattern_definitions; pattern and patterns
+//     are tried in order, the first match wins. A multiline event needs
+//     (?s) for . to cross newlines. Patterns are bounded (MaxPatternLen,
+//     MaxExpandedLen) so that a configuration cannot stall the router.
+//
+// Event times are read with the dataset's layouts, tried in order (Go,
+// strftime or Joda forms, or UNIX/UNIX_MS/UNIX_US/UNIX_NS; see layout.go),
+// or by recognising the common shapes when none is configured.
 //
 // For json, logfmt and regex, well-known keys become the event's own fields:
 // message/msg/log → message, level/lvl/severity/log.level/loglevel → level,
@@ -73,6 +81,11 @@ type Input struct {
 	Ingested time.Time
 	// Truncated says the line was cut by the agent's size limit.
 	Truncated bool
+	// FileTime is the date of the file the line is from (a date in its path,
+	// else its modification time), when known: the reference for times
+	// without a year instead of ReadTime, so that a file of 2019 back-filled
+	// today is stamped 2019.
+	FileTime time.Time
 }
 
 // ConfigError says which field of a routingv1.Parser is invalid.
@@ -93,7 +106,7 @@ type Parser struct {
 	// timeFields are the keys tried, in order, for the event time of the
 	// keyed formats (json, logfmt, regex).
 	timeFields []string
-	regex      *pattern
+	regex      []*pattern
 	// extra names the words after the user agent of the combined format.
 	extra []*group
 }
@@ -117,13 +130,20 @@ func New(c *routingv1.Parser) (*Parser, error) {
 		}
 		loc = l
 	}
-	layout, err := checkLayout(c.GetTimestampLayout())
+	layouts, err := layoutsOf(c.GetTimestampLayout(), c.GetTimestampLayouts())
 	if err != nil {
-		return nil, &ConfigError{"timestamp_layout", err}
+		return nil, err
 	}
-	p.times = timeParser{layout: layout, loc: loc}
-	if c.GetPattern() != "" && format != routingv1.Parser_FORMAT_REGEX {
-		return nil, &ConfigError{"pattern", errors.New("only the regex format takes a pattern")}
+	p.times = timeParser{layouts: layouts, loc: loc}
+	if format != routingv1.Parser_FORMAT_REGEX {
+		switch {
+		case c.GetPattern() != "":
+			return nil, &ConfigError{"pattern", errors.New("only the regex format takes a pattern")}
+		case len(c.GetPatterns()) > 0:
+			return nil, &ConfigError{"patterns", errors.New("only the regex format takes patterns")}
+		case len(c.GetPatternDefinitions()) > 0:
+			return nil, &ConfigError{"pattern_definitions", errors.New("only the regex format takes pattern definitions")}
+		}
 	}
 	switch format {
 	case routingv1.Parser_FORMAT_UNSPECIFIED:
@@ -139,12 +159,9 @@ func New(c *routingv1.Parser) (*Parser, error) {
 	case routingv1.Parser_FORMAT_SYSLOG_RFC5424:
 		p.parse = parseRFC5424
 	case routingv1.Parser_FORMAT_REGEX:
-		if c.GetPattern() == "" {
-			return nil, &ConfigError{"pattern", errors.New("required by the regex format")}
-		}
-		re, err := compilePattern(c.GetPattern())
+		re, err := compilePatterns(c)
 		if err != nil {
-			return nil, &ConfigError{"pattern", err}
+			return nil, err
 		}
 		p.regex = re
 		p.parse = parseRegex
@@ -176,12 +193,16 @@ func (p *Parser) Parse(in Input) *eventv1.Event {
 		ref = time.Now()
 	}
 
+	yearRef := ref
+	if !in.FileTime.IsZero() {
+		yearRef = in.FileTime
+	}
 	var r record
-	if err := p.parse(p, s, ref, &r); err != nil {
+	if err := p.parse(p, s, yearRef, &r); err != nil {
 		// Keep the time if the format read it before failing.
 		t := r.time
 		r = record{}
-		_ = parseRaw(p, s, ref, &r)
+		_ = parseRaw(p, s, yearRef, &r)
 		if r.time.IsZero() {
 			r.time = t
 		}

@@ -565,13 +565,18 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{&routingv1.Parser{Format: routingv1.Parser_FORMAT_REGEX}, "pattern", "required"},
 		{&routingv1.Parser{Format: routingv1.Parser_FORMAT_REGEX, Pattern: `%{NOPE:x}`}, "pattern", "unknown pattern %{NOPE}"},
-		{&routingv1.Parser{Format: routingv1.Parser_FORMAT_REGEX, Pattern: `%{INT:x:bool}`}, "pattern", "not int or float"},
+		{&routingv1.Parser{Format: routingv1.Parser_FORMAT_REGEX, Pattern: `%{INT:x:date}`}, "pattern", "not int, long, float or bool"},
 		{&routingv1.Parser{Format: routingv1.Parser_FORMAT_REGEX, Pattern: `(?P<x>a`}, "pattern", "missing closing )"},
 		{&routingv1.Parser{Format: routingv1.Parser_FORMAT_REGEX, Pattern: `^\d+$`}, "pattern", "nothing to extract"},
 		{&routingv1.Parser{Format: routingv1.Parser_FORMAT_REGEX, Pattern: `(?P<__0>x)`}, "pattern", "reserved"},
 		{&routingv1.Parser{Format: routingv1.Parser_FORMAT_JSON, Pattern: `x`}, "pattern", "only the regex format"},
 		{&routingv1.Parser{Timezone: "Mars/Olympus_Mons"}, "timezone", "unknown time zone"},
-		{&routingv1.Parser{TimestampLayout: "day month"}, "timestamp_layout", "not a Go time layout"},
+		{&routingv1.Parser{TimestampLayout: "day month"}, "timestamp_layout", "pattern letter o is not supported"},
+		{&routingv1.Parser{TimestampLayout: "20060102-15:04:05:000"}, "timestamp_layout", `holds the digits "000"`},
+		{&routingv1.Parser{TimestampLayout: "-"}, "timestamp_layout", "has no element of a time"},
+		{&routingv1.Parser{TimestampLayouts: []string{"RFC3339", "%Y-%m-%d %Q"}}, "timestamp_layouts[1]", "%Q is not supported"},
+		{&routingv1.Parser{TimestampLayouts: []string{"yyyy-MM-dd HH:mm:ssSSS"}}, "timestamp_layouts[0]", "S must follow"},
+		{&routingv1.Parser{TimestampLayouts: make([]string, MaxLayouts)}, "timestamp_layouts", "at most 16"},
 		{&routingv1.Parser{Format: 99}, "format", "unknown format"},
 	} {
 		_, err := New(c.cfg)
@@ -580,7 +585,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("New(%v) = %v; want a %s error containing %q", c.cfg, err, c.field, c.msg)
 		}
 	}
-	for _, l := range []string{"", "RFC3339", "RFC3339Nano", "UNIX", "UNIX_MS", "HTTPDATE", "02.01.2006 15:04"} {
+	for _, l := range []string{"", "RFC3339", "RFC3339Nano", "UNIX", "UNIX_MS", "UNIX_US", "UNIX_NS", "ISO8601", "HTTPDATE", "02.01.2006 15:04", "%d/%b/%Y:%H:%M:%S %z", "yyyy-MM-dd'T'HH:mm:ss.SSSZZ", "20060102-15:04:05.000"} {
 		if _, err := New(&routingv1.Parser{TimestampLayout: l}); err != nil {
 			t.Errorf("layout %q: %v", l, err)
 		}

@@ -1,7 +1,6 @@
 package parse
 
 import (
-	"errors"
 	"math"
 	"regexp"
 	"strconv"
@@ -11,45 +10,12 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// Named values of timestamp_layout besides Go layouts.
-const (
-	layoutUnix   = "UNIX"    // seconds since the epoch, possibly fractional
-	layoutUnixMS = "UNIX_MS" // milliseconds since the epoch
-)
-
-// namedLayouts are the Go layouts timestamp_layout may name.
-var namedLayouts = map[string]string{
-	"RFC3339":     time.RFC3339,
-	"RFC3339Nano": time.RFC3339Nano,
-	"HTTPDATE":    httpDate,
-}
-
-const (
-	httpDate    = "02/Jan/2006:15:04:05 -0700"
-	slashedDate = "2006/01/02 15:04:05" // nginx error log
-)
-
-// checkLayout resolves a timestamp_layout: "" (auto-detect), a named layout or
-// a Go layout (which must contain at least one element of a time).
-func checkLayout(l string) (string, error) {
-	if l == "" || l == layoutUnix || l == layoutUnixMS {
-		return l, nil
-	}
-	if g, ok := namedLayouts[l]; ok {
-		return g, nil
-	}
-	ref := time.Date(2015, 10, 21, 16, 29, 0, 0, time.UTC)
-	if ref.Format(l) == l {
-		return "", errors.New("not a Go time layout (like \"2006-01-02 15:04:05\"), RFC3339, RFC3339Nano, HTTPDATE, UNIX or UNIX_MS")
-	}
-	return l, nil
-}
-
-// timeParser reads event times: with a configured layout, or by recognising
-// the common shapes. Times without an offset are in loc.
+// timeParser reads event times: with the configured layouts, tried in
+// order, or by recognising the common shapes. Times without an offset are in
+// loc.
 type timeParser struct {
-	layout string
-	loc    *time.Location
+	layouts []layout
+	loc     *time.Location
 }
 
 // value reads a time from a field value: a string, or a number of seconds
@@ -68,9 +34,12 @@ func (tp timeParser) number(f float64) (time.Time, bool) {
 	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e19 {
 		return time.Time{}, false
 	}
-	unit := tp.unit(f)
-	if unit == 0 {
+	unit := tp.epochUnit()
+	if unit < 0 {
 		return time.Time{}, false
+	}
+	if unit == 0 {
+		unit = unitBySize(f)
 	}
 	whole, frac := math.Modf(f)
 	if whole > 1<<53 { // beyond float64's integers: nanoseconds already
@@ -79,27 +48,32 @@ func (tp timeParser) number(f float64) (time.Time, bool) {
 	return epoch(int64(whole), int64(math.Round(frac*float64(unit))), unit)
 }
 
-// unit is the nanoseconds per unit of an epoch number v, 0 when the layout
-// is not an epoch. Auto-detection goes by size: seconds up to the year 5138,
-// then milliseconds, microseconds, nanoseconds.
-func (tp timeParser) unit(v float64) int64 {
-	switch tp.layout {
-	case layoutUnix:
-		return 1e9
-	case layoutUnixMS:
-		return 1e6
-	case "":
-		switch {
-		case v < 1e11:
-			return 1e9
-		case v < 1e14:
-			return 1e6
-		case v < 1e17:
-			return 1e3
-		}
-		return 1
+// epochUnit is the unit of the first epoch layout, 0 when times are
+// auto-detected, -1 when no layout is an epoch.
+func (tp timeParser) epochUnit() int64 {
+	if len(tp.layouts) == 0 {
+		return 0
 	}
-	return 0
+	for _, l := range tp.layouts {
+		if l.unit > 0 {
+			return l.unit
+		}
+	}
+	return -1
+}
+
+// unitBySize is the nanoseconds per unit of an auto-detected epoch number:
+// seconds up to the year 5138, then milliseconds, microseconds, nanoseconds.
+func unitBySize(v float64) int64 {
+	switch {
+	case v < 1e11:
+		return 1e9
+	case v < 1e14:
+		return 1e6
+	case v < 1e17:
+		return 1e3
+	}
+	return 1
 }
 
 // epoch is whole units of unit nanoseconds plus fracNS after the epoch.
@@ -111,16 +85,15 @@ func epoch(whole, fracNS, unit int64) (time.Time, bool) {
 }
 
 // epochString reads an epoch number written in decimal, exactly: float64
-// cannot hold today's time in nanoseconds.
-func (tp timeParser) epochString(s string) (time.Time, bool) {
+// cannot hold today's time in nanoseconds. A unit of 0 goes by size.
+func epochString(s string, unit int64) (time.Time, bool) {
 	intPart, fracPart, _ := strings.Cut(s, ".")
 	whole, err := strconv.ParseInt(intPart, 10, 64)
 	if err != nil || whole < 0 || strings.Trim(fracPart, "0123456789") != "" {
 		return time.Time{}, false
 	}
-	unit := tp.unit(float64(whole))
 	if unit == 0 {
-		return time.Time{}, false
+		unit = unitBySize(float64(whole))
 	}
 	var fracNS int64
 	for u := unit / 10; u > 0 && fracPart != ""; u /= 10 {
@@ -130,23 +103,29 @@ func (tp timeParser) epochString(s string) (time.Time, bool) {
 	return epoch(whole, fracNS, unit)
 }
 
-// parse reads a time from a string.
+// parse reads a time from a string: with the first layout that reads it.
 func (tp timeParser) parse(s string, ref time.Time) (time.Time, bool) {
 	s = strings.TrimSpace(s)
-	switch tp.layout {
-	case "":
+	if len(tp.layouts) == 0 {
 		return tp.auto(s, ref)
-	case layoutUnix, layoutUnixMS:
-		return tp.epochString(s)
 	}
-	t, err := time.ParseInLocation(tp.layout, s, tp.loc)
-	if err != nil {
-		return time.Time{}, false
+	for _, l := range tp.layouts {
+		switch {
+		case l.iso:
+			if t, ok := tp.iso(s); ok {
+				return t, true
+			}
+		case l.unit > 0:
+			if t, ok := epochString(s, l.unit); ok {
+				return t, true
+			}
+		default:
+			if t, ok := tp.layoutsIn(s, ref, l.goLayout); ok {
+				return t, true
+			}
+		}
 	}
-	if t.Year() == 0 {
-		t = inferYear(t, ref, tp.loc)
-	}
-	return t, true
+	return time.Time{}, false
 }
 
 // auto recognises a time by its shape, trying only the layouts that shape
@@ -156,25 +135,25 @@ func (tp timeParser) auto(s string, ref time.Time) (time.Time, bool) {
 	case len(s) >= 10 && s[4] == '-' && s[7] == '-':
 		return tp.iso(s)
 	case len(s) > 0 && isDigit(s[0]) && strings.Trim(s, "0123456789.") == "":
-		return tp.epochString(s)
+		return epochString(s, 0)
 	case len(s) >= 26 && s[2] == '/' && s[6] == '/':
-		return tp.layouts(s, ref, httpDate)
+		return tp.layoutsIn(s, ref, httpDate)
 	case len(s) >= 19 && s[4] == '/' && s[7] == '/':
-		return tp.layouts(s, ref, slashedDate)
+		return tp.layoutsIn(s, ref, slashedDate)
 	case len(s) >= 14 && s[3] == ' ' && isMonth(s[:3]):
 		if n, ok := syslogStampLen(s); ok && n == len(s) {
 			return tp.syslogStamp(s, ref)
 		}
-		return tp.layouts(s, ref, "Jan _2 2006 15:04:05")
+		return tp.layoutsIn(s, ref, "Jan _2 2006 15:04:05")
 	case len(s) >= 24 && s[3] == ' ' && isWeekday(s[:3]):
-		return tp.layouts(s, ref, time.ANSIC, time.UnixDate, time.RubyDate)
+		return tp.layoutsIn(s, ref, time.ANSIC, time.UnixDate, time.RubyDate)
 	case len(s) >= 25 && s[3] == ',' && isWeekday(s[:3]):
-		return tp.layouts(s, ref, time.RFC1123Z, time.RFC1123)
+		return tp.layoutsIn(s, ref, time.RFC1123Z, time.RFC1123)
 	}
 	return time.Time{}, false
 }
 
-func (tp timeParser) layouts(s string, ref time.Time, layouts ...string) (time.Time, bool) {
+func (tp timeParser) layoutsIn(s string, ref time.Time, layouts ...string) (time.Time, bool) {
 	for _, l := range layouts {
 		if t, err := time.ParseInLocation(l, s, tp.loc); err == nil {
 			if t.Year() == 0 {
@@ -350,7 +329,9 @@ func (tp timeParser) syslogStamp(s string, ref time.Time) (time.Time, bool) {
 
 // inferYear gives a time read without a year (syslog's "Jan _2 15:04:05") the
 // year that puts it at or before ref, allowing ref to be two days behind the
-// line's clock: a December line read in January is from the year before.
+// line's clock: a December line read in January is from the year before. The
+// ref is when the line was read, or the file's own date when the agent
+// back-fills an old file (Input.FileTime).
 func inferYear(t, ref time.Time, loc *time.Location) time.Time {
 	ref = ref.In(loc)
 	y := time.Date(ref.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
@@ -363,7 +344,8 @@ func inferYear(t, ref time.Time, loc *time.Location) time.Time {
 // leadingTime finds the common timestamp shapes at the start of a raw line,
 // possibly in brackets: ISO 8601, HTTPDATE, syslog, the nginx error log's
 // "2006/01/02 15:04:05" and the Apache error log's "Wed Oct 21 16:29:00.123 2015".
-var leadingTime = regexp.MustCompile(mustExpand(`^\[?(%{TIMESTAMP_ISO8601}|%{HTTPDATE}|%{SYSLOGTIMESTAMP}` +
+var leadingTime = regexp.MustCompile(mustExpand(`^\[?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z| ?[+-]\d\d(?::?\d\d)?)?` +
+	`|%{HTTPDATE}|%{SYSLOGTIMESTAMP}` +
 	`|\d{4}/\d\d/\d\d \d\d:\d\d:\d\d` +
 	`|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4})`))
 

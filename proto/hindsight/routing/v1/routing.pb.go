@@ -88,6 +88,122 @@ func (Parser_Format) EnumDescriptor() ([]byte, []int) {
 	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{5, 0}
 }
 
+type Parser_Envelope int32
+
+const (
+	Parser_ENVELOPE_NONE   Parser_Envelope = 0
+	Parser_ENVELOPE_DOCKER Parser_Envelope = 1
+	Parser_ENVELOPE_CRI    Parser_Envelope = 2
+	Parser_ENVELOPE_AUTO   Parser_Envelope = 3
+)
+
+// Enum value maps for Parser_Envelope.
+var (
+	Parser_Envelope_name = map[int32]string{
+		0: "ENVELOPE_NONE",
+		1: "ENVELOPE_DOCKER",
+		2: "ENVELOPE_CRI",
+		3: "ENVELOPE_AUTO",
+	}
+	Parser_Envelope_value = map[string]int32{
+		"ENVELOPE_NONE":   0,
+		"ENVELOPE_DOCKER": 1,
+		"ENVELOPE_CRI":    2,
+		"ENVELOPE_AUTO":   3,
+	}
+)
+
+func (x Parser_Envelope) Enum() *Parser_Envelope {
+	p := new(Parser_Envelope)
+	*p = x
+	return p
+}
+
+func (x Parser_Envelope) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Parser_Envelope) Descriptor() protoreflect.EnumDescriptor {
+	return file_hindsight_routing_v1_routing_proto_enumTypes[1].Descriptor()
+}
+
+func (Parser_Envelope) Type() protoreflect.EnumType {
+	return &file_hindsight_routing_v1_routing_proto_enumTypes[1]
+}
+
+func (x Parser_Envelope) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Parser_Envelope.Descriptor instead.
+func (Parser_Envelope) EnumDescriptor() ([]byte, []int) {
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{5, 1}
+}
+
+type Processor_Op int32
+
+const (
+	Processor_OP_UNSPECIFIED Processor_Op = 0
+	Processor_OP_RENAME      Processor_Op = 1
+	Processor_OP_REMOVE      Processor_Op = 2
+	Processor_OP_COPY        Processor_Op = 3
+	Processor_OP_SET         Processor_Op = 4
+	Processor_OP_LOWERCASE   Processor_Op = 5
+	Processor_OP_MAP         Processor_Op = 6
+	Processor_OP_DROP        Processor_Op = 7
+)
+
+// Enum value maps for Processor_Op.
+var (
+	Processor_Op_name = map[int32]string{
+		0: "OP_UNSPECIFIED",
+		1: "OP_RENAME",
+		2: "OP_REMOVE",
+		3: "OP_COPY",
+		4: "OP_SET",
+		5: "OP_LOWERCASE",
+		6: "OP_MAP",
+		7: "OP_DROP",
+	}
+	Processor_Op_value = map[string]int32{
+		"OP_UNSPECIFIED": 0,
+		"OP_RENAME":      1,
+		"OP_REMOVE":      2,
+		"OP_COPY":        3,
+		"OP_SET":         4,
+		"OP_LOWERCASE":   5,
+		"OP_MAP":         6,
+		"OP_DROP":        7,
+	}
+)
+
+func (x Processor_Op) Enum() *Processor_Op {
+	p := new(Processor_Op)
+	*p = x
+	return p
+}
+
+func (x Processor_Op) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Processor_Op) Descriptor() protoreflect.EnumDescriptor {
+	return file_hindsight_routing_v1_routing_proto_enumTypes[2].Descriptor()
+}
+
+func (Processor_Op) Type() protoreflect.EnumType {
+	return &file_hindsight_routing_v1_routing_proto_enumTypes[2]
+}
+
+func (x Processor_Op) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Processor_Op.Descriptor instead.
+func (Processor_Op) EnumDescriptor() ([]byte, []int) {
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{6, 0}
+}
+
 type Condition_Op int32
 
 const (
@@ -127,11 +243,11 @@ func (x Condition_Op) String() string {
 }
 
 func (Condition_Op) Descriptor() protoreflect.EnumDescriptor {
-	return file_hindsight_routing_v1_routing_proto_enumTypes[1].Descriptor()
+	return file_hindsight_routing_v1_routing_proto_enumTypes[3].Descriptor()
 }
 
 func (Condition_Op) Type() protoreflect.EnumType {
-	return &file_hindsight_routing_v1_routing_proto_enumTypes[1]
+	return &file_hindsight_routing_v1_routing_proto_enumTypes[3]
 }
 
 func (x Condition_Op) Number() protoreflect.EnumNumber {
@@ -140,7 +256,7 @@ func (x Condition_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Condition_Op.Descriptor instead.
 func (Condition_Op) EnumDescriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{8, 0}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{9, 0}
 }
 
 type RawLine struct {
@@ -428,14 +544,24 @@ func (x *IngestResponse) GetAck() *Ack {
 }
 
 type Parser struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Format          Parser_Format          `protobuf:"varint,1,opt,name=format,proto3,enum=hindsight.routing.v1.Parser_Format" json:"format,omitempty"`
-	Pattern         string                 `protobuf:"bytes,2,opt,name=pattern,proto3" json:"pattern,omitempty"`
-	TimestampField  string                 `protobuf:"bytes,3,opt,name=timestamp_field,json=timestampField,proto3" json:"timestamp_field,omitempty"`
-	TimestampLayout string                 `protobuf:"bytes,4,opt,name=timestamp_layout,json=timestampLayout,proto3" json:"timestamp_layout,omitempty"`
-	Timezone        string                 `protobuf:"bytes,5,opt,name=timezone,proto3" json:"timezone,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Format             Parser_Format          `protobuf:"varint,1,opt,name=format,proto3,enum=hindsight.routing.v1.Parser_Format" json:"format,omitempty"`
+	Pattern            string                 `protobuf:"bytes,2,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	TimestampField     string                 `protobuf:"bytes,3,opt,name=timestamp_field,json=timestampField,proto3" json:"timestamp_field,omitempty"`
+	TimestampLayout    string                 `protobuf:"bytes,4,opt,name=timestamp_layout,json=timestampLayout,proto3" json:"timestamp_layout,omitempty"`
+	Timezone           string                 `protobuf:"bytes,5,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	Patterns           []string               `protobuf:"bytes,6,rep,name=patterns,proto3" json:"patterns,omitempty"`
+	PatternDefinitions map[string]string      `protobuf:"bytes,7,rep,name=pattern_definitions,json=patternDefinitions,proto3" json:"pattern_definitions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	TimestampLayouts   []string               `protobuf:"bytes,8,rep,name=timestamp_layouts,json=timestampLayouts,proto3" json:"timestamp_layouts,omitempty"`
+	MessageField       string                 `protobuf:"bytes,9,opt,name=message_field,json=messageField,proto3" json:"message_field,omitempty"`
+	LevelField         string                 `protobuf:"bytes,10,opt,name=level_field,json=levelField,proto3" json:"level_field,omitempty"`
+	ServiceField       string                 `protobuf:"bytes,11,opt,name=service_field,json=serviceField,proto3" json:"service_field,omitempty"`
+	Preset             string                 `protobuf:"bytes,12,opt,name=preset,proto3" json:"preset,omitempty"`
+	Envelope           Parser_Envelope        `protobuf:"varint,13,opt,name=envelope,proto3,enum=hindsight.routing.v1.Parser_Envelope" json:"envelope,omitempty"`
+	ExtraFields        []string               `protobuf:"bytes,14,rep,name=extra_fields,json=extraFields,proto3" json:"extra_fields,omitempty"`
+	Processors         []*Processor           `protobuf:"bytes,15,rep,name=processors,proto3" json:"processors,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Parser) Reset() {
@@ -503,6 +629,160 @@ func (x *Parser) GetTimezone() string {
 	return ""
 }
 
+func (x *Parser) GetPatterns() []string {
+	if x != nil {
+		return x.Patterns
+	}
+	return nil
+}
+
+func (x *Parser) GetPatternDefinitions() map[string]string {
+	if x != nil {
+		return x.PatternDefinitions
+	}
+	return nil
+}
+
+func (x *Parser) GetTimestampLayouts() []string {
+	if x != nil {
+		return x.TimestampLayouts
+	}
+	return nil
+}
+
+func (x *Parser) GetMessageField() string {
+	if x != nil {
+		return x.MessageField
+	}
+	return ""
+}
+
+func (x *Parser) GetLevelField() string {
+	if x != nil {
+		return x.LevelField
+	}
+	return ""
+}
+
+func (x *Parser) GetServiceField() string {
+	if x != nil {
+		return x.ServiceField
+	}
+	return ""
+}
+
+func (x *Parser) GetPreset() string {
+	if x != nil {
+		return x.Preset
+	}
+	return ""
+}
+
+func (x *Parser) GetEnvelope() Parser_Envelope {
+	if x != nil {
+		return x.Envelope
+	}
+	return Parser_ENVELOPE_NONE
+}
+
+func (x *Parser) GetExtraFields() []string {
+	if x != nil {
+		return x.ExtraFields
+	}
+	return nil
+}
+
+func (x *Parser) GetProcessors() []*Processor {
+	if x != nil {
+		return x.Processors
+	}
+	return nil
+}
+
+type Processor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            Processor_Op           `protobuf:"varint,1,opt,name=op,proto3,enum=hindsight.routing.v1.Processor_Op" json:"op,omitempty"`
+	Field         string                 `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	To            string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Value         string                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Mapping       map[string]string      `protobuf:"bytes,5,rep,name=mapping,proto3" json:"mapping,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	When          *Condition             `protobuf:"bytes,6,opt,name=when,proto3" json:"when,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Processor) Reset() {
+	*x = Processor{}
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Processor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Processor) ProtoMessage() {}
+
+func (x *Processor) ProtoReflect() protoreflect.Message {
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Processor.ProtoReflect.Descriptor instead.
+func (*Processor) Descriptor() ([]byte, []int) {
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Processor) GetOp() Processor_Op {
+	if x != nil {
+		return x.Op
+	}
+	return Processor_OP_UNSPECIFIED
+}
+
+func (x *Processor) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *Processor) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Processor) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Processor) GetMapping() map[string]string {
+	if x != nil {
+		return x.Mapping
+	}
+	return nil
+}
+
+func (x *Processor) GetWhen() *Condition {
+	if x != nil {
+		return x.When
+	}
+	return nil
+}
+
 type TopicSettings struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Topic             string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
@@ -517,7 +797,7 @@ type TopicSettings struct {
 
 func (x *TopicSettings) Reset() {
 	*x = TopicSettings{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[6]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +809,7 @@ func (x *TopicSettings) String() string {
 func (*TopicSettings) ProtoMessage() {}
 
 func (x *TopicSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[6]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +822,7 @@ func (x *TopicSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicSettings.ProtoReflect.Descriptor instead.
 func (*TopicSettings) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{6}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TopicSettings) GetTopic() string {
@@ -600,7 +880,7 @@ type Dataset struct {
 
 func (x *Dataset) Reset() {
 	*x = Dataset{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[7]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +892,7 @@ func (x *Dataset) String() string {
 func (*Dataset) ProtoMessage() {}
 
 func (x *Dataset) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[7]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +905,7 @@ func (x *Dataset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dataset.ProtoReflect.Descriptor instead.
 func (*Dataset) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{7}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Dataset) GetName() string {
@@ -674,7 +954,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[8]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +966,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[8]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +979,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{8}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Condition) GetField() string {
@@ -737,7 +1017,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[9]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +1029,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[9]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +1042,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{9}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Route) GetName() string {
@@ -815,7 +1095,7 @@ type ListDatasetsRequest struct {
 
 func (x *ListDatasetsRequest) Reset() {
 	*x = ListDatasetsRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[10]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +1107,7 @@ func (x *ListDatasetsRequest) String() string {
 func (*ListDatasetsRequest) ProtoMessage() {}
 
 func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[10]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +1120,7 @@ func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsRequest.ProtoReflect.Descriptor instead.
 func (*ListDatasetsRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{10}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{11}
 }
 
 type ListDatasetsResponse struct {
@@ -852,7 +1132,7 @@ type ListDatasetsResponse struct {
 
 func (x *ListDatasetsResponse) Reset() {
 	*x = ListDatasetsResponse{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[11]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1144,7 @@ func (x *ListDatasetsResponse) String() string {
 func (*ListDatasetsResponse) ProtoMessage() {}
 
 func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[11]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1157,7 @@ func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsResponse.ProtoReflect.Descriptor instead.
 func (*ListDatasetsResponse) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{11}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListDatasetsResponse) GetDatasets() []*Dataset {
@@ -896,7 +1176,7 @@ type GetDatasetRequest struct {
 
 func (x *GetDatasetRequest) Reset() {
 	*x = GetDatasetRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[12]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1188,7 @@ func (x *GetDatasetRequest) String() string {
 func (*GetDatasetRequest) ProtoMessage() {}
 
 func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[12]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1201,7 @@ func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatasetRequest.ProtoReflect.Descriptor instead.
 func (*GetDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{12}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetDatasetRequest) GetName() string {
@@ -940,7 +1220,7 @@ type CreateDatasetRequest struct {
 
 func (x *CreateDatasetRequest) Reset() {
 	*x = CreateDatasetRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[13]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1232,7 @@ func (x *CreateDatasetRequest) String() string {
 func (*CreateDatasetRequest) ProtoMessage() {}
 
 func (x *CreateDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[13]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1245,7 @@ func (x *CreateDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDatasetRequest.ProtoReflect.Descriptor instead.
 func (*CreateDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{13}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateDatasetRequest) GetDataset() *Dataset {
@@ -985,7 +1265,7 @@ type UpdateDatasetRequest struct {
 
 func (x *UpdateDatasetRequest) Reset() {
 	*x = UpdateDatasetRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[14]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1277,7 @@ func (x *UpdateDatasetRequest) String() string {
 func (*UpdateDatasetRequest) ProtoMessage() {}
 
 func (x *UpdateDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[14]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1290,7 @@ func (x *UpdateDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDatasetRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{14}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateDatasetRequest) GetDataset() *Dataset {
@@ -1036,7 +1316,7 @@ type DeleteDatasetRequest struct {
 
 func (x *DeleteDatasetRequest) Reset() {
 	*x = DeleteDatasetRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[15]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1328,7 @@ func (x *DeleteDatasetRequest) String() string {
 func (*DeleteDatasetRequest) ProtoMessage() {}
 
 func (x *DeleteDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[15]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1341,7 @@ func (x *DeleteDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDatasetRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{15}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteDatasetRequest) GetName() string {
@@ -1079,7 +1359,7 @@ type DeleteDatasetResponse struct {
 
 func (x *DeleteDatasetResponse) Reset() {
 	*x = DeleteDatasetResponse{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[16]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1371,7 @@ func (x *DeleteDatasetResponse) String() string {
 func (*DeleteDatasetResponse) ProtoMessage() {}
 
 func (x *DeleteDatasetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[16]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1384,7 @@ func (x *DeleteDatasetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDatasetResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDatasetResponse) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{16}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{17}
 }
 
 type ListRoutesRequest struct {
@@ -1116,7 +1396,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[17]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1408,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[17]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1421,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{17}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListRoutesRequest) GetDataset() string {
@@ -1160,7 +1440,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[18]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1452,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[18]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1465,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{18}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -1204,7 +1484,7 @@ type GetRouteRequest struct {
 
 func (x *GetRouteRequest) Reset() {
 	*x = GetRouteRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[19]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1496,7 @@ func (x *GetRouteRequest) String() string {
 func (*GetRouteRequest) ProtoMessage() {}
 
 func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[19]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1509,7 @@ func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteRequest.ProtoReflect.Descriptor instead.
 func (*GetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{19}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetRouteRequest) GetName() string {
@@ -1248,7 +1528,7 @@ type CreateRouteRequest struct {
 
 func (x *CreateRouteRequest) Reset() {
 	*x = CreateRouteRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[20]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1540,7 @@ func (x *CreateRouteRequest) String() string {
 func (*CreateRouteRequest) ProtoMessage() {}
 
 func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[20]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1553,7 @@ func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{20}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateRouteRequest) GetRoute() *Route {
@@ -1293,7 +1573,7 @@ type UpdateRouteRequest struct {
 
 func (x *UpdateRouteRequest) Reset() {
 	*x = UpdateRouteRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[21]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1585,7 @@ func (x *UpdateRouteRequest) String() string {
 func (*UpdateRouteRequest) ProtoMessage() {}
 
 func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[21]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1598,7 @@ func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{21}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateRouteRequest) GetRoute() *Route {
@@ -1344,7 +1624,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[22]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1636,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[22]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1649,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{22}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteRouteRequest) GetName() string {
@@ -1387,7 +1667,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[23]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1679,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[23]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1692,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{23}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{24}
 }
 
 var File_hindsight_routing_v1_routing_proto protoreflect.FileDescriptor
@@ -1440,13 +1720,30 @@ const file_hindsight_routing_v1_routing_proto_rawDesc = "" +
 	"\baccepted\x18\x02 \x01(\x03R\baccepted\x12%\n" +
 	"\x0eparse_failures\x18\x03 \x01(\x03R\rparseFailures\"=\n" +
 	"\x0eIngestResponse\x12+\n" +
-	"\x03ack\x18\x01 \x01(\v2\x19.hindsight.routing.v1.AckR\x03ack\"\xf3\x02\n" +
+	"\x03ack\x18\x01 \x01(\v2\x19.hindsight.routing.v1.AckR\x03ack\"\xed\a\n" +
 	"\x06Parser\x12;\n" +
 	"\x06format\x18\x01 \x01(\x0e2#.hindsight.routing.v1.Parser.FormatR\x06format\x12\x18\n" +
 	"\apattern\x18\x02 \x01(\tR\apattern\x12'\n" +
 	"\x0ftimestamp_field\x18\x03 \x01(\tR\x0etimestampField\x12)\n" +
 	"\x10timestamp_layout\x18\x04 \x01(\tR\x0ftimestampLayout\x12\x1a\n" +
-	"\btimezone\x18\x05 \x01(\tR\btimezone\"\xa1\x01\n" +
+	"\btimezone\x18\x05 \x01(\tR\btimezone\x12\x1a\n" +
+	"\bpatterns\x18\x06 \x03(\tR\bpatterns\x12e\n" +
+	"\x13pattern_definitions\x18\a \x03(\v24.hindsight.routing.v1.Parser.PatternDefinitionsEntryR\x12patternDefinitions\x12+\n" +
+	"\x11timestamp_layouts\x18\b \x03(\tR\x10timestampLayouts\x12#\n" +
+	"\rmessage_field\x18\t \x01(\tR\fmessageField\x12\x1f\n" +
+	"\vlevel_field\x18\n" +
+	" \x01(\tR\n" +
+	"levelField\x12#\n" +
+	"\rservice_field\x18\v \x01(\tR\fserviceField\x12\x16\n" +
+	"\x06preset\x18\f \x01(\tR\x06preset\x12A\n" +
+	"\benvelope\x18\r \x01(\x0e2%.hindsight.routing.v1.Parser.EnvelopeR\benvelope\x12!\n" +
+	"\fextra_fields\x18\x0e \x03(\tR\vextraFields\x12?\n" +
+	"\n" +
+	"processors\x18\x0f \x03(\v2\x1f.hindsight.routing.v1.ProcessorR\n" +
+	"processors\x1aE\n" +
+	"\x17PatternDefinitionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa1\x01\n" +
 	"\x06Format\x12\x16\n" +
 	"\x12FORMAT_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vFORMAT_JSON\x10\x01\x12\x11\n" +
@@ -1454,7 +1751,33 @@ const file_hindsight_routing_v1_routing_proto_rawDesc = "" +
 	"\x0fFORMAT_COMBINED\x10\x03\x12\x19\n" +
 	"\x15FORMAT_SYSLOG_RFC3164\x10\x04\x12\x19\n" +
 	"\x15FORMAT_SYSLOG_RFC5424\x10\x05\x12\x10\n" +
-	"\fFORMAT_REGEX\x10\x06\"\xf8\x01\n" +
+	"\fFORMAT_REGEX\x10\x06\"W\n" +
+	"\bEnvelope\x12\x11\n" +
+	"\rENVELOPE_NONE\x10\x00\x12\x13\n" +
+	"\x0fENVELOPE_DOCKER\x10\x01\x12\x10\n" +
+	"\fENVELOPE_CRI\x10\x02\x12\x11\n" +
+	"\rENVELOPE_AUTO\x10\x03\"\xb0\x03\n" +
+	"\tProcessor\x122\n" +
+	"\x02op\x18\x01 \x01(\x0e2\".hindsight.routing.v1.Processor.OpR\x02op\x12\x14\n" +
+	"\x05field\x18\x02 \x01(\tR\x05field\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\x12F\n" +
+	"\amapping\x18\x05 \x03(\v2,.hindsight.routing.v1.Processor.MappingEntryR\amapping\x123\n" +
+	"\x04when\x18\x06 \x01(\v2\x1f.hindsight.routing.v1.ConditionR\x04when\x1a:\n" +
+	"\fMappingEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"z\n" +
+	"\x02Op\x12\x12\n" +
+	"\x0eOP_UNSPECIFIED\x10\x00\x12\r\n" +
+	"\tOP_RENAME\x10\x01\x12\r\n" +
+	"\tOP_REMOVE\x10\x02\x12\v\n" +
+	"\aOP_COPY\x10\x03\x12\n" +
+	"\n" +
+	"\x06OP_SET\x10\x04\x12\x10\n" +
+	"\fOP_LOWERCASE\x10\x05\x12\n" +
+	"\n" +
+	"\x06OP_MAP\x10\x06\x12\v\n" +
+	"\aOP_DROP\x10\a\"\xf8\x01\n" +
 	"\rTopicSettings\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1e\n" +
 	"\n" +
@@ -1551,92 +1874,103 @@ func file_hindsight_routing_v1_routing_proto_rawDescGZIP() []byte {
 	return file_hindsight_routing_v1_routing_proto_rawDescData
 }
 
-var file_hindsight_routing_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_hindsight_routing_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_hindsight_routing_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_hindsight_routing_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_hindsight_routing_v1_routing_proto_goTypes = []any{
 	(Parser_Format)(0),            // 0: hindsight.routing.v1.Parser.Format
-	(Condition_Op)(0),             // 1: hindsight.routing.v1.Condition.Op
-	(*RawLine)(nil),               // 2: hindsight.routing.v1.RawLine
-	(*Batch)(nil),                 // 3: hindsight.routing.v1.Batch
-	(*IngestRequest)(nil),         // 4: hindsight.routing.v1.IngestRequest
-	(*Ack)(nil),                   // 5: hindsight.routing.v1.Ack
-	(*IngestResponse)(nil),        // 6: hindsight.routing.v1.IngestResponse
-	(*Parser)(nil),                // 7: hindsight.routing.v1.Parser
-	(*TopicSettings)(nil),         // 8: hindsight.routing.v1.TopicSettings
-	(*Dataset)(nil),               // 9: hindsight.routing.v1.Dataset
-	(*Condition)(nil),             // 10: hindsight.routing.v1.Condition
-	(*Route)(nil),                 // 11: hindsight.routing.v1.Route
-	(*ListDatasetsRequest)(nil),   // 12: hindsight.routing.v1.ListDatasetsRequest
-	(*ListDatasetsResponse)(nil),  // 13: hindsight.routing.v1.ListDatasetsResponse
-	(*GetDatasetRequest)(nil),     // 14: hindsight.routing.v1.GetDatasetRequest
-	(*CreateDatasetRequest)(nil),  // 15: hindsight.routing.v1.CreateDatasetRequest
-	(*UpdateDatasetRequest)(nil),  // 16: hindsight.routing.v1.UpdateDatasetRequest
-	(*DeleteDatasetRequest)(nil),  // 17: hindsight.routing.v1.DeleteDatasetRequest
-	(*DeleteDatasetResponse)(nil), // 18: hindsight.routing.v1.DeleteDatasetResponse
-	(*ListRoutesRequest)(nil),     // 19: hindsight.routing.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 20: hindsight.routing.v1.ListRoutesResponse
-	(*GetRouteRequest)(nil),       // 21: hindsight.routing.v1.GetRouteRequest
-	(*CreateRouteRequest)(nil),    // 22: hindsight.routing.v1.CreateRouteRequest
-	(*UpdateRouteRequest)(nil),    // 23: hindsight.routing.v1.UpdateRouteRequest
-	(*DeleteRouteRequest)(nil),    // 24: hindsight.routing.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),   // 25: hindsight.routing.v1.DeleteRouteResponse
-	nil,                           // 26: hindsight.routing.v1.Batch.LabelsEntry
-	(*v1.Source)(nil),             // 27: hindsight.event.v1.Source
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 30: google.protobuf.FieldMask
+	(Parser_Envelope)(0),          // 1: hindsight.routing.v1.Parser.Envelope
+	(Processor_Op)(0),             // 2: hindsight.routing.v1.Processor.Op
+	(Condition_Op)(0),             // 3: hindsight.routing.v1.Condition.Op
+	(*RawLine)(nil),               // 4: hindsight.routing.v1.RawLine
+	(*Batch)(nil),                 // 5: hindsight.routing.v1.Batch
+	(*IngestRequest)(nil),         // 6: hindsight.routing.v1.IngestRequest
+	(*Ack)(nil),                   // 7: hindsight.routing.v1.Ack
+	(*IngestResponse)(nil),        // 8: hindsight.routing.v1.IngestResponse
+	(*Parser)(nil),                // 9: hindsight.routing.v1.Parser
+	(*Processor)(nil),             // 10: hindsight.routing.v1.Processor
+	(*TopicSettings)(nil),         // 11: hindsight.routing.v1.TopicSettings
+	(*Dataset)(nil),               // 12: hindsight.routing.v1.Dataset
+	(*Condition)(nil),             // 13: hindsight.routing.v1.Condition
+	(*Route)(nil),                 // 14: hindsight.routing.v1.Route
+	(*ListDatasetsRequest)(nil),   // 15: hindsight.routing.v1.ListDatasetsRequest
+	(*ListDatasetsResponse)(nil),  // 16: hindsight.routing.v1.ListDatasetsResponse
+	(*GetDatasetRequest)(nil),     // 17: hindsight.routing.v1.GetDatasetRequest
+	(*CreateDatasetRequest)(nil),  // 18: hindsight.routing.v1.CreateDatasetRequest
+	(*UpdateDatasetRequest)(nil),  // 19: hindsight.routing.v1.UpdateDatasetRequest
+	(*DeleteDatasetRequest)(nil),  // 20: hindsight.routing.v1.DeleteDatasetRequest
+	(*DeleteDatasetResponse)(nil), // 21: hindsight.routing.v1.DeleteDatasetResponse
+	(*ListRoutesRequest)(nil),     // 22: hindsight.routing.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 23: hindsight.routing.v1.ListRoutesResponse
+	(*GetRouteRequest)(nil),       // 24: hindsight.routing.v1.GetRouteRequest
+	(*CreateRouteRequest)(nil),    // 25: hindsight.routing.v1.CreateRouteRequest
+	(*UpdateRouteRequest)(nil),    // 26: hindsight.routing.v1.UpdateRouteRequest
+	(*DeleteRouteRequest)(nil),    // 27: hindsight.routing.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),   // 28: hindsight.routing.v1.DeleteRouteResponse
+	nil,                           // 29: hindsight.routing.v1.Batch.LabelsEntry
+	nil,                           // 30: hindsight.routing.v1.Parser.PatternDefinitionsEntry
+	nil,                           // 31: hindsight.routing.v1.Processor.MappingEntry
+	(*v1.Source)(nil),             // 32: hindsight.event.v1.Source
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 34: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 35: google.protobuf.FieldMask
 }
 var file_hindsight_routing_v1_routing_proto_depIdxs = []int32{
-	27, // 0: hindsight.routing.v1.RawLine.source:type_name -> hindsight.event.v1.Source
-	28, // 1: hindsight.routing.v1.RawLine.read_time:type_name -> google.protobuf.Timestamp
-	26, // 2: hindsight.routing.v1.Batch.labels:type_name -> hindsight.routing.v1.Batch.LabelsEntry
-	2,  // 3: hindsight.routing.v1.Batch.lines:type_name -> hindsight.routing.v1.RawLine
-	3,  // 4: hindsight.routing.v1.IngestRequest.batch:type_name -> hindsight.routing.v1.Batch
-	5,  // 5: hindsight.routing.v1.IngestResponse.ack:type_name -> hindsight.routing.v1.Ack
+	32, // 0: hindsight.routing.v1.RawLine.source:type_name -> hindsight.event.v1.Source
+	33, // 1: hindsight.routing.v1.RawLine.read_time:type_name -> google.protobuf.Timestamp
+	29, // 2: hindsight.routing.v1.Batch.labels:type_name -> hindsight.routing.v1.Batch.LabelsEntry
+	4,  // 3: hindsight.routing.v1.Batch.lines:type_name -> hindsight.routing.v1.RawLine
+	5,  // 4: hindsight.routing.v1.IngestRequest.batch:type_name -> hindsight.routing.v1.Batch
+	7,  // 5: hindsight.routing.v1.IngestResponse.ack:type_name -> hindsight.routing.v1.Ack
 	0,  // 6: hindsight.routing.v1.Parser.format:type_name -> hindsight.routing.v1.Parser.Format
-	29, // 7: hindsight.routing.v1.TopicSettings.retention:type_name -> google.protobuf.Duration
-	7,  // 8: hindsight.routing.v1.Dataset.parser:type_name -> hindsight.routing.v1.Parser
-	8,  // 9: hindsight.routing.v1.Dataset.topic:type_name -> hindsight.routing.v1.TopicSettings
-	28, // 10: hindsight.routing.v1.Dataset.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 11: hindsight.routing.v1.Condition.op:type_name -> hindsight.routing.v1.Condition.Op
-	10, // 12: hindsight.routing.v1.Route.conditions:type_name -> hindsight.routing.v1.Condition
-	9,  // 13: hindsight.routing.v1.ListDatasetsResponse.datasets:type_name -> hindsight.routing.v1.Dataset
-	9,  // 14: hindsight.routing.v1.CreateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
-	9,  // 15: hindsight.routing.v1.UpdateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
-	30, // 16: hindsight.routing.v1.UpdateDatasetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	11, // 17: hindsight.routing.v1.ListRoutesResponse.routes:type_name -> hindsight.routing.v1.Route
-	11, // 18: hindsight.routing.v1.CreateRouteRequest.route:type_name -> hindsight.routing.v1.Route
-	11, // 19: hindsight.routing.v1.UpdateRouteRequest.route:type_name -> hindsight.routing.v1.Route
-	30, // 20: hindsight.routing.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 21: hindsight.routing.v1.RoutingService.Ingest:input_type -> hindsight.routing.v1.IngestRequest
-	3,  // 22: hindsight.routing.v1.RoutingService.IngestBatch:input_type -> hindsight.routing.v1.Batch
-	12, // 23: hindsight.routing.v1.RoutingService.ListDatasets:input_type -> hindsight.routing.v1.ListDatasetsRequest
-	14, // 24: hindsight.routing.v1.RoutingService.GetDataset:input_type -> hindsight.routing.v1.GetDatasetRequest
-	15, // 25: hindsight.routing.v1.RoutingService.CreateDataset:input_type -> hindsight.routing.v1.CreateDatasetRequest
-	16, // 26: hindsight.routing.v1.RoutingService.UpdateDataset:input_type -> hindsight.routing.v1.UpdateDatasetRequest
-	17, // 27: hindsight.routing.v1.RoutingService.DeleteDataset:input_type -> hindsight.routing.v1.DeleteDatasetRequest
-	19, // 28: hindsight.routing.v1.RoutingService.ListRoutes:input_type -> hindsight.routing.v1.ListRoutesRequest
-	21, // 29: hindsight.routing.v1.RoutingService.GetRoute:input_type -> hindsight.routing.v1.GetRouteRequest
-	22, // 30: hindsight.routing.v1.RoutingService.CreateRoute:input_type -> hindsight.routing.v1.CreateRouteRequest
-	23, // 31: hindsight.routing.v1.RoutingService.UpdateRoute:input_type -> hindsight.routing.v1.UpdateRouteRequest
-	24, // 32: hindsight.routing.v1.RoutingService.DeleteRoute:input_type -> hindsight.routing.v1.DeleteRouteRequest
-	6,  // 33: hindsight.routing.v1.RoutingService.Ingest:output_type -> hindsight.routing.v1.IngestResponse
-	5,  // 34: hindsight.routing.v1.RoutingService.IngestBatch:output_type -> hindsight.routing.v1.Ack
-	13, // 35: hindsight.routing.v1.RoutingService.ListDatasets:output_type -> hindsight.routing.v1.ListDatasetsResponse
-	9,  // 36: hindsight.routing.v1.RoutingService.GetDataset:output_type -> hindsight.routing.v1.Dataset
-	9,  // 37: hindsight.routing.v1.RoutingService.CreateDataset:output_type -> hindsight.routing.v1.Dataset
-	9,  // 38: hindsight.routing.v1.RoutingService.UpdateDataset:output_type -> hindsight.routing.v1.Dataset
-	18, // 39: hindsight.routing.v1.RoutingService.DeleteDataset:output_type -> hindsight.routing.v1.DeleteDatasetResponse
-	20, // 40: hindsight.routing.v1.RoutingService.ListRoutes:output_type -> hindsight.routing.v1.ListRoutesResponse
-	11, // 41: hindsight.routing.v1.RoutingService.GetRoute:output_type -> hindsight.routing.v1.Route
-	11, // 42: hindsight.routing.v1.RoutingService.CreateRoute:output_type -> hindsight.routing.v1.Route
-	11, // 43: hindsight.routing.v1.RoutingService.UpdateRoute:output_type -> hindsight.routing.v1.Route
-	25, // 44: hindsight.routing.v1.RoutingService.DeleteRoute:output_type -> hindsight.routing.v1.DeleteRouteResponse
-	33, // [33:45] is the sub-list for method output_type
-	21, // [21:33] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	30, // 7: hindsight.routing.v1.Parser.pattern_definitions:type_name -> hindsight.routing.v1.Parser.PatternDefinitionsEntry
+	1,  // 8: hindsight.routing.v1.Parser.envelope:type_name -> hindsight.routing.v1.Parser.Envelope
+	10, // 9: hindsight.routing.v1.Parser.processors:type_name -> hindsight.routing.v1.Processor
+	2,  // 10: hindsight.routing.v1.Processor.op:type_name -> hindsight.routing.v1.Processor.Op
+	31, // 11: hindsight.routing.v1.Processor.mapping:type_name -> hindsight.routing.v1.Processor.MappingEntry
+	13, // 12: hindsight.routing.v1.Processor.when:type_name -> hindsight.routing.v1.Condition
+	34, // 13: hindsight.routing.v1.TopicSettings.retention:type_name -> google.protobuf.Duration
+	9,  // 14: hindsight.routing.v1.Dataset.parser:type_name -> hindsight.routing.v1.Parser
+	11, // 15: hindsight.routing.v1.Dataset.topic:type_name -> hindsight.routing.v1.TopicSettings
+	33, // 16: hindsight.routing.v1.Dataset.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 17: hindsight.routing.v1.Condition.op:type_name -> hindsight.routing.v1.Condition.Op
+	13, // 18: hindsight.routing.v1.Route.conditions:type_name -> hindsight.routing.v1.Condition
+	12, // 19: hindsight.routing.v1.ListDatasetsResponse.datasets:type_name -> hindsight.routing.v1.Dataset
+	12, // 20: hindsight.routing.v1.CreateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
+	12, // 21: hindsight.routing.v1.UpdateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
+	35, // 22: hindsight.routing.v1.UpdateDatasetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	14, // 23: hindsight.routing.v1.ListRoutesResponse.routes:type_name -> hindsight.routing.v1.Route
+	14, // 24: hindsight.routing.v1.CreateRouteRequest.route:type_name -> hindsight.routing.v1.Route
+	14, // 25: hindsight.routing.v1.UpdateRouteRequest.route:type_name -> hindsight.routing.v1.Route
+	35, // 26: hindsight.routing.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 27: hindsight.routing.v1.RoutingService.Ingest:input_type -> hindsight.routing.v1.IngestRequest
+	5,  // 28: hindsight.routing.v1.RoutingService.IngestBatch:input_type -> hindsight.routing.v1.Batch
+	15, // 29: hindsight.routing.v1.RoutingService.ListDatasets:input_type -> hindsight.routing.v1.ListDatasetsRequest
+	17, // 30: hindsight.routing.v1.RoutingService.GetDataset:input_type -> hindsight.routing.v1.GetDatasetRequest
+	18, // 31: hindsight.routing.v1.RoutingService.CreateDataset:input_type -> hindsight.routing.v1.CreateDatasetRequest
+	19, // 32: hindsight.routing.v1.RoutingService.UpdateDataset:input_type -> hindsight.routing.v1.UpdateDatasetRequest
+	20, // 33: hindsight.routing.v1.RoutingService.DeleteDataset:input_type -> hindsight.routing.v1.DeleteDatasetRequest
+	22, // 34: hindsight.routing.v1.RoutingService.ListRoutes:input_type -> hindsight.routing.v1.ListRoutesRequest
+	24, // 35: hindsight.routing.v1.RoutingService.GetRoute:input_type -> hindsight.routing.v1.GetRouteRequest
+	25, // 36: hindsight.routing.v1.RoutingService.CreateRoute:input_type -> hindsight.routing.v1.CreateRouteRequest
+	26, // 37: hindsight.routing.v1.RoutingService.UpdateRoute:input_type -> hindsight.routing.v1.UpdateRouteRequest
+	27, // 38: hindsight.routing.v1.RoutingService.DeleteRoute:input_type -> hindsight.routing.v1.DeleteRouteRequest
+	8,  // 39: hindsight.routing.v1.RoutingService.Ingest:output_type -> hindsight.routing.v1.IngestResponse
+	7,  // 40: hindsight.routing.v1.RoutingService.IngestBatch:output_type -> hindsight.routing.v1.Ack
+	16, // 41: hindsight.routing.v1.RoutingService.ListDatasets:output_type -> hindsight.routing.v1.ListDatasetsResponse
+	12, // 42: hindsight.routing.v1.RoutingService.GetDataset:output_type -> hindsight.routing.v1.Dataset
+	12, // 43: hindsight.routing.v1.RoutingService.CreateDataset:output_type -> hindsight.routing.v1.Dataset
+	12, // 44: hindsight.routing.v1.RoutingService.UpdateDataset:output_type -> hindsight.routing.v1.Dataset
+	21, // 45: hindsight.routing.v1.RoutingService.DeleteDataset:output_type -> hindsight.routing.v1.DeleteDatasetResponse
+	23, // 46: hindsight.routing.v1.RoutingService.ListRoutes:output_type -> hindsight.routing.v1.ListRoutesResponse
+	14, // 47: hindsight.routing.v1.RoutingService.GetRoute:output_type -> hindsight.routing.v1.Route
+	14, // 48: hindsight.routing.v1.RoutingService.CreateRoute:output_type -> hindsight.routing.v1.Route
+	14, // 49: hindsight.routing.v1.RoutingService.UpdateRoute:output_type -> hindsight.routing.v1.Route
+	28, // 50: hindsight.routing.v1.RoutingService.DeleteRoute:output_type -> hindsight.routing.v1.DeleteRouteResponse
+	39, // [39:51] is the sub-list for method output_type
+	27, // [27:39] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_hindsight_routing_v1_routing_proto_init() }
@@ -1649,8 +1983,8 @@ func file_hindsight_routing_v1_routing_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hindsight_routing_v1_routing_proto_rawDesc), len(file_hindsight_routing_v1_routing_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   25,
+			NumEnums:      4,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
