@@ -27,46 +27,37 @@ func (r *record) setString(k, v string) { r.set(k, structpb.NewStringValue(v)) }
 
 func (r *record) setNumber(k string, v float64) { r.set(k, structpb.NewNumberValue(v)) }
 
-// Keys of the keyed formats (json, logfmt, regex) that become the event's own
-// fields, in order of preference.
-var (
-	messageKeys = []string{"message", "msg", "log"}
-	levelKeys   = []string{"level", "log.level", "lvl", "severity", "loglevel"}
-	serviceKeys = []string{"service", "service.name", "app"}
-	hostKeys    = []string{"host", "hostname", "host.name"}
-)
-
 // mapKeyed turns the flat key/value pairs of a keyed format into r: the
 // well-known keys become the message, level, service and time; the others
 // are fields, those colliding with the event model moved under namespace.
 func (p *Parser) mapKeyed(r *record, m map[string]*structpb.Value, namespace string, ref time.Time) {
-	if k, v := first(m, messageKeys); v != nil {
+	if k, v := first(m, p.keys.message); v != nil {
 		if s, ok := v.Kind.(*structpb.Value_StringValue); ok {
 			r.message = s.StringValue
 			delete(m, k)
 		}
 	}
-	if k, v := first(m, levelKeys); v != nil {
-		if l := levelOf(v); l != "" {
+	if k, v := first(m, p.keys.level); v != nil {
+		if l := p.keys.levelOf(v); l != "" {
 			r.level = l
 			delete(m, k)
 		}
 	}
-	if k, v := first(m, serviceKeys); v != nil {
+	if k, v := first(m, p.keys.service); v != nil {
 		if s, ok := v.Kind.(*structpb.Value_StringValue); ok && s.StringValue != "" {
 			r.service = s.StringValue
 			delete(m, k)
 		}
 	}
 	if _, taken := m["host.hostname"]; !taken {
-		if k, v := first(m, hostKeys); v != nil {
+		if k, v := first(m, p.keys.host); v != nil {
 			if _, ok := v.Kind.(*structpb.Value_StringValue); ok {
 				m["host.hostname"] = v
 				delete(m, k)
 			}
 		}
 	}
-	for _, k := range p.timeFields {
+	for _, k := range p.keys.time {
 		if !r.time.IsZero() {
 			break
 		}

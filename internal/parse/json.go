@@ -39,7 +39,7 @@ func parseJSON(p *Parser, s string, ref time.Time, r *record) error {
 // it is a JSON number, from its digits rather than its float value, so that
 // epoch nanoseconds stay exact. Other times are left to mapKeyed.
 func (p *Parser) timeFromDigits(r *record, flat map[string]*structpb.Value, obj map[string]any, ref time.Time) {
-	for _, k := range p.timeFields {
+	for _, k := range p.keys.time {
 		v, ok := obj[k]
 		if !ok {
 			continue

@@ -31,8 +31,14 @@
 // strftime or Joda forms, or UNIX/UNIX_MS/UNIX_US/UNIX_NS; see layout.go),
 // or by recognising the common shapes when none is configured.
 //
-// For json, logfmt and regex, well-known keys become the event's own fields:
-// message/msg/log → message, level/lvl/severity/log.level/loglevel → level,
+// A dataset may expect a container runtime's envelope (Docker json-file or
+// CRI) around each line: it is removed first, its stream becomes
+// log.iostream and its time the fallback time (see envelope.go).
+//
+// For json, logfmt and regex, well-known keys become the event's own fields
+// (a preset names a known writer's keys, message_field, level_field and
+// service_field name them explicitly, see keys.go); by default
+// message/msg/log/fields.message → message, level/lvl/severity/log.level/loglevel → level,
 // service/service.name/app → service, host/hostname/host.name →
 // host.hostname, and the first of timestamp_field (default "@timestamp",
 // "timestamp", "time", "ts") that holds a time → @timestamp. Any other key
@@ -103,24 +109,33 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 type Parser struct {
 	parse func(p *Parser, s string, ref time.Time, r *record) error
 	times timeParser
-	// timeFields are the keys tried, in order, for the event time of the
-	// keyed formats (json, logfmt, regex).
-	timeFields []string
+	// keys are where the keyed formats (json, logfmt, regex) find the
+	// message, level, service, host and time.
+	keys keyMap
 	regex      []*pattern
 	// extra names the words after the user agent of the combined format.
 	extra []*group
+	// envelope is the container runtime's wrapping removed before parsing.
+	envelope routingv1.Parser_Envelope
 }
-
-// defaultTimeFields are the keys tried when timestamp_field is empty.
-var defaultTimeFields = []string{"@timestamp", "timestamp", "time", "ts"}
 
 // New builds the parser a dataset's configuration describes. A nil config is
 // the raw parser. Errors are *ConfigError.
 func New(c *routingv1.Parser) (*Parser, error) {
 	format := c.GetFormat()
-	p := &Parser{timeFields: defaultTimeFields}
-	if f := c.GetTimestampField(); f != "" {
-		p.timeFields = []string{f}
+	keys, err := keysOf(c)
+	if err != nil {
+		return nil, err
+	}
+	p := &Parser{keys: keys, envelope: c.GetEnvelope()}
+	if _, ok := routingv1.Parser_Envelope_name[int32(p.envelope)]; !ok {
+		return nil, &ConfigError{"envelope", fmt.Errorf("unknown envelope %d", p.envelope)}
+	}
+	if p.extra, err = extraFieldsOf(c.GetExtraFields()); err != nil {
+		return nil, err
+	}
+	if len(p.extra) > 0 && format != routingv1.Parser_FORMAT_COMBINED {
+		return nil, &ConfigError{"extra_fields", errors.New("only the combined format takes extra_fields")}
 	}
 	loc := time.UTC
 	if tz := c.GetTimezone(); tz != "" {
@@ -193,6 +208,18 @@ func (p *Parser) Parse(in Input) *eventv1.Event {
 		ref = time.Now()
 	}
 
+	var stream string
+	if p.envelope != routingv1.Parser_ENVELOPE_NONE {
+		if env, ok := unwrap(p.envelope, s); ok {
+			s, stream = env.line, env.stream
+			if validTime(env.time) {
+				ref = env.time // the runtime's clock beats the agent's read time
+			}
+			if env.partial {
+				tags = append(tags, TagPartial)
+			}
+		}
+	}
 	yearRef := ref
 	if !in.FileTime.IsZero() {
 		yearRef = in.FileTime
@@ -211,6 +238,9 @@ func (p *Parser) Parse(in Input) *eventv1.Event {
 	}
 	if r.message == "" {
 		r.message = s
+	}
+	if stream != "" {
+		r.setString("log.iostream", stream)
 	}
 	ts := r.time
 	if !validTime(ts) {
