@@ -111,8 +111,8 @@ type Parser struct {
 	times timeParser
 	// keys are where the keyed formats (json, logfmt, regex) find the
 	// message, level, service, host and time.
-	keys keyMap
-	regex      []*pattern
+	keys  keyMap
+	regex []*pattern
 	// extra names the words after the user agent of the combined format.
 	extra []*group
 	// envelope is the container runtime's wrapping removed before parsing.
