@@ -117,6 +117,8 @@ type Parser struct {
 	extra []*group
 	// envelope is the container runtime's wrapping removed before parsing.
 	envelope routingv1.Parser_Envelope
+	// steps are the processor stage (Process).
+	steps []step
 }
 
 // New builds the parser a dataset's configuration describes. A nil config is
@@ -132,6 +134,9 @@ func New(c *routingv1.Parser) (*Parser, error) {
 		return nil, &ConfigError{"envelope", fmt.Errorf("unknown envelope %d", p.envelope)}
 	}
 	if p.extra, err = extraFieldsOf(c.GetExtraFields()); err != nil {
+		return nil, err
+	}
+	if p.steps, err = stepsOf(c.GetProcessors()); err != nil {
 		return nil, err
 	}
 	if len(p.extra) > 0 && format != routingv1.Parser_FORMAT_COMBINED {

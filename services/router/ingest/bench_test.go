@@ -39,7 +39,7 @@ func BenchmarkParseEncode(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				recs, _, _ := prepare(ds, batch, now, DefaultBatchMaxBytes-recordOverhead)
+				recs, _, _, _ := prepare(ds, batch, now, DefaultBatchMaxBytes-recordOverhead, nil)
 				if len(recs) != len(s.Lines) {
 					b.Fatalf("%d records", len(recs))
 				}

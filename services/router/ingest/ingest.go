@@ -199,7 +199,15 @@ func (g *Ingester) submit(ctx context.Context, b *routingv1.Batch, at string, do
 	name := b.GetDataset()
 	g.m.batches.WithLabelValues(name).Inc()
 	g.m.lines.WithLabelValues(name).Add(float64(len(b.GetLines())))
-	recs, ack, size := prepare(ds, b, g.now(), g.maxRecord)
+	var steps []prometheus.Counter
+	if n := ds.Parser.Steps(); n > 0 {
+		steps = make([]prometheus.Counter, n)
+		for i := range steps {
+			steps[i] = g.m.processorSteps.WithLabelValues(name, ds.Parser.StepName(i))
+		}
+	}
+	recs, ack, size, dropped := prepare(ds, b, g.now(), g.maxRecord, func(i int) { steps[i].Inc() })
+	g.m.dropped.WithLabelValues(name).Add(float64(dropped))
 	g.m.bytes.WithLabelValues(name).Add(float64(size))
 	g.m.parseFailures.WithLabelValues(name).Add(float64(ack.ParseFailures))
 	g.produce(ctx, name, recs, func(err error) {
@@ -214,13 +222,15 @@ func (g *Ingester) submit(ctx context.Context, b *routingv1.Batch, at string, do
 	return nil
 }
 
-// prepare parses and routes the lines of b, received at now: it returns
-// their records, the batch's ack and the size of its lines.
-func prepare(ds *rules.Dataset, b *routingv1.Batch, now time.Time, maxRecord int) ([]*kgo.Record, *routingv1.Ack, int) {
+// prepare parses, processes and routes the lines of b, received at now: it
+// returns their records, the batch's ack, the size of its lines and how many
+// events the dataset's processor steps dropped (acknowledged, not produced);
+// step hears of each processor step that ran.
+func prepare(ds *rules.Dataset, b *routingv1.Batch, now time.Time, maxRecord int, step func(int)) ([]*kgo.Record, *routingv1.Ack, int, int) {
 	ingested := timestamppb.New(now)
 	ack := &routingv1.Ack{Sequence: b.GetSequence(), Accepted: int64(len(b.GetLines()))}
 	recs := make([]*kgo.Record, 0, len(b.GetLines()))
-	var size int
+	var size, dropped int
 	var dst []string
 	for _, l := range b.GetLines() {
 		size += len(l.GetLine())
@@ -237,13 +247,17 @@ func prepare(ds *rules.Dataset, b *routingv1.Batch, now time.Time, maxRecord int
 		e.Source = l.GetSource()
 		e.Ingested = ingested
 		e.Labels = b.GetLabels()
+		if !ds.Parser.Process(e, step) {
+			dropped++
+			continue
+		}
 		value := encode(e, maxRecord)
 		dst = ds.Topics(e, dst[:0])
 		for _, t := range dst {
 			recs = append(recs, record(t, e, value))
 		}
 	}
-	return recs, ack, size
+	return recs, ack, size, dropped
 }
 
 // produce hands recs to the producer and calls done once Kafka has

@@ -18,6 +18,8 @@ type metrics struct {
 	inflightBatches prometheus.Gauge
 	streams         prometheus.Gauge
 	datasets        prometheus.Gauge
+	processorSteps  *prometheus.CounterVec // by dataset and step ("0:rename")
+	dropped         *prometheus.CounterVec // by dataset
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,10 +46,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		inflightBatches: gauge("inflight_batches", "Batches received and not yet acknowledged or failed."),
 		streams:         gauge("ingest_streams", "Open Ingest streams."),
 		datasets:        gauge("datasets", "Datasets in the catalog this router routes by."),
+		processorSteps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "processor_steps_total",
+			Help: "Events a dataset's processor step changed (or dropped), by dataset and step (position:operation)."}, []string{"dataset", "step"}),
+		dropped: counter("events_dropped_total", "Events a processor step dropped on purpose, by dataset.", "dataset"),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.batches, m.lines, m.bytes, m.parseFailures, m.acks, m.batchFailures,
-			m.records, m.produceErrors, m.produceLatency, m.inflightRecords, m.inflightBatches, m.streams, m.datasets} {
+			m.records, m.produceErrors, m.produceLatency, m.inflightRecords, m.inflightBatches, m.streams, m.datasets, m.processorSteps, m.dropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -7,12 +7,8 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/hindsight-dev/hindsight/internal/parse"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
@@ -39,14 +35,7 @@ type route struct {
 	priority   int32
 	topic      string
 	copy       bool
-	conditions []condition
-}
-
-type condition struct {
-	field string
-	op    routingv1.Condition_Op
-	value string
-	re    *regexp.Regexp
+	conditions []*parse.Condition
 }
 
 // Compile builds a table. Entries that do not compile (possible only if
@@ -100,13 +89,9 @@ func NewDataset(d *routingv1.Dataset) (*Dataset, error) {
 func compileRoute(r *routingv1.Route) (route, error) {
 	cr := route{name: r.GetName(), priority: r.GetPriority(), topic: r.GetTopic(), copy: r.GetCopy()}
 	for _, c := range r.GetConditions() {
-		cc := condition{field: c.GetField(), op: c.GetOp(), value: c.GetValue()}
-		if c.GetOp() == routingv1.Condition_OP_MATCHES {
-			re, err := regexp.Compile(c.GetValue())
-			if err != nil {
-				return cr, fmt.Errorf("condition on %s: %w", c.GetField(), err)
-			}
-			cc.re = re
+		cc, err := parse.CompileCondition(c)
+		if err != nil {
+			return cr, fmt.Errorf("condition on %s: %w", c.GetField(), err)
 		}
 		cr.conditions = append(cr.conditions, cc)
 	}
@@ -139,82 +124,9 @@ func (d *Dataset) Topics(e *eventv1.Event, dst []string) []string {
 
 func (r route) matches(e *eventv1.Event) bool {
 	for _, c := range r.conditions {
-		if !c.holds(e) {
+		if !c.Holds(e) {
 			return false
 		}
 	}
 	return true
-}
-
-func (c condition) holds(e *eventv1.Event) bool {
-	vals := values(e, c.field)
-	switch c.op {
-	case routingv1.Condition_OP_EXISTS:
-		return len(vals) > 0
-	case routingv1.Condition_OP_EQUALS:
-		return slices.Contains(vals, c.value)
-	case routingv1.Condition_OP_NOT_EQUALS:
-		return !slices.Contains(vals, c.value)
-	case routingv1.Condition_OP_MATCHES:
-		return slices.ContainsFunc(vals, c.re.MatchString)
-	}
-	return false
-}
-
-// values are the string forms of an event's field, by its name in the
-// event document ("log.level", "labels.env", "http.response.status_code");
-// a list gives each element. Absent or null fields give none.
-func values(e *eventv1.Event, field string) []string {
-	one := func(s string) []string {
-		if s == "" {
-			return nil
-		}
-		return []string{s}
-	}
-	switch field {
-	case "message":
-		return one(e.GetMessage())
-	case "log.level":
-		return one(e.GetLevel())
-	case "service.name":
-		return one(e.GetService())
-	case "data_stream.dataset":
-		return one(e.GetDataset())
-	case "host.name":
-		return one(e.GetSource().GetHost())
-	case "log.file.path":
-		return one(e.GetSource().GetFilePath())
-	case "tags":
-		return e.GetTags()
-	}
-	if k, ok := strings.CutPrefix(field, "labels."); ok {
-		if v, ok := e.GetLabels()[k]; ok {
-			return []string{v}
-		}
-		return nil
-	}
-	v, ok := e.GetFields().GetFields()[field]
-	if !ok {
-		return nil
-	}
-	if l := v.GetListValue(); l != nil {
-		var out []string
-		for _, x := range l.GetValues() {
-			out = append(out, str(x)...)
-		}
-		return out
-	}
-	return str(v)
-}
-
-func str(v *structpb.Value) []string {
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StringValue:
-		return []string{k.StringValue}
-	case *structpb.Value_NumberValue:
-		return []string{strconv.FormatFloat(k.NumberValue, 'f', -1, 64)}
-	case *structpb.Value_BoolValue:
-		return []string{strconv.FormatBool(k.BoolValue)}
-	}
-	return nil
 }
