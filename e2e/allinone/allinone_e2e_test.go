@@ -25,6 +25,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/e2e/harness"
 	"github.com/hindsight-dev/hindsight/internal/headless"
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
@@ -77,21 +78,6 @@ func call(t *testing.T, method, url string, body any, out any) (int, string) {
 		}
 	}
 	return resp.StatusCode, string(b)
-}
-
-func eventually(t *testing.T, what string, timeout time.Duration, ok func() (bool, string)) time.Duration {
-	t.Helper()
-	began := time.Now()
-	last := ""
-	for time.Since(began) < timeout {
-		var done bool
-		if done, last = ok(); done {
-			return time.Since(began)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v; last: %.500s", what, timeout, last)
-	return 0
 }
 
 type searchResp struct {
@@ -163,12 +149,12 @@ func TestAllInOne(t *testing.T) {
 	all := map[string]any{"query": query, "datasets": []string{"app"},
 		"from": yesterday.Format(time.RFC3339), "to": now.Add(time.Hour).Format(time.RFC3339), "pageSize": 5}
 	want := fmt.Sprint(pastEvents + nowEvents)
-	eventually(t, "the inbox's events searchable live", 90*time.Second, func() (bool, string) {
+	polltest.Until(t, "the inbox's events searchable live", 90*time.Second, func() (bool, string) {
 		n, raw := search(t, base, all)
 		return n == want, raw
 	})
 	t.Logf("inbox file searchable live %v after the container started", time.Since(began).Round(time.Millisecond))
-	d := eventually(t, "demo events searchable live", 60*time.Second, func() (bool, string) {
+	d := polltest.Until(t, "demo events searchable live", 60*time.Second, func() (bool, string) {
 		n, raw := search(t, base, map[string]any{"datasets": []string{"nginx.access"}, "pageSize": 1})
 		return n != "" && n != "0", raw
 	})
@@ -178,7 +164,7 @@ func TestAllInOne(t *testing.T) {
 	// A past day from the archive.
 	replay := map[string]any{"name": "e2e-yesterday", "datasets": []string{"app"}, "query": query,
 		"from": yesterday.Format(time.RFC3339), "to": yesterday.Add(24 * time.Hour).Format(time.RFC3339)}
-	eventually(t, "the past day archived", 60*time.Second, func() (bool, string) {
+	polltest.Until(t, "the past day archived", 60*time.Second, func() (bool, string) {
 		var est struct {
 			Files string `json:"files"`
 		}
@@ -203,11 +189,11 @@ func TestAllInOne(t *testing.T) {
 	if code, raw := call(t, http.MethodPost, base+"/v1/replays", replay, nil); code != http.StatusOK {
 		t.Fatalf("create replay: %d %s", code, raw)
 	}
-	eventually(t, "the replay of yesterday loaded with its events", 60*time.Second, replayed(base, "e2e-yesterday"))
+	polltest.Until(t, "the replay of yesterday loaded with its events", 60*time.Second, replayed(base, "e2e-yesterday"))
 	t.Logf("replay of %s ready with %d events", yesterday.Format("2006-01-02"), pastEvents)
 
 	// The demo's flows make a graph.
-	eventually(t, "a topology graph", 30*time.Second, func() (bool, string) {
+	polltest.Until(t, "a topology graph", 30*time.Second, func() (bool, string) {
 		var g struct {
 			Nodes []struct {
 				Service string `json:"service"`
@@ -252,8 +238,8 @@ func TestAllInOne(t *testing.T) {
 	began = time.Now()
 	_, base = start(t, image, dataDir)
 	t.Logf("restarted container ready in %v", time.Since(began).Round(time.Millisecond))
-	eventually(t, "the replay after a restart", 30*time.Second, replayed(base, "e2e-yesterday"))
-	eventually(t, "live search after a restart", 30*time.Second, func() (bool, string) {
+	polltest.Until(t, "the replay after a restart", 30*time.Second, replayed(base, "e2e-yesterday"))
+	polltest.Until(t, "live search after a restart", 30*time.Second, func() (bool, string) {
 		n, raw := search(t, base, all)
 		return n == want, raw
 	})
@@ -265,7 +251,7 @@ func TestAllInOne(t *testing.T) {
 	if code, raw := call(t, http.MethodPost, base+"/v1/replays", replay, nil); code != http.StatusOK {
 		t.Fatalf("create replay after restart: %d %s", code, raw)
 	}
-	eventually(t, "a replay of the archive after a restart", 60*time.Second, replayed(base, "e2e-again"))
+	polltest.Until(t, "a replay of the archive after a restart", 60*time.Second, replayed(base, "e2e-again"))
 	t.Logf("after the restart: %d archive objects kept, replays e2e-yesterday and e2e-again ready with %d events", archived, pastEvents)
 }
 

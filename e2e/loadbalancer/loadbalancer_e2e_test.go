@@ -21,6 +21,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/e2e/harness"
 	"github.com/hindsight-dev/hindsight/e2e/loadbalancer/lbcluster"
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 )
 
@@ -42,9 +43,10 @@ func TestHAProxyFollowsMembership(t *testing.T) {
 	base := []string{webs[0].Name, webs[1].Name, webs[2].Name}
 	c.WaitServers(t, 10*time.Second, func(s []string) bool { return slices.Equal(s, base) })
 	// The file is written before HAProxy reloads: wait until it serves all three.
-	if !eventually(5*time.Second, func() bool { return len(served(c.LBURL, 3)) == 3 }) {
-		t.Fatalf("HAProxy does not serve all three: %v", served(c.LBURL, 6))
-	}
+	polltest.Until(t, "HAProxy to serve all three", 5*time.Second, func() (bool, string) {
+		s := served(c.LBURL, 3)
+		return len(s) == 3, fmt.Sprint(s)
+	})
 
 	t.Run("round robin across three", func(t *testing.T) {
 		// Every request a new connection (as many clients would).
@@ -134,9 +136,7 @@ func TestHAProxyFollowsMembership(t *testing.T) {
 			t.Fatalf("servers %v, want %v", s, want)
 		}
 		t.Logf("MEASURED join: container started -> in haproxy.cfg and HAProxy reloaded in %dms", rl.Time.Sub(w.Started).Milliseconds())
-		if !eventually(5*time.Second, func() bool { return served(c.LBURL, 12)[w.Name] > 0 }) {
-			t.Fatal("HAProxy never sent a request to the new member")
-		}
+		polltest.True(t, "HAProxy to send a request to the new member", 5*time.Second, func() bool { return served(c.LBURL, 12)[w.Name] > 0 })
 		c.Kill(t, w)
 		c.WaitServers(t, 2*time.Second, func(s []string) bool { return slices.Equal(s, base) })
 	})
@@ -148,9 +148,10 @@ func TestHAProxyFollowsMembership(t *testing.T) {
 		c.WaitServers(t, 5*time.Second, func(s []string) bool { return !slices.Contains(s, w.Name) && len(s) == 2 })
 		out := time.Since(start)
 		// (HAProxy reloads just after the file is written.)
-		if !eventually(2*time.Second, func() bool { return served(c.LBURL, 12)[w.Name] == 0 }) {
-			t.Fatalf("unhealthy %s still served: %v", w.Name, served(c.LBURL, 12))
-		}
+		polltest.Until(t, "unhealthy "+w.Name+" no longer served", 2*time.Second, func() (bool, string) {
+			s := served(c.LBURL, 12)
+			return s[w.Name] == 0, fmt.Sprint(s)
+		})
 		// It was marked down, not deleted.
 		list, err := c.Members.ListMembers(context.Background(), &membershipv1.ListMembersRequest{Service: lbcluster.Service})
 		if err != nil {
@@ -179,9 +180,7 @@ func TestHAProxyFollowsMembership(t *testing.T) {
 		since := time.Now()
 		// "weight 1000" renders a server line HAProxy's check refuses (0-256).
 		bad := c.StartWeb(t, "bad-weight", "", lbcluster.WebLabels(map[string]string{"hindsight.label.weight": "1000"}), nil)
-		if !eventually(5*time.Second, func() bool { return c.RenderMetric(t, "hindsight_render_check_failures_total") > failures }) {
-			t.Fatal("the renderer reported no check failure")
-		}
+		polltest.True(t, "the renderer to report a check failure", 5*time.Second, func() bool { return c.RenderMetric(t, "hindsight_render_check_failures_total") > failures })
 		if after := c.Config(t); after != before {
 			t.Fatalf("haproxy.cfg changed although the check failed:\n%s", after)
 		}
@@ -210,9 +209,10 @@ func TestHAProxyFollowsMembership(t *testing.T) {
 		}
 		// The bad member leaves: the renderer recovers (its output equals the old file).
 		c.Kill(t, bad)
-		if !eventually(5*time.Second, func() bool { s := c.RenderStatus(t); return len(s) == 1 && s[0]["ok"] == true }) {
-			t.Fatalf("renderer still failing after the bad member left: %v", c.RenderStatus(t))
-		}
+		polltest.Until(t, "the renderer to recover after the bad member left", 5*time.Second, func() (bool, string) {
+			s := c.RenderStatus(t)
+			return len(s) == 1 && s[0]["ok"] == true, fmt.Sprint(s)
+		})
 	})
 
 	t.Run("ten changes in 100ms give one or two reloads", func(t *testing.T) {
@@ -293,17 +293,6 @@ func served(url string, n int) map[string]int {
 		}
 	}
 	return counts
-}
-
-func eventually(within time.Duration, ok func() bool) bool {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if ok() {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return ok()
 }
 
 // percentiles returns p50 and p99 (nearest rank).

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hindsight-dev/hindsight/e2e/harness"
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 )
 
 // The consumer groups of the archiver and the indexer (their defaults).
@@ -194,7 +195,7 @@ func kill(t *testing.T, name string, c testcontainers.Container) {
 	if _, err := cli.ContainerKill(ctx, c.GetContainerID(), client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
 		t.Fatalf("kill %s: %v", name, err)
 	}
-	if err := eventually(ctx, 200*time.Millisecond, func() (bool, error) {
+	if err := polltest.Wait(ctx, func() (bool, error) {
 		st, err := c.State(ctx)
 		return err == nil && !st.Running, err
 	}); err != nil {
@@ -272,26 +273,4 @@ func (g *goroutineTB) FailNow()                          { g.stop("FailNow") }
 func (g *goroutineTB) stop(msg string) {
 	g.failed = msg
 	runtime.Goexit()
-}
-
-// eventually calls cond every interval until it reports true or ctx ends.
-func eventually(ctx context.Context, interval time.Duration, cond func() (bool, error)) error {
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return nil
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
-			}
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 )
 
 // The three inputs. Every line carries "seq-<n>" in its message: n is unique
@@ -215,7 +217,7 @@ func (f *files) inodeReuse(ctx context.Context) (reused bool) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	tries := 0
-	err := eventually(ctx, 50*time.Millisecond, func() (bool, error) {
+	err := polltest.Wait(ctx, func() (bool, error) {
 		tries++
 		w, err := os.OpenFile(next, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {

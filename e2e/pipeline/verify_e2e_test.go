@@ -18,6 +18,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/archive"
 	"github.com/hindsight-dev/hindsight/internal/event"
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 )
 
 // want is what the pipeline must hold: every line of the plan below lines,
@@ -124,7 +125,7 @@ func (c *cluster) waitExact(t *testing.T, w want, timeout time.Duration) time.Du
 	var searchN, archiveN int64
 	var lags map[string]int64
 	lastLog := time.Now()
-	err := eventually(ctx, time.Second, func() (bool, error) {
+	err := polltest.Wait(ctx, func() (bool, error) {
 		if time.Since(lastLog) >= 15*time.Second {
 			lastLog = time.Now()
 			t.Logf("waiting for %d: OpenSearch %d, archive %d, lags %v (%s)", total, searchN, archiveN, lags, time.Since(began).Round(time.Second))

@@ -13,9 +13,9 @@ import (
 
 	"github.com/hindsight-dev/hindsight/e2e/harness"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
+	"github.com/hindsight-dev/hindsight/services/replay/api"
 	"github.com/hindsight-dev/hindsight/services/replay/index"
 	"github.com/hindsight-dev/hindsight/services/replay/index/container"
-	"github.com/hindsight-dev/hindsight/services/replay/replays"
 	"github.com/hindsight-dev/hindsight/services/replay/replaytest"
 )
 
@@ -35,7 +35,7 @@ func (s *suite) containerTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { etcd.Close() })
-	svc, err := replays.New(replays.Config{
+	svc, err := api.New(api.Config{
 		Etcd:          etcd,
 		Prefix:        "/e2e/container-target/",
 		ArchiveURL:    "file://" + s.archiveDir,

@@ -16,7 +16,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/headless"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
-	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
+	"github.com/hindsight-dev/hindsight/services/gateway/api"
 	"github.com/hindsight-dev/hindsight/services/replay/replaytest"
 	"github.com/hindsight-dev/hindsight/services/replay/source"
 	"github.com/hindsight-dev/hindsight/web/timemachine"
@@ -66,7 +66,7 @@ func (s *suite) indexLive(t *testing.T) {
 // the histogram, pages, searches live data and deletes the replay.
 func (s *suite) webPage(t *testing.T) {
 	s.indexLive(t)
-	gw, err := gateway.New(context.Background(), gateway.Config{ReplayEndpoint: s.grpcAddr})
+	gw, err := api.New(context.Background(), api.Config{ReplayEndpoint: s.grpcAddr})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,10 +37,10 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
-	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
+	gatewayapi "github.com/hindsight-dev/hindsight/services/gateway/api"
 	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
+	membershipapi "github.com/hindsight-dev/hindsight/services/membership/api"
 	"github.com/hindsight-dev/hindsight/services/membership/health"
-	"github.com/hindsight-dev/hindsight/services/membership/registry"
 )
 
 const name = "allinone"
@@ -99,7 +99,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	}
 	s.OnClose(func() { _ = etcd.Close() })
 
-	members, err := registry.New(etcd.Client(), registry.Options{Log: s.Log, Registerer: s.Registry})
+	members, err := membershipapi.New(etcd.Client(), membershipapi.Options{Log: s.Log, Registerer: s.Registry})
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 			rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), now: time.Now}
 		s.Go(d.run)
 	}
-	gw, err := gateway.New(ctx, gateway.Config{
+	gw, err := gatewayapi.New(ctx, gatewayapi.Config{
 		MembershipEndpoint: self,
 		RoutingEndpoint:    self,
 		ReplayEndpoint:     self,
@@ -162,7 +162,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	if err := mountReplayPage(gw); err != nil {
 		return err
 	}
-	h, err := middleware.Wrap(gw, middleware.Config{Log: s.Log, Registerer: s.Registry, Public: gateway.PublicPaths})
+	h, err := middleware.Wrap(gw, middleware.Config{Log: s.Log, Registerer: s.Registry, Public: gatewayapi.PublicPaths})
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	}
 	s.Log.Info("hindsight all-in-one", "rest", lis.Addr().String(), "grpc", s.GRPCAddr(),
 		"etcd", etcd.Endpoints(), "data_dir", c.DataDir)
-	s.Go(func(jobCtx context.Context) error { return gateway.Serve(jobCtx, lis, h, c.ShutdownTimeout) })
+	s.Go(func(jobCtx context.Context) error { return gatewayapi.Serve(jobCtx, lis, h, c.ShutdownTimeout) })
 	return nil
 }
 

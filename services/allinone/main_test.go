@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 )
@@ -70,20 +71,6 @@ func start(t *testing.T, dataDir string) *instance {
 	return &instance{replay: replayv1.NewReplayServiceClient(conn), stop: stop}
 }
 
-func eventually(t *testing.T, what string, timeout time.Duration, ok func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		var done bool
-		if done, last = ok(); done {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v (last: %s)", what, timeout, last)
-}
-
 // appendLines appends n JSON events of the given day to the app dataset.
 func appendLines(t *testing.T, dir string, day time.Time, from, n int) {
 	t.Helper()
@@ -137,16 +124,26 @@ func TestPipelineAndRestart(t *testing.T) {
 	want := func(in *instance, replay string, n int64) func() (bool, string) {
 		return func() (bool, string) { c, s := in.count(t, replay, from, to); return c == n, s }
 	}
-	eventually(t, "50 events searchable live", 30*time.Second, want(in, "", 50))
+	// loaded: the replay is READY (its state saved) with n events searchable.
+	loaded := func(in *instance, replay string, n int64) func() (bool, string) {
+		return func() (bool, string) {
+			r, err := in.replay.GetReplay(context.Background(), &replayv1.GetReplayRequest{Name: replay})
+			if err != nil || r.GetState() != replayv1.State_STATE_READY {
+				return false, fmt.Sprint(r.GetState(), err)
+			}
+			return want(in, replay, n)()
+		}
+	}
+	polltest.Until(t, "50 events searchable live", 30*time.Second, want(in, "", 50))
 	t.Logf("first events searchable live %v after start", time.Since(began).Round(time.Millisecond))
-	eventually(t, "the events archived", 30*time.Second, func() (bool, string) { a := archived(t, dir); return len(a) > 0, fmt.Sprint(a) })
+	polltest.Until(t, "the events archived", 30*time.Second, func() (bool, string) { a := archived(t, dir); return len(a) > 0, fmt.Sprint(a) })
 
 	ctx := context.Background()
 	if _, err := in.replay.CreateReplay(ctx, &replayv1.CreateReplayRequest{Replay: &replayv1.Replay{
 		Name: "yesterday", Datasets: []string{"app"}, From: timestamppb.New(from), To: timestamppb.New(to)}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the replay loaded", 30*time.Second, want(in, "yesterday", 50))
+	polltest.Until(t, "the replay loaded", 30*time.Second, loaded(in, "yesterday", 50))
 	before := archived(t, dir)
 	in.stop()
 
@@ -158,12 +155,12 @@ func TestPipelineAndRestart(t *testing.T) {
 	if r.GetState() != replayv1.State_STATE_READY {
 		t.Errorf("replay state after a restart: %v", r.GetState())
 	}
-	eventually(t, "the replay searchable after a restart", 15*time.Second, want(in, "yesterday", 50))
-	eventually(t, "live search after a restart", 15*time.Second, want(in, "", 50))
+	polltest.Until(t, "the replay searchable after a restart", 15*time.Second, want(in, "yesterday", 50))
+	polltest.Until(t, "live search after a restart", 15*time.Second, want(in, "", 50))
 
 	appendLines(t, dir, day, 50, 10)
-	eventually(t, "new lines searchable after a restart", 30*time.Second, want(in, "", 60))
-	eventually(t, "new lines archived after a restart", 30*time.Second, func() (bool, string) {
+	polltest.Until(t, "new lines searchable after a restart", 30*time.Second, want(in, "", 60))
+	polltest.Until(t, "new lines archived after a restart", 30*time.Second, func() (bool, string) {
 		a := archived(t, dir)
 		return len(a) > len(before), fmt.Sprint(a)
 	})
@@ -179,7 +176,7 @@ func TestPipelineAndRestart(t *testing.T) {
 		Name: "again", Datasets: []string{"app"}, From: timestamppb.New(from), To: timestamppb.New(to)}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a second replay loaded", 30*time.Second, want(in, "again", 60))
+	polltest.Until(t, "a second replay loaded", 30*time.Second, loaded(in, "again", 60))
 	r, err = in.replay.GetReplay(ctx, &replayv1.GetReplayRequest{Name: "again"})
 	if err != nil {
 		t.Fatal(err)

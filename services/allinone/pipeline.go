@@ -14,11 +14,11 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/server"
-	"github.com/hindsight-dev/hindsight/services/archiver/writer"
+	"github.com/hindsight-dev/hindsight/services/archiver/sink"
 	"github.com/hindsight-dev/hindsight/services/replay/index"
+	"github.com/hindsight-dev/hindsight/services/router/app"
 	"github.com/hindsight-dev/hindsight/services/router/catalog"
 	"github.com/hindsight-dev/hindsight/services/router/ingest"
-	"github.com/hindsight-dev/hindsight/services/router/routerapp"
 )
 
 // builtinCatalog declares the datasets the all-in-one knows how to parse
@@ -66,7 +66,7 @@ func (c *config) setupPipeline(ctx context.Context, s *server.Server, etcd *etcd
 	brokers := kf.ListenAddrs()
 
 	// Router: the same wiring as the router binary, producing into kfake.
-	if err := routerapp.Start(s, routerapp.Config{
+	if err := app.Start(s, app.Config{
 		Etcd: etcd.Client(),
 		File: file,
 		Producer: ingest.ProducerConfig{
@@ -91,7 +91,7 @@ func (c *config) setupPipeline(ctx context.Context, s *server.Server, etcd *etcd
 		return nil, err
 	}
 	s.OnClose(func() { arch.Close() })
-	w, err := writer.New(arch, writer.Options{FlushBytes: 16 << 20, FlushInterval: c.ArchiveFlush, Log: s.Log.With("component", "archiver"), Registerer: s.Registry})
+	w, err := sink.New(arch, sink.Options{FlushBytes: 16 << 20, FlushInterval: c.ArchiveFlush, Log: s.Log.With("component", "archiver"), Registerer: s.Registry})
 	if err != nil {
 		return nil, err
 	}

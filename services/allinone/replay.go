@@ -10,10 +10,10 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
-	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
+	gatewayapi "github.com/hindsight-dev/hindsight/services/gateway/api"
+	replayapi "github.com/hindsight-dev/hindsight/services/replay/api"
 	"github.com/hindsight-dev/hindsight/services/replay/index"
 	"github.com/hindsight-dev/hindsight/services/replay/index/embedded"
-	"github.com/hindsight-dev/hindsight/services/replay/replays"
 	"github.com/hindsight-dev/hindsight/web/timemachine"
 )
 
@@ -25,7 +25,7 @@ func (c *config) setupReplay(s *server.Server, etcd *etcdembed.Etcd, dataDir str
 	if err != nil {
 		return err
 	}
-	svc, err := replays.New(replays.Config{
+	svc, err := replayapi.New(replayapi.Config{
 		Etcd:          etcd.Client(),
 		ArchiveURL:    "file://" + filepath.ToSlash(filepath.Join(dataDir, "archive")),
 		Backends:      map[replayv1.Target_Kind]index.Backend{replayv1.Target_KIND_EMBEDDED: emb},
@@ -45,4 +45,4 @@ func (c *config) setupReplay(s *server.Server, etcd *etcdembed.Etcd, dataDir str
 }
 
 // mountReplayPage serves the replays and search page at /replays/ and /search.
-func mountReplayPage(gw *gateway.Gateway) error { return timemachine.Mount(gw) }
+func mountReplayPage(gw *gatewayapi.Gateway) error { return timemachine.Mount(gw) }

@@ -5,9 +5,9 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/server"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
-	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
+	gatewayapi "github.com/hindsight-dev/hindsight/services/gateway/api"
+	topologyapi "github.com/hindsight-dev/hindsight/services/topology/api"
 	"github.com/hindsight-dev/hindsight/services/topology/graph"
-	"github.com/hindsight-dev/hindsight/services/topology/service"
 	topologyweb "github.com/hindsight-dev/hindsight/web/topology"
 )
 
@@ -15,7 +15,7 @@ import (
 // the split binary's defaults (the graph lives in memory: a restart starts it
 // empty, as for the topology binary).
 func setupTopology(s *server.Server) error {
-	svc, err := service.New(service.Options{Aggregator: graph.New(graph.Options{}), Log: s.Log, Registerer: s.Registry})
+	svc, err := topologyapi.New(topologyapi.Options{Aggregator: graph.New(graph.Options{}), Log: s.Log, Registerer: s.Registry})
 	if err != nil {
 		return err
 	}
@@ -25,4 +25,4 @@ func setupTopology(s *server.Server) error {
 }
 
 // mountTopologyPage serves the live topology page at /topology/.
-func mountTopologyPage(gw *gateway.Gateway) error { return topologyweb.Mount(gw, "/topology/") }
+func mountTopologyPage(gw *gatewayapi.Gateway) error { return topologyweb.Mount(gw, "/topology/") }

@@ -18,7 +18,7 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/archive"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/server"
-	"github.com/hindsight-dev/hindsight/services/archiver/writer"
+	"github.com/hindsight-dev/hindsight/services/archiver/sink"
 )
 
 const name = "archiver"
@@ -39,7 +39,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.ArchiveURL, "archive-url", "file:///var/lib/hindsight/archive", "archive location: file:///dir, or s3://bucket?region=…&endpoint=… for S3-compatible storage")
 	fs.IntVar(&c.FlushSize, "flush-size", 64<<20, "write a partition's buffer once its documents reach this many bytes (uncompressed)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 5*time.Minute, "write a partition's buffer once its oldest record has waited this long")
-	fs.IntVar(&c.DedupWindow, "dedup-window", writer.DefaultDedupWindow, "latest event ids remembered per partition to archive a resent event once (negative: off)")
+	fs.IntVar(&c.DedupWindow, "dedup-window", sink.DefaultDedupWindow, "latest event ids remembered per partition to archive a resent event once (negative: off)")
 }
 
 func main() {
@@ -57,7 +57,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		return err
 	}
 	s.OnClose(func() { store.Close() })
-	w, err := writer.New(store, writer.Options{FlushBytes: c.FlushSize, FlushInterval: c.FlushInterval, DedupWindow: c.DedupWindow, Log: s.Log, Registerer: s.Registry})
+	w, err := sink.New(store, sink.Options{FlushBytes: c.FlushSize, FlushInterval: c.FlushInterval, DedupWindow: c.DedupWindow, Log: s.Log, Registerer: s.Registry})
 	if err != nil {
 		return err
 	}

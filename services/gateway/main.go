@@ -13,7 +13,7 @@ import (
 	"net"
 
 	"github.com/hindsight-dev/hindsight/internal/server"
-	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
+	"github.com/hindsight-dev/hindsight/services/gateway/api"
 	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
 	"github.com/hindsight-dev/hindsight/web/timemachine"
 	topologyweb "github.com/hindsight-dev/hindsight/web/topology"
@@ -42,7 +42,7 @@ func main() {
 		if err != nil {
 			return err
 		}
-		gw, err := gateway.New(ctx, gateway.Config{
+		gw, err := api.New(ctx, api.Config{
 			MembershipEndpoint: *membership,
 			RoutingEndpoint:    *routing,
 			ReplayEndpoint:     *replay,
@@ -65,7 +65,7 @@ func main() {
 			Registerer: s.Registry,
 			Auth:       middleware.AuthConfig{Tokens: authTokens},
 			RateLimit:  middleware.RateLimitConfig{Rate: *rateLimit, Burst: *rateBurst, TrustForwardedFor: *trustXFF},
-			Public:     gateway.PublicPaths,
+			Public:     api.PublicPaths,
 		})
 		if err != nil {
 			return err
@@ -81,7 +81,7 @@ func main() {
 		// context, which ends open streams and drains HTTP while server.Run
 		// drains gRPC; a failing HTTP listener stops the whole process.
 		s.Go(func(jobCtx context.Context) error {
-			return gateway.Serve(jobCtx, lis, h, f.ShutdownTimeout)
+			return api.Serve(jobCtx, lis, h, f.ShutdownTimeout)
 		})
 		return nil
 	})

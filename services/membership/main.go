@@ -16,8 +16,8 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
+	"github.com/hindsight-dev/hindsight/services/membership/api"
 	"github.com/hindsight-dev/hindsight/services/membership/health"
-	"github.com/hindsight-dev/hindsight/services/membership/registry"
 )
 
 const name = "membership"
@@ -37,11 +37,11 @@ type config struct {
 func (c *config) bind(fs *flag.FlagSet) {
 	c.Flags.Bind(fs, ":9301", ":9302")
 	fs.StringVar(&c.EtcdEndpoints, "etcd-endpoints", "localhost:2379", "comma-separated etcd endpoints")
-	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", registry.DefaultPrefix, "etcd key prefix members are stored under")
+	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", api.DefaultPrefix, "etcd key prefix members are stored under")
 	fs.DurationVar(&c.EtcdDialTimeout, "etcd-dial-timeout", 5*time.Second, "how long the startup check waits for etcd (the service starts anyway)")
-	fs.DurationVar(&c.MinTTL, "min-ttl", registry.DefaultMinTTL, "smallest lease TTL a member may register with (at least 1s)")
-	fs.DurationVar(&c.MaxTTL, "max-ttl", registry.DefaultMaxTTL, "largest lease TTL a member may register with")
-	fs.DurationVar(&c.OpTimeout, "op-timeout", registry.DefaultOpTimeout, "bound on each call's etcd work; past it the call fails with Unavailable")
+	fs.DurationVar(&c.MinTTL, "min-ttl", api.DefaultMinTTL, "smallest lease TTL a member may register with (at least 1s)")
+	fs.DurationVar(&c.MaxTTL, "max-ttl", api.DefaultMaxTTL, "largest lease TTL a member may register with")
+	fs.DurationVar(&c.OpTimeout, "op-timeout", api.DefaultOpTimeout, "bound on each call's etcd work; past it the call fails with Unavailable")
 	fs.BoolVar(&c.Probe, "probe", true, "run members' health checks (replicas elect one prober; the others stand by)")
 	fs.StringVar(&c.ElectionPrefix, "prober-election-prefix", health.DefaultElectionPrefix, "etcd prefix where replicas elect the acting prober (outside --etcd-prefix)")
 }
@@ -62,7 +62,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	}
 	s.OnClose(func() { cli.Close() })
 
-	svc, err := registry.New(cli, registry.Options{
+	svc, err := api.New(cli, api.Options{
 		Prefix:     c.EtcdPrefix,
 		MinTTL:     c.MinTTL,
 		MaxTTL:     c.MaxTTL,

@@ -20,11 +20,11 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
+	"github.com/hindsight-dev/hindsight/services/replay/api"
 	"github.com/hindsight-dev/hindsight/services/replay/index"
 	"github.com/hindsight-dev/hindsight/services/replay/index/container"
 	"github.com/hindsight-dev/hindsight/services/replay/index/embedded"
 	"github.com/hindsight-dev/hindsight/services/replay/index/opensearch"
-	"github.com/hindsight-dev/hindsight/services/replay/replays"
 )
 
 const name = "replay"
@@ -55,7 +55,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.ArchiveURL, "archive-url", "file:///data/archive", "archive to replay from (file:///dir or s3://bucket?...)")
 	fs.StringVar(&c.LegacyURL, "legacy-url", "", "tree of raw .gz log files laid out by date that replays may read instead (empty: none)")
 	fs.StringVar(&c.EtcdEndpoints, "etcd-endpoints", "localhost:2379", "comma-separated etcd endpoints (replay state)")
-	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", replays.DefaultPrefix, "etcd key prefix of the replay state")
+	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", api.DefaultPrefix, "etcd key prefix of the replay state")
 	fs.StringVar(&c.OpenSearchURL, "opensearch-url", "", "OpenSearch for replay indices and live search (empty: embedded indices only, no live search)")
 	fs.StringVar(&c.ContainerImage, "container-image", "", "OpenSearch image (local) to run one container per replay through the Docker engine (empty: no container target)")
 	fs.StringVar(&c.ContainerNet, "container-network", "", "Docker network the replay containers join, when this service runs on it (empty: their port is published on the host's loopback)")
@@ -63,12 +63,12 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "replays", "directory of the embedded indices")
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", 4, "replays loading at once (0: no limit)")
 	fs.Int64Var(&c.MaxEventsTotal, "max-events-total", 1_000_000_000, "events of all replays together (0: no limit)")
-	fs.DurationVar(&c.MaxRange, "max-range", replays.DefaultMaxRange, "longest time range of a replay")
-	fs.DurationVar(&c.DefaultTTL, "default-ttl", replays.DefaultTTL, "time to live of a replay that names none")
-	fs.DurationVar(&c.MinTTL, "min-ttl", replays.DefaultMinTTL, "shortest time to live a replay may ask for")
-	fs.DurationVar(&c.ExpiryTick, "expiry-interval", replays.DefaultExpiryTick, "how often expired replays are looked for")
-	fs.IntVar(&c.Workers, "workers", replays.DefaultWorkers, "files one replay loads at once")
-	fs.IntVar(&c.Batch, "batch", replays.DefaultBatch, "events per index request")
+	fs.DurationVar(&c.MaxRange, "max-range", api.DefaultMaxRange, "longest time range of a replay")
+	fs.DurationVar(&c.DefaultTTL, "default-ttl", api.DefaultTTL, "time to live of a replay that names none")
+	fs.DurationVar(&c.MinTTL, "min-ttl", api.DefaultMinTTL, "shortest time to live a replay may ask for")
+	fs.DurationVar(&c.ExpiryTick, "expiry-interval", api.DefaultExpiryTick, "how often expired replays are looked for")
+	fs.IntVar(&c.Workers, "workers", api.DefaultWorkers, "files one replay loads at once")
+	fs.IntVar(&c.Batch, "batch", api.DefaultBatch, "events per index request")
 }
 
 func main() {
@@ -85,7 +85,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	}
 	s.OnClose(func() { cli.Close() })
 
-	cfg := replays.Config{
+	cfg := api.Config{
 		Etcd:           cli,
 		Prefix:         c.EtcdPrefix,
 		ArchiveURL:     c.ArchiveURL,
@@ -139,7 +139,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	default:
 		return fmt.Errorf("--target: %q is not embedded, opensearch or container", c.Target)
 	}
-	svc, err := replays.New(cfg)
+	svc, err := api.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -21,9 +21,9 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/server"
+	"github.com/hindsight-dev/hindsight/services/router/app"
 	"github.com/hindsight-dev/hindsight/services/router/catalog"
 	"github.com/hindsight-dev/hindsight/services/router/ingest"
-	"github.com/hindsight-dev/hindsight/services/router/routerapp"
 )
 
 const name = "router"
@@ -93,7 +93,7 @@ func (c *config) setup(_ context.Context, s *server.Server) error {
 	s.OnClose(func() { cli.Close() })
 	// The overall health follows the router's: NOT_SERVING until the catalog loads.
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	return routerapp.Start(s, routerapp.Config{
+	return app.Start(s, app.Config{
 		Etcd:      cli,
 		Prefix:    c.EtcdPrefix,
 		File:      file,

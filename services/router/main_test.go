@@ -23,6 +23,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	"github.com/hindsight-dev/hindsight/internal/event"
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
@@ -148,19 +149,10 @@ func (e *env) start(args ...string) *router {
 
 func (r *router) waitServing(t *testing.T) {
 	t.Helper()
-	eventually(t, "router serving", func() bool {
+	polltest.True(t, "router serving", 15*time.Second, func() bool {
 		resp, err := r.health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: routingv1.RoutingService_ServiceDesc.ServiceName})
 		return err == nil && resp.Status == healthpb.HealthCheckResponse_SERVING
 	})
-}
-
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }
 
 // topicConfigs are a topic's configs, or nil while it does not exist.
@@ -244,7 +236,7 @@ func TestRouterSeedsReconcilesIngestsAndShutsDown(t *testing.T) {
 		"logs.nginx.errors": {"retention.ms": "259200000", "compression.type": "lz4"},
 		"logs.app":          {"retention.ms": "259200000", "compression.type": "lz4"},
 	} {
-		eventually(t, "topic "+topic, func() bool { return e.topicConfigs(topic) != nil })
+		polltest.True(t, "topic "+topic, 15*time.Second, func() bool { return e.topicConfigs(topic) != nil })
 		got := e.topicConfigs(topic)
 		for k, v := range want {
 			if got[k] != v {
@@ -278,7 +270,7 @@ func TestRouterSeedsReconcilesIngestsAndShutsDown(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "retention.bytes of logs.api altered", func() bool { return e.topicConfigs("logs.api")["retention.bytes"] == "4096" })
+	polltest.True(t, "retention.bytes of logs.api altered", 15*time.Second, func() bool { return e.topicConfigs("logs.api")["retention.bytes"] == "4096" })
 
 	// The API names the invalid fields.
 	_, err = r.client.CreateRoute(ctx, &routingv1.CreateRouteRequest{Route: &routingv1.Route{Name: "x", Dataset: "app"}})
@@ -324,7 +316,7 @@ func TestHotReloadAcrossRouters(t *testing.T) {
 	}
 	// ...routes router B's events, and its topic exists.
 	off := int64(0)
-	eventually(t, "router B routing by the new route", func() bool {
+	polltest.True(t, "router B routing by the new route", 15*time.Second, func() bool {
 		off += 10
 		if _, err := b.client.IngestBatch(ctx, &routingv1.Batch{Dataset: "app", Lines: []*routingv1.RawLine{rawLine(off, "level=error msg=boom")}}); err != nil {
 			return false
@@ -339,7 +331,7 @@ func TestHotReloadAcrossRouters(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "router A parsing app as JSON", func() bool {
+	polltest.True(t, "router A parsing app as JSON", 15*time.Second, func() bool {
 		off += 10
 		ack, err := a.client.IngestBatch(ctx, &routingv1.Batch{Dataset: "app", Lines: []*routingv1.RawLine{rawLine(off, `{"level":"info","msg":"json now"}`)}})
 		return err == nil && ack.ParseFailures == 0

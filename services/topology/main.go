@@ -22,8 +22,8 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/server"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 	"github.com/hindsight-dev/hindsight/services/topology/accesslog"
+	"github.com/hindsight-dev/hindsight/services/topology/api"
 	"github.com/hindsight-dev/hindsight/services/topology/graph"
-	"github.com/hindsight-dev/hindsight/services/topology/service"
 	"github.com/hindsight-dev/hindsight/services/topology/vizceral"
 )
 
@@ -60,7 +60,7 @@ func main() {
 
 func (c *config) setup(_ context.Context, s *server.Server) error {
 	agg := graph.New(c.graph)
-	svc, err := service.New(service.Options{
+	svc, err := api.New(api.Options{
 		Aggregator: agg,
 		Vizceral:   c.vizceral,
 		Log:        s.Log,
@@ -84,7 +84,7 @@ func (c *config) setup(_ context.Context, s *server.Server) error {
 // not be up: the consumer keeps trying to join its group. A new group starts
 // at the end of the topics: the graph only shows the last minutes, and older
 // records would be dropped as too old anyway.
-func (c *config) consumeAccessLogs(s *server.Server, svc *service.Service, agg *graph.Aggregator) error {
+func (c *config) consumeAccessLogs(s *server.Server, svc *api.Service, agg *graph.Aggregator) error {
 	sink, err := accesslog.NewSink(svc.Report, agg.Resolve, s.Log, s.Registry)
 	if err != nil {
 		return err

@@ -18,9 +18,9 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/headless"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
-	"github.com/hindsight-dev/hindsight/services/gateway/gateway"
+	gatewayapi "github.com/hindsight-dev/hindsight/services/gateway/api"
+	topologyapi "github.com/hindsight-dev/hindsight/services/topology/api"
 	"github.com/hindsight-dev/hindsight/services/topology/graph"
-	"github.com/hindsight-dev/hindsight/services/topology/service"
 	"github.com/hindsight-dev/hindsight/web/topology"
 )
 
@@ -28,7 +28,7 @@ import (
 // all-in-one does, and returns the page's base URL.
 func serve(t *testing.T) string {
 	t.Helper()
-	svc, err := service.New(service.Options{Aggregator: graph.New(graph.Options{})})
+	svc, err := topologyapi.New(topologyapi.Options{Aggregator: graph.New(graph.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func serve(t *testing.T) string {
 	t.Cleanup(srv.Stop)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	gw, err := gateway.New(ctx, gateway.Config{TopologyEndpoint: lis.Addr().String()})
+	gw, err := gatewayapi.New(ctx, gatewayapi.Config{TopologyEndpoint: lis.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}

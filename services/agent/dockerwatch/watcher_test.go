@@ -24,7 +24,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
-	"github.com/hindsight-dev/hindsight/services/membership/registry"
+	"github.com/hindsight-dev/hindsight/services/membership/api"
 )
 
 func testLog() *slog.Logger {
@@ -115,7 +115,7 @@ func membership(t *testing.T) membershipv1.MembershipServiceClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	svc, err := registry.New(e.Client(), registry.Options{Log: testLog()})
+	svc, err := api.New(e.Client(), api.Options{Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
-	"github.com/hindsight-dev/hindsight/services/agent/harvester/registry"
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/offsets"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routertest"
 )
 
@@ -189,29 +189,17 @@ func checkExactlyOnce(t *testing.T, got []*routingv1.RawLine, want []string) {
 }
 
 // loadRegistry reads the registry file as the next start would.
-func loadRegistry(t *testing.T, cfg Config) map[string]registry.Entry {
+func loadRegistry(t *testing.T, cfg Config) map[string]offsets.Entry {
 	t.Helper()
-	entries, err := registry.Registry{Path: cfg.Registry, FingerprintBytes: cfg.FingerprintBytes}.Load()
+	entries, err := offsets.Store{Path: cfg.Registry, FingerprintBytes: cfg.FingerprintBytes}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]registry.Entry{}
+	out := map[string]offsets.Entry{}
 	for _, e := range entries {
 		out[e.ID] = e
 	}
 	return out
-}
-
-// waitFor polls cond for up to 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func testLogger() *slog.Logger {

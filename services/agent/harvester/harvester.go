@@ -31,7 +31,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
-	"github.com/hindsight-dev/hindsight/services/agent/harvester/registry"
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/offsets"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routers"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/shipper"
 )
@@ -48,7 +48,7 @@ const (
 type Harvester struct {
 	cfg     Config
 	log     *slog.Logger
-	reg     registry.Registry
+	reg     offsets.Store
 	m       *metrics
 	inputs  []*input
 	routers *routers.List
@@ -88,7 +88,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Harvester, e
 	h := &Harvester{
 		cfg:     cfg,
 		log:     log,
-		reg:     registry.Registry{Path: cfg.Registry, FingerprintBytes: cfg.FingerprintBytes},
+		reg:     offsets.Store{Path: cfg.Registry, FingerprintBytes: cfg.FingerprintBytes},
 		routers: routers.NewList(cfg.Routers...),
 		files:   map[string]*fileState{},
 		open:    map[devIno]*fileState{},
@@ -245,7 +245,7 @@ func (h *Harvester) save() error {
 	h.saveMu.Lock()
 	defer h.saveMu.Unlock()
 	h.mu.Lock()
-	entries := make([]registry.Entry, 0, len(h.files))
+	entries := make([]offsets.Entry, 0, len(h.files))
 	for _, st := range h.files {
 		st.mu.Lock()
 		entries = append(entries, st.entry())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/fingerprint"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routertest"
 )
@@ -42,7 +43,7 @@ func TestMultilineEvents(t *testing.T) {
 		}
 	}
 	id := fingerprint.ID([]byte(text[:testFingerprint]))
-	waitFor(t, "the registry to reach the end", func() bool {
+	polltest.True(t, "the registry to reach the end", 10*time.Second, func() bool {
 		return loadRegistry(t, cfg)[id].Offset == int64(len(text))
 	})
 }
@@ -94,7 +95,7 @@ func TestIncludeExcludeLines(t *testing.T) {
 	run := start(t, cfg)
 	exactlyOnce(t, []string{"ERROR disk full", "WARN retrying"}, r)
 	id := fingerprint.ID([]byte(text[:testFingerprint]))
-	waitFor(t, "the registry to reach the end past dropped lines", func() bool {
+	polltest.True(t, "the registry to reach the end past dropped lines", 10*time.Second, func() bool {
 		return loadRegistry(t, cfg)[id].Offset == int64(len(text))
 	})
 	if n := testutil.ToFloat64(run.h.m.linesExcluded.WithLabelValues("app")); n != 4 {

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hindsight-dev/hindsight/services/agent/harvester/registry"
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/offsets"
 )
 
 // fileState is what the harvester knows of one file content (one
@@ -45,14 +45,14 @@ type span struct {
 	acked bool
 }
 
-func newFileState(e registry.Entry, now time.Time) *fileState {
+func newFileState(e offsets.Entry, now time.Time) *fileState {
 	return &fileState{id: e.ID, input: e.Input, path: e.Path, dev: e.Dev, ino: e.Ino,
 		next: e.Offset, acked: e.Offset, done: e.Done, eof: e.Done, failedSize: -1, lastSeen: now}
 }
 
 // entry is the registry's view of st; st.mu must be held.
-func (st *fileState) entry() registry.Entry {
-	return registry.Entry{ID: st.id, Input: st.input, Path: st.path, Offset: st.acked, Dev: st.dev, Ino: st.ino, Done: st.done}
+func (st *fileState) entry() offsets.Entry {
+	return offsets.Entry{ID: st.id, Input: st.input, Path: st.path, Offset: st.acked, Dev: st.dev, Ino: st.ino, Done: st.done}
 }
 
 // advance moves acked past the acknowledged prefix of spans; st.mu must be

@@ -5,14 +5,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/fingerprint"
-	"github.com/hindsight-dev/hindsight/services/agent/harvester/registry"
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/offsets"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routertest"
 )
 
 func TestAckedOffsetIsContiguous(t *testing.T) {
-	st := newFileState(registry.Entry{ID: "f"}, time.Now())
+	st := newFileState(offsets.Entry{ID: "f"}, time.Now())
 	a, b, c := &span{end: 10}, &span{end: 25}, &span{end: 40}
 	st.spans = []*span{a, b, c}
 	c.acked = true
@@ -58,5 +59,5 @@ func TestOutOfOrderAcksKeepTheRegistryBehind(t *testing.T) {
 	r.Resume()
 	exactlyOnce(t, lineRange("a", 1, 40), r)
 	size := int64(40 * (len(line("a", 1)) + 1))
-	waitFor(t, "the registry to reach the end", func() bool { return loadRegistry(t, cfg)[id].Offset == size })
+	polltest.True(t, "the registry to reach the end", 10*time.Second, func() bool { return loadRegistry(t, cfg)[id].Offset == size })
 }

@@ -43,7 +43,7 @@ import (
 	"time"
 
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/fingerprint"
-	"github.com/hindsight-dev/hindsight/services/agent/harvester/registry"
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/offsets"
 )
 
 // scan matches in's patterns and starts readers for the files with something
@@ -135,7 +135,7 @@ func (h *Harvester) consider(ctx context.Context, in *input, path string, now ti
 	defer h.mu.Unlock()
 	st := h.files[id]
 	if st == nil {
-		st = newFileState(registry.Entry{ID: id, Input: in.Name, Path: path, Dev: di.dev, Ino: di.ino}, now)
+		st = newFileState(offsets.Entry{ID: id, Input: in.Name, Path: path, Dev: di.dev, Ino: di.ino}, now)
 		h.files[id] = st
 		h.log.Info("new file", "input", in.Name, "path", path, "file_id", id)
 		h.markDirty()

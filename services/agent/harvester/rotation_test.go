@@ -12,8 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/fingerprint"
-	"github.com/hindsight-dev/hindsight/services/agent/harvester/registry"
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/offsets"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routertest"
 )
 
@@ -50,7 +51,7 @@ func TestShipsLinesWithTheirSource(t *testing.T) {
 			t.Fatalf("batch dataset %q labels %v with %d lines", b.Dataset, b.Labels, len(b.Lines))
 		}
 	}
-	waitFor(t, "the registry to hold the file's end", func() bool {
+	polltest.True(t, "the registry to hold the file's end", 10*time.Second, func() bool {
 		return loadRegistry(t, cfg)[id].Offset == int64(len(data))
 	})
 	m := run.h.m
@@ -119,7 +120,7 @@ func TestRenameRotation(t *testing.T) {
 
 			// Both files are closed once inactive; a scan reopens the one
 			// that grows.
-			waitFor(t, "inactive files to be closed", func() bool {
+			polltest.True(t, "inactive files to be closed", 10*time.Second, func() bool {
 				return testutil.ToFloat64(run.h.m.openFiles) == 0
 			})
 			appendLines(t, logPath, "new", 101, 110)
@@ -187,7 +188,7 @@ func TestCopyTruncateWhilePaused(t *testing.T) {
 	logPath := filepath.Join(dir, "logs", "app.log")
 	appendLines(t, logPath, "old", 1, 200)
 	run := start(t, cfg)
-	waitFor(t, "reading to pause", func() bool {
+	polltest.True(t, "reading to pause", 10*time.Second, func() bool {
 		return testutil.ToFloat64(run.h.m.linesRead.WithLabelValues("app")) == 20
 	})
 
@@ -216,7 +217,7 @@ func TestDeletedFileIsReadToItsEnd(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	id := fingerprint.ID(data[:testFingerprint])
 	run := start(t, cfg)
-	waitFor(t, "reading to pause", func() bool {
+	polltest.True(t, "reading to pause", 10*time.Second, func() bool {
 		return testutil.ToFloat64(run.h.m.linesRead.WithLabelValues("app")) > 0 && r.ReceivedLineCount() > 0
 	})
 	if err := os.Remove(path); err != nil {
@@ -224,8 +225,8 @@ func TestDeletedFileIsReadToItsEnd(t *testing.T) {
 	}
 	r.Resume()
 	exactlyOnce(t, append(lineRange("a", 1, 5000), "a last line without newline"), r)
-	waitFor(t, "the file to be closed", func() bool { return testutil.ToFloat64(run.h.m.openFiles) == 0 })
-	waitFor(t, "the registry entry to be forgotten", func() bool {
+	polltest.True(t, "the file to be closed", 10*time.Second, func() bool { return testutil.ToFloat64(run.h.m.openFiles) == 0 })
+	polltest.True(t, "the registry entry to be forgotten", 10*time.Second, func() bool {
 		_, ok := loadRegistry(t, cfg)[id]
 		return !ok
 	})
@@ -242,7 +243,7 @@ func TestInodeReuseIsANewFile(t *testing.T) {
 	appendLines(t, path, "first", 1, 100)
 	run := start(t, cfg)
 	exactlyOnce(t, lineRange("first", 1, 100), r)
-	waitFor(t, "the file to be closed", func() bool { return testutil.ToFloat64(run.h.m.openFiles) == 0 })
+	polltest.True(t, "the file to be closed", 10*time.Second, func() bool { return testutil.ToFloat64(run.h.m.openFiles) == 0 })
 
 	oldIno := inode(t, path)
 	if err := os.Remove(path); err != nil {
@@ -270,9 +271,9 @@ func TestInodeInRegistryFromAnotherFile(t *testing.T) {
 	if err := syscall.Stat(path, &st); err != nil {
 		t.Fatal(err)
 	}
-	old := registry.Entry{ID: fingerprint.ID([]byte(strings.Repeat("o", testFingerprint))), Input: "app",
+	old := offsets.Entry{ID: fingerprint.ID([]byte(strings.Repeat("o", testFingerprint))), Input: "app",
 		Path: path, Offset: 3000, Dev: uint64(st.Dev), Ino: st.Ino}
-	if err := (registry.Registry{Path: cfg.Registry, FingerprintBytes: testFingerprint}).Save([]registry.Entry{old}); err != nil {
+	if err := (offsets.Store{Path: cfg.Registry, FingerprintBytes: testFingerprint}).Save([]offsets.Entry{old}); err != nil {
 		t.Fatal(err)
 	}
 	start(t, cfg)
@@ -324,7 +325,7 @@ func TestGzipFilesAreReadOnce(t *testing.T) {
 	want := append(append(lineRange("small", 1, 1), lineRange("big", 1, 3000)...), lineRange("growing", 1, 3000)...)
 	exactlyOnce(t, want, r)
 
-	waitFor(t, "every .gz to be done in the registry", func() bool {
+	polltest.True(t, "every .gz to be done in the registry", 10*time.Second, func() bool {
 		reg := loadRegistry(t, cfg)
 		done := 0
 		for _, e := range reg {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/fingerprint"
@@ -44,7 +45,7 @@ func TestRestartResumesFromRegistry(t *testing.T) {
 	r1.WaitAckedLines(t, acked*50, 10*time.Second)
 	r1.WaitReceivedLines(t, (acked+cfg.Window)*50, 10*time.Second)
 	ackedEnd := int64(len(lineRange("a", 1, acked*50)[0])+1) * acked * 50
-	waitFor(t, "the acks to reach the registry file", func() bool {
+	polltest.True(t, "the acks to reach the registry file", 10*time.Second, func() bool {
 		return loadRegistry(t, cfg)[id].Offset == ackedEnd
 	})
 	killed, err := os.ReadFile(cfg.Registry) // the registry as SIGKILL would leave it

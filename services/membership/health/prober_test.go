@@ -20,7 +20,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
-	"github.com/hindsight-dev/hindsight/services/membership/registry"
+	"github.com/hindsight-dev/hindsight/services/membership/api"
 )
 
 func testLog() *slog.Logger {
@@ -99,7 +99,7 @@ func TestProbeTCPAndHTTP(t *testing.T) {
 
 type env struct {
 	etcd *etcdembed.Etcd
-	reg  *registry.Service
+	reg  *api.Service
 }
 
 func newEnv(t *testing.T) *env {
@@ -111,7 +111,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	reg, err := registry.New(e.Client(), registry.Options{Log: testLog()})
+	reg, err := api.New(e.Client(), api.Options{Log: testLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) startProber(t *testing.T, identity string) (*Prober, *prometheus.Registry, context.CancelFunc) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	p, err := New(e.etcd.Client(), Options{Prefix: registry.DefaultPrefix, SessionTTL: time.Second, Identity: identity, Log: testLog().With("prober", identity), Registerer: reg})
+	p, err := New(e.etcd.Client(), Options{Prefix: api.DefaultPrefix, SessionTTL: time.Second, Identity: identity, Log: testLog().With("prober", identity), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func (e *env) register(t *testing.T, id, addr string, hc *membershipv1.HealthChe
 // stored reads the member as stored in etcd (nil when absent).
 func (e *env) stored(t *testing.T, id string) (*membershipv1.Member, int64) {
 	t.Helper()
-	get, err := e.etcd.Client().Get(context.Background(), registry.DefaultPrefix+"web/"+id)
+	get, err := e.etcd.Client().Get(context.Background(), api.DefaultPrefix+"web/"+id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestProberNeverResurrectsADeletedMember(t *testing.T) {
 		}
 	}
 	time.Sleep(700 * time.Millisecond) // several probe intervals
-	get, err := e.etcd.Client().Get(context.Background(), registry.DefaultPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	get, err := e.etcd.Client().Get(context.Background(), api.DefaultPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,8 @@ import (
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 	"github.com/hindsight-dev/hindsight/services/topology/accesslog"
+	"github.com/hindsight-dev/hindsight/services/topology/api"
 	"github.com/hindsight-dev/hindsight/services/topology/graph"
-	"github.com/hindsight-dev/hindsight/services/topology/service"
 )
 
 const (
@@ -106,7 +106,7 @@ func TestAccessLogsMakeEdges(t *testing.T) {
 	agg := graph.New(graph.Options{Now: c.now})
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := service.New(service.Options{Aggregator: agg, Log: log, Registerer: reg})
+	svc, err := api.New(api.Options{Aggregator: agg, Log: log, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
