@@ -53,7 +53,7 @@ const (
 
 // Options configure a Prober; zero fields take the defaults.
 type Options struct {
-	// Prefix is the registry's key prefix (registry.DefaultPrefix).
+	// Prefix is the registry's key prefix (api.DefaultPrefix of services/membership/api).
 	Prefix string
 	// ElectionPrefix is where replicas elect the acting prober. It must be
 	// outside Prefix (keys there are read as members).
