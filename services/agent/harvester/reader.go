@@ -28,10 +28,12 @@ type reader struct {
 	// size is the file size last seen at its end; lastData when it last grew.
 	size     int64
 	lastData time.Time
-	// path and readTime are refreshed now and then rather than per line.
+	// path, readTime and fileTime are refreshed now and then rather than
+	// per line.
 	path     string
 	readTime *timestamppb.Timestamp
 	stamped  int
+	fileTime *timestamppb.Timestamp // set while the file is a back-filled one
 }
 
 const readBufferBytes = 64 << 10
@@ -75,6 +77,9 @@ func (h *Harvester) read(ctx context.Context, in *input, st *fileState, f *os.Fi
 	}
 	r := &reader{h: h, in: in, st: st, f: f, size: size, lastData: time.Now(), path: path,
 		lines: lines.NewReader(src, start, h.cfg.MaxLineBytes, readBufferBytes)}
+	if info, err := f.Stat(); err == nil {
+		r.fileTime = fileTime(path, info, time.Now())
+	}
 	if in.multiline != nil {
 		r.ml = multiline.New(in.multiline, h.cfg.MaxLineBytes)
 	}
@@ -163,6 +168,11 @@ func (r *reader) refresh() {
 	r.st.lastSeen = time.Now()
 	r.st.mu.Unlock()
 	r.readTime, r.stamped = timestamppb.Now(), 0
+	if r.fileTime != nil { // a back-filled file that grows is live again
+		if info, err := r.f.Stat(); err == nil {
+			r.fileTime = fileTime(r.path, info, time.Now())
+		}
+	}
 }
 
 // line takes one physical line.
@@ -218,6 +228,7 @@ func (r *reader) event(ctx context.Context, ev lines.Line) error {
 		Line:      bytes.Clone(ev.Bytes),
 		ReadTime:  r.readTime,
 		Truncated: ev.Truncated,
+		FileTime:  r.fileTime,
 	}
 	return r.in.batch.add(ctx, r.st, line, ev.End)
 }

@@ -238,6 +238,9 @@ func prepare(ds *rules.Dataset, b *routingv1.Batch, now time.Time, maxRecord int
 		if l.GetReadTime() != nil {
 			in.ReadTime = l.GetReadTime().AsTime()
 		}
+		if l.GetFileTime() != nil {
+			in.FileTime = l.GetFileTime().AsTime()
+		}
 		e := ds.Parser.Parse(in)
 		if parse.Failed(e) {
 			ack.ParseFailures++
