@@ -13,6 +13,7 @@ type record struct {
 	level   string
 	service string
 	time    time.Time // zero: the line had none
+	timeKey string    // the key time was read from, when a format read it itself
 	fields  map[string]*structpb.Value
 }
 

@@ -1,110 +1,133 @@
 package parse
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
+// jsonParsers are reused: a fastjson.Parser keeps its value tree between
+// lines, which is what makes it several times faster than decoding into
+// map[string]any (measured in BenchmarkParse/json).
+var jsonParsers fastjson.ParserPool
+
 // parseJSON reads one JSON object. Nested objects become dotted keys
 // ({"http":{"method":"GET"}} → "http.method"), so that the keys the event
-// model maps are found wherever the writer nested them.
+// model maps are found wherever the writer nested them; when a literal
+// "a.b" and a nested {"a":{"b":…}} meet, the later one in the line wins.
 func parseJSON(p *Parser, s string, ref time.Time, r *record) error {
 	if !strings.HasPrefix(strings.TrimLeft(s, " \t"), "{") {
 		return errors.New("json: not an object")
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber() // epoch times keep their digits
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		return fmt.Errorf("json: %w", err)
+	jp := jsonParsers.Get()
+	defer jsonParsers.Put(jp)
+	v, err := jp.Parse(s)
+	if err != nil {
+		return jsonError(err)
 	}
-	if rest := strings.TrimSpace(s[dec.InputOffset():]); rest != "" {
-		return errors.New("json: data after the object")
+	obj, err := v.Object()
+	if err != nil {
+		return errors.New("json: not an object")
 	}
-	flat := make(map[string]*structpb.Value, len(obj))
+	flat := make(map[string]*structpb.Value, obj.Len())
+	p.timeFromDigits(r, obj, ref)
 	flatten(flat, "", obj)
-	p.timeFromDigits(r, flat, obj, ref)
+	if !r.time.IsZero() {
+		delete(flat, r.timeKey)
+	}
 	p.mapKeyed(r, flat, "json", ref)
 	return nil
+}
+
+// jsonError shortens fastjson's errors, which quote the rest of the line.
+func jsonError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "; unparsed tail"); i >= 0 {
+		if strings.Contains(msg[:i], "cannot parse empty string") || strings.HasSuffix(msg[:i], "missing '\"'") {
+			return errors.New("json: unexpected EOF")
+		}
+		msg = msg[:i]
+	}
+	if strings.Contains(msg, "unexpected tail") {
+		return errors.New("json: data after the object")
+	}
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	if strings.Contains(msg, "missing") || strings.Contains(msg, "empty string") || strings.Contains(msg, "unexpected end") {
+		return errors.New("json: unexpected EOF")
+	}
+	return errors.New("json: " + clip(msg))
 }
 
 // timeFromDigits reads the event time from the first time field present when
 // it is a JSON number, from its digits rather than its float value, so that
 // epoch nanoseconds stay exact. Other times are left to mapKeyed.
-func (p *Parser) timeFromDigits(r *record, flat map[string]*structpb.Value, obj map[string]any, ref time.Time) {
+func (p *Parser) timeFromDigits(r *record, obj *fastjson.Object, ref time.Time) {
 	for _, k := range p.keys.time {
-		v, ok := obj[k]
-		if !ok {
+		v := obj.Get(k)
+		if v == nil {
 			continue
 		}
-		if n, ok := v.(json.Number); ok {
-			if t, ok := p.times.parse(n.String(), ref); ok {
-				r.time = t
-				delete(flat, k)
+		if v.Type() == fastjson.TypeNumber {
+			if t, ok := p.times.parse(v.String(), ref); ok {
+				r.time, r.timeKey = t, k
 			}
 		}
 		return
 	}
 }
 
-// flatten adds obj's leaves to flat under prefix. When a literal "a.b" and a
-// nested {"a":{"b":…}} meet, keys are visited in order so that every run
-// keeps the same one; without dotted keys they cannot meet, and sorting is
-// skipped (it is a tenth of the parse).
-func flatten(flat map[string]*structpb.Value, prefix string, obj map[string]any) {
-	keys := make([]string, 0, len(obj))
-	dotted := false
-	for k := range obj {
-		keys = append(keys, k)
-		dotted = dotted || k == "" || strings.IndexByte(k, '.') >= 0
-	}
-	if dotted {
-		slices.Sort(keys)
-	}
-	for _, k := range keys {
-		name := fieldName(prefix + k)
-		if sub, ok := obj[k].(map[string]any); ok && len(sub) > 0 {
-			flatten(flat, name+".", sub)
-			continue
+// flatten adds obj's leaves to flat under prefix.
+func flatten(flat map[string]*structpb.Value, prefix string, obj *fastjson.Object) {
+	obj.Visit(func(key []byte, v *fastjson.Value) {
+		name := fieldName(prefix + string(key))
+		if v.Type() == fastjson.TypeObject {
+			if sub, _ := v.Object(); sub.Len() > 0 {
+				flatten(flat, name+".", sub)
+				return
+			}
 		}
-		flat[name] = jsonValue(obj[k])
-	}
+		flat[name] = jsonValue(v)
+	})
 }
 
 // jsonValue converts a decoded JSON value; objects inside arrays stay objects.
-func jsonValue(v any) *structpb.Value {
-	switch v := v.(type) {
-	case nil:
+func jsonValue(v *fastjson.Value) *structpb.Value {
+	switch v.Type() {
+	case fastjson.TypeNull:
 		return structpb.NewNullValue()
-	case bool:
-		return structpb.NewBoolValue(v)
-	case string:
-		return structpb.NewStringValue(v)
-	case json.Number:
-		f, err := strconv.ParseFloat(string(v), 64)
+	case fastjson.TypeTrue:
+		return structpb.NewBoolValue(true)
+	case fastjson.TypeFalse:
+		return structpb.NewBoolValue(false)
+	case fastjson.TypeString:
+		return structpb.NewStringValue(string(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		digits := v.String()
+		f, err := strconv.ParseFloat(digits, 64)
 		if err != nil { // out of float64's range
-			return structpb.NewStringValue(string(v))
+			return structpb.NewStringValue(digits)
 		}
 		return structpb.NewNumberValue(f)
-	case []any:
-		l := make([]*structpb.Value, len(v))
-		for i, e := range v {
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		l := make([]*structpb.Value, len(a))
+		for i, e := range a {
 			l[i] = jsonValue(e)
 		}
 		return structpb.NewListValue(&structpb.ListValue{Values: l})
-	case map[string]any:
-		s := &structpb.Struct{Fields: make(map[string]*structpb.Value, len(v))}
-		for k, e := range v {
-			s.Fields[fieldName(k)] = jsonValue(e)
-		}
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		s := &structpb.Struct{Fields: make(map[string]*structpb.Value, o.Len())}
+		o.Visit(func(k []byte, e *fastjson.Value) {
+			s.Fields[fieldName(string(k))] = jsonValue(e)
+		})
 		return structpb.NewStructValue(s)
 	}
-	return structpb.NewStringValue(fmt.Sprint(v))
+	return structpb.NewNullValue()
 }
