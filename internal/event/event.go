@@ -202,9 +202,33 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// appendTime writes t as TimeLayout does, without time.Format's generality.
+// appendTime writes t as TimeLayout does, digit by digit: time.Format's
+// generality was an eighth of the router's encode time (twice per event).
 func appendTime(b []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(b, TimeLayout)
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = appendDigits(append(b, '-'), int(month), 2)
+	b = appendDigits(append(b, '-'), day, 2)
+	b = appendDigits(append(b, 'T'), hour, 2)
+	b = appendDigits(append(b, ':'), minute, 2)
+	b = appendDigits(append(b, ':'), sec, 2)
+	b = appendDigits(append(b, '.'), t.Nanosecond(), 9)
+	return append(b, 'Z')
+}
+
+// appendDigits writes v zero-padded to n digits.
+func appendDigits(b []byte, v, n int) []byte {
+	var buf [9]byte
+	for i := n - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, buf[:n]...)
 }
 
 // Unmarshal decodes an ECS JSON document written by Marshal (or any document
@@ -277,7 +301,7 @@ func Unmarshal(b []byte) (*eventv1.Event, error) {
 }
 
 // FormatTime writes t the way documents and headers carry it: UTC, nanoseconds.
-func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+func FormatTime(t time.Time) string { return string(appendTime(make([]byte, 0, len(TimeLayout)), t)) }
 
 // ParseTime reads a time written by FormatTime (or any RFC 3339 time).
 func ParseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }

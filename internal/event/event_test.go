@@ -175,3 +175,17 @@ func TestFieldEncodingMatchesEncodingJSON(t *testing.T) {
 		t.Error("NaN must not encode")
 	}
 }
+
+func TestFormatTimeIsTimeLayout(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2015, 10, 21, 16, 29, 0, 123456789, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", 3600)),
+		time.Unix(0, 1),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, want := FormatTime(tm), tm.UTC().Format(TimeLayout); got != want {
+			t.Errorf("FormatTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
