@@ -1,7 +1,8 @@
 // Package bulk is the indexer's sink: it indexes consumed events into
-// OpenSearch (or Elasticsearch) with the _bulk API, into daily indices
-// logs-<dataset>-YYYY.MM.DD, with the event id as _id so that indexing a
-// record twice leaves one document.
+// OpenSearch (or Elasticsearch) through the index layer's _bulk writer
+// (internal/index/opensearch), into the daily indices index.DailyName names,
+// with the event id as _id so that indexing a record twice leaves one
+// document.
 //
 // A document is done when OpenSearch stored it or rejected it as malformed
 // (status 400) and it was dead-lettered; everything else (429, 5xx, other
@@ -17,15 +18,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"strings"
 	"time"
 
-	"github.com/opensearch-project/opensearch-go/v4"
-	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hindsight-dev/hindsight/internal/index"
+	osindex "github.com/hindsight-dev/hindsight/internal/index/opensearch"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 )
 
@@ -54,20 +53,10 @@ type DeadLetters interface {
 	Send(ctx context.Context, rs []Rejected) error
 }
 
-// NewClient is an OpenSearch client for the comma-free list of node URLs.
-func NewClient(urls []string, user, password string) (*opensearchapi.Client, error) {
-	return opensearchapi.NewClient(opensearchapi.Config{Client: opensearch.Config{
-		Addresses: urls,
-		Username:  user,
-		Password:  password,
-		// Retries are the indexer's own, per document and with backoff while
-		// fetching is paused; quick client retries would only delay that.
-		// With several nodes, each new request goes to the next one.
-		DisableRetry: true,
-		// A hung request holds the consumer loop; bound it well within the
-		// group's rebalance timeout.
-		RequestTimeout: 30 * time.Second,
-	}})
+// NewClient is an OpenSearch client for the list of node URLs. Retries are
+// the indexer's own, per document and with backoff while fetching is paused.
+func NewClient(urls []string, user, password string) (*osindex.Client, error) {
+	return osindex.New(osindex.Config{URLs: urls, User: user, Password: password})
 }
 
 type partKey struct {
@@ -77,18 +66,18 @@ type partKey struct {
 
 type item struct {
 	rec    *kgo.Record
-	index  string
-	action []byte // the bulk action line, newline included
-	doc    []byte // the document on one line
+	doc    index.Doc // Source on one line
 	reject *Rejected
 	done   bool
 }
 
-func (it *item) size() int { return len(it.action) + len(it.doc) + 1 }
+// size is about the item's share of a bulk body (the action line's fixed
+// part is ~30 bytes).
+func (it *item) size() int { return 32 + len(it.doc.Index) + len(it.doc.ID) + len(it.doc.Source) }
 
 // Indexer is a kafkaconsume.Sink indexing into OpenSearch.
 type Indexer struct {
-	client *opensearchapi.Client
+	client *osindex.Client
 	dead   DeadLetters
 	opt    Options
 	m      *metrics
@@ -98,12 +87,11 @@ type Indexer struct {
 	since   time.Time // when the oldest queued record arrived
 	retry   bool      // the queue holds documents that failed before
 	last    map[partKey]*kgo.Record
-	buf     bytes.Buffer
 	tmplSet bool
 }
 
 // New returns an Indexer writing through client and dead-lettering to dead.
-func New(client *opensearchapi.Client, dead DeadLetters, opt Options) (*Indexer, error) {
+func New(client *osindex.Client, dead DeadLetters, opt Options) (*Indexer, error) {
 	if opt.Docs <= 0 || opt.Bytes <= 0 || opt.Interval <= 0 {
 		return nil, errors.New("indexer: bulk docs, bytes and interval must be positive")
 	}
@@ -117,11 +105,10 @@ func New(client *opensearchapi.Client, dead DeadLetters, opt Options) (*Indexer,
 // Add queues r's document.
 func (ix *Indexer) Add(r *kgo.Record) {
 	dataset, t := kafkaconsume.Place(r)
-	it := &item{rec: r, index: IndexName(dataset, t)}
-	it.action = appendAction(make([]byte, 0, 64+len(it.index)), it.index, documentID(r))
+	it := &item{rec: r, doc: index.Doc{ID: documentID(r), Index: index.DailyName(dataset, t), Time: t}}
 	var err error
-	if it.doc, err = oneLine(r.Value); err != nil {
-		it.reject = &Rejected{Record: r, Index: it.index, Reason: err.Error()}
+	if it.doc.Source, err = oneLine(r.Value); err != nil {
+		it.reject = &Rejected{Record: r, Index: it.doc.Index, Reason: err.Error()}
 	}
 	if len(ix.queue) == 0 {
 		ix.since = time.Now()
@@ -213,57 +200,47 @@ func (ix *Indexer) batches() func(yield func([]*item) bool) {
 
 // send makes one bulk request and settles each of its documents.
 func (ix *Indexer) send(ctx context.Context, batch []*item) error {
-	body := ix.body(batch)
+	docs := make([]index.Doc, len(batch))
+	for i, it := range batch {
+		docs[i] = it.doc
+	}
 	start := time.Now()
-	resp, err := ix.client.Bulk(ctx, opensearchapi.BulkReq{Body: bytes.NewReader(body)})
+	results, err := ix.client.Bulk(ctx, "", docs)
 	ix.m.bulkSeconds.Observe(time.Since(start).Seconds())
 	ix.m.bulkDocs.Add(float64(len(batch)))
-	// Per-document results come with status 200, even when the client also
-	// reports partial failures as an error.
-	if resp != nil && len(resp.Items) == len(batch) {
-		ix.m.bulkRequests.WithLabelValues("ok").Inc()
-		for i, res := range resp.Items {
-			for _, r := range res {
-				ix.settle(batch[i], r)
-			}
+	if err != nil {
+		ix.m.bulkRequests.WithLabelValues("failed").Inc()
+		ix.m.retries.Add(float64(len(batch)))
+		return err
+	}
+	ix.m.bulkRequests.WithLabelValues("ok").Inc()
+	for i, r := range results {
+		it := batch[i]
+		switch r.Outcome {
+		case osindex.Stored:
+			it.done = true
+			ix.m.indexed.Inc()
+		case osindex.Rejected:
+			it.reject = &Rejected{Record: it.rec, Index: it.doc.Index, Status: r.Status, Reason: r.Reason}
+		default:
+			ix.m.retries.Inc()
 		}
-		return nil
 	}
-	ix.m.bulkRequests.WithLabelValues("failed").Inc()
-	ix.m.retries.Add(float64(len(batch)))
-	status := 0
-	if resp != nil && resp.Inspect().Response != nil {
-		status = resp.Inspect().Response.StatusCode
-	}
-	if err == nil {
-		err = fmt.Errorf("%d results for %d documents", len(resp.Items), len(batch))
-	}
-	return fmt.Errorf("bulk request (status %d): %w", status, err)
+	return nil
 }
 
-// settle records one document's bulk result.
-func (ix *Indexer) settle(it *item, r opensearchapi.BulkRespItem) {
-	switch {
-	case r.Status >= 200 && r.Status < 300:
-		it.done = true
-		ix.m.indexed.Inc()
-	case r.Status == http.StatusBadRequest:
-		// The document itself is wrong (mapping conflict, unparsable
-		// field): retrying cannot help.
-		reason := "rejected"
-		if e := r.Error; e != nil {
-			reason = e.Type + ": " + e.Reason
-			if e.Cause.Type != "" {
-				reason += " (caused by " + e.Cause.Type + ": " + e.Cause.Reason + ")"
-			}
-		}
-		it.reject = &Rejected{Record: it.rec, Index: it.index, Status: r.Status, Reason: reason}
-	default:
-		// 429 and 5xx are the cluster's trouble; anything else (a missing
-		// index with auto-creation off, a permission) is its configuration
-		// — none is the document's fault, so none is dead-lettered.
-		ix.m.retries.Inc()
+// ensureTemplate installs the index template once, before the first
+// document: an index created without it would map fields by guesswork.
+func (ix *Indexer) ensureTemplate(ctx context.Context) error {
+	if ix.tmplSet {
+		return nil
 	}
+	if err := ix.client.EnsureTemplate(ctx); err != nil {
+		return err
+	}
+	ix.tmplSet = true
+	ix.opt.Log.Info("index template installed", "template", index.TemplateName)
+	return nil
 }
 
 // marks are, per partition, the offset of its first document not done, or
@@ -305,36 +282,6 @@ func (ix *Indexer) Forget(parts kafkaconsume.Parts) {
 	}
 }
 
-// body is the _bulk request body for batch (valid until the next call).
-func (ix *Indexer) body(batch []*item) []byte {
-	ix.buf.Reset()
-	for _, it := range batch {
-		ix.buf.Write(it.action)
-		ix.buf.Write(it.doc)
-		ix.buf.WriteByte('\n')
-	}
-	return ix.buf.Bytes()
-}
-
-// IndexName is the daily index of a dataset's events of t's date (UTC):
-// logs-<dataset>-YYYY.MM.DD, with the dataset lower-cased and characters
-// index names may not hold replaced by "_".
-func IndexName(dataset string, t time.Time) string {
-	if dataset == "" {
-		dataset = "unknown"
-	}
-	if len(dataset) > 200 {
-		dataset = dataset[:200] // index names are limited to 255 bytes
-	}
-	b := []byte(strings.ToLower(dataset))
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			b[i] = '_'
-		}
-	}
-	return "logs-" + string(b) + t.UTC().Format("-2006.01.02")
-}
-
 // documentID is the event id the router puts in the record key. A record
 // without one gets an id from its position, which at least makes redelivery
 // of that record idempotent.
@@ -343,31 +290,6 @@ func documentID(r *kgo.Record) string {
 		return string(r.Key)
 	}
 	return fmt.Sprintf("%s-%d-%d", r.Topic, r.Partition, r.Offset)
-}
-
-func appendAction(b []byte, index, id string) []byte {
-	b = append(b, `{"index":{"_index":"`...)
-	b = append(b, index...) // safe by construction
-	b = append(b, `","_id":`...)
-	if plain(id) {
-		b = append(b, '"')
-		b = append(b, id...)
-		b = append(b, '"')
-	} else {
-		q, _ := json.Marshal(id)
-		b = append(b, q...)
-	}
-	return append(b, "}}\n"...)
-}
-
-// plain reports whether s needs no JSON escaping (event ids are hex).
-func plain(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 // oneLine returns doc as the single line a bulk body needs.

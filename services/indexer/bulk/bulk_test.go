@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hindsight-dev/hindsight/internal/index"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/kafkatest"
 	"github.com/hindsight-dev/hindsight/services/indexer/bulk"
@@ -105,7 +106,7 @@ func produce(kafka *kafkatest.Cluster, topic, dataset string, from, n, days, par
 		id := fmt.Sprintf("%s-%05d", dataset, i)
 		ts := day0.Add(time.Duration(i%days)*24*time.Hour + time.Duration(i)*time.Second)
 		recs = append(recs, kafkatest.Record(topic, int32(i%parts), id, dataset, ts, kafkatest.Doc(id, dataset, ts, msg(i))))
-		want[id] = bulk.IndexName(dataset, ts)
+		want[id] = index.DailyName(dataset, ts)
 	}
 	kafka.Produce(recs...)
 	return want
@@ -164,7 +165,7 @@ func TestIndexesIntoDailyIndicesByIDOnce(t *testing.T) {
 		t.Fatalf("index template: %v", err)
 	}
 	p := tmpl.Template.Mappings.Properties
-	if fmt.Sprint(tmpl.IndexPatterns) != "[logs-*]" || p["@timestamp"].Type != "date" || p["message"].Type != "text" ||
+	if fmt.Sprint(tmpl.IndexPatterns) != "[logs-*]" || p["@timestamp"].Type != "date_nanos" || p["message"].Type != "text" ||
 		p["data_stream"].Properties["dataset"].Type != "keyword" || p["log"].Properties["level"].Type != "keyword" ||
 		p["host"].Properties["name"].Type != "keyword" || p["event"].Properties["id"].Type != "keyword" ||
 		len(tmpl.Template.Mappings.DynamicTemplates) == 0 {

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hindsight-dev/hindsight/services/indexer/bulk"
+	"github.com/hindsight-dev/hindsight/internal/index"
 )
 
 // fakeSearch plays the part of OpenSearch's _bulk and _index_template
@@ -69,7 +69,7 @@ func (f *fakeSearch) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case r.Method == http.MethodPut && r.URL.Path == "/_index_template/"+bulk.TemplateName:
+	case r.Method == http.MethodPut && r.URL.Path == "/_index_template/"+index.TemplateName:
 		if err := json.NewDecoder(r.Body).Decode(&f.template); err != nil {
 			reply(w, 400, map[string]any{"error": map[string]any{"type": "parse_exception", "reason": err.Error()}, "status": 400})
 			return

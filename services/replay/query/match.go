@@ -33,8 +33,14 @@ func Matches(n Node, doc map[string]any) bool {
 	case Not:
 		return !Matches(n.Node, doc)
 	case Match:
+		if n.Field == AnyField {
+			return n.matchesAny(doc)
+		}
 		return anyValue(Lookup(doc, n.Field), n.matches)
 	case Range:
+		if n.Field == AnyField {
+			return n.containsAny(doc)
+		}
 		return anyValue(Lookup(doc, n.Field), n.contains)
 	}
 	return false
@@ -88,15 +94,45 @@ func String(v any) string {
 	return ""
 }
 
-func (m Match) matches(v any) bool {
-	s := String(v)
-	if !IsText(m.Field) {
-		if m.Wildcard {
-			ok, _ := path.Match(m.Value, s)
-			return ok
-		}
-		return s == m.Value
+// matchesAny is a bare word's match: the message's words, or any exact value.
+func (m Match) matchesAny(doc map[string]any) bool {
+	text := m
+	text.Field = DefaultTextField
+	if anyValue(Lookup(doc, DefaultTextField), text.matches) {
+		return true
 	}
+	for _, k := range Keywords(nil, doc) {
+		if m.exact(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// exact matches one whole exact value (a wildcard is case-sensitive, as on
+// a keyword field).
+func (m Match) exact(s string) bool {
+	if !Indexable(s) {
+		return false
+	}
+	if m.Wildcard {
+		ok, _ := path.Match(m.Value, s)
+		return ok
+	}
+	return s == m.Value
+}
+
+func (m Match) matches(v any) bool {
+	if !IsText(m.Field) {
+		if f, ok := v.(float64); ok {
+			// A number field matches the number the value spells, and
+			// never a wildcard (numbers are not terms).
+			want, err := strconv.ParseFloat(m.Value, 64)
+			return err == nil && !m.Wildcard && f == want
+		}
+		return m.exact(String(v))
+	}
+	s, _ := v.(string)
 	words := Words(s)
 	if m.Wildcard {
 		pat := strings.ToLower(m.Value)
@@ -159,16 +195,40 @@ func containsRun(words, run []string) bool {
 	return false
 }
 
-// contains compares as numbers when the value and bounds are numbers, as
-// times when they are times, and as strings otherwise.
+// containsAny is a bare range: over every exact value, as strings.
+func (r Range) containsAny(doc map[string]any) bool {
+	for _, k := range Keywords(nil, doc) {
+		if r.compare(k, compareStrings) {
+			return true
+		}
+	}
+	return false
+}
+
+// contains compares a number field's values as numbers (a bound that is no
+// number matches none of them), a date field's as times, and everything
+// else as strings.
 func (r Range) contains(v any) bool {
 	s := String(v)
 	cmp := compareStrings
-	if _, ok := v.(float64); ok && numeric(r.Min) && numeric(r.Max) {
+	switch _, isNumber := v.(float64); {
+	case isNumber:
+		if !numeric(r.Min) || !numeric(r.Max) {
+			return false
+		}
 		cmp = compareNumbers
-	} else if isTime(s) && timeBound(r.Min) && timeBound(r.Max) {
+	case IsDate(r.Field):
+		if !isTime(s) || !timeBound(r.Min) || !timeBound(r.Max) {
+			return false
+		}
 		cmp = compareTimes
+	case !Indexable(s):
+		return false
 	}
+	return r.compare(s, cmp)
+}
+
+func (r Range) compare(s string, cmp func(a, b string) int) bool {
 	if r.Min != "" {
 		c := cmp(s, r.Min)
 		if c < 0 || c == 0 && !r.IncMin {

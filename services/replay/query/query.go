@@ -1,8 +1,8 @@
 // Package query is the search language of replays and live search, a subset
 // of the Lucene query string syntax that Kibana users type:
 //
-//	timeout                      a word of the message
-//	"connection reset"           a phrase of the message
+//	timeout                      a word of the message, or any exact field's value
+//	"connection reset"           a phrase of the message, or any exact field's value
 //	log.level:error              a field's value (exact, except for text fields)
 //	service.name:api*            a wildcard (* and ?)
 //	http.response.status_code:[500 TO 599]   an inclusive range ({} exclusive)
@@ -19,15 +19,6 @@ import (
 	"strings"
 	"unicode"
 )
-
-// DefaultField is the field of a clause without one.
-const DefaultField = "message"
-
-// textFields are analysed (matched by words); every other field is exact.
-var textFields = map[string]bool{"message": true, "error.message": true}
-
-// IsText reports whether a field is matched by words rather than exactly.
-func IsText(field string) bool { return textFields[field] }
 
 // Node is a parsed query: And, Or, Not, Match or Range.
 type Node interface{ node() }
@@ -346,10 +337,10 @@ func (p *parser) primary() (Node, error) {
 		return nil, fmt.Errorf("unexpected ')' at %d", t.at)
 	}
 	p.pos--
-	return p.value(DefaultField, t.at)
+	return p.value(AnyField, t.at)
 }
 
-// value parses what follows "field:" (or a bare value of the default field).
+// value parses what follows "field:" (or a bare value, of AnyField).
 func (p *parser) value(field string, at int) (Node, error) {
 	t := p.peek()
 	if t == nil {
@@ -391,7 +382,7 @@ func (p *parser) value(field string, at int) (Node, error) {
 	return nil, fmt.Errorf("unexpected %q at %d", t.text, t.at)
 }
 
-// withField moves default-field clauses of n to field.
+// withField moves the clauses of n to field.
 func withField(n Node, field string) Node {
 	switch n := n.(type) {
 	case And:

@@ -12,11 +12,11 @@ func TestParse(t *testing.T) {
 		want Node
 	}{
 		{"", nil},
-		{"timeout", Match{Field: "message", Value: "timeout"}},
-		{`"connection reset"`, Match{Field: "message", Value: "connection reset", Phrase: true}},
-		{"log.level:error api*", And{[]Node{Match{Field: "log.level", Value: "error"}, Match{Field: "message", Value: "api*", Wildcard: true}}}},
-		{"a OR b AND NOT c", Or{[]Node{Match{Field: "message", Value: "a"}, And{[]Node{Match{Field: "message", Value: "b"}, Not{Match{Field: "message", Value: "c"}}}}}}},
-		{"-x", Not{Match{Field: "message", Value: "x"}}},
+		{"timeout", Match{Field: AnyField, Value: "timeout"}},
+		{`"connection reset"`, Match{Field: AnyField, Value: "connection reset", Phrase: true}},
+		{"log.level:error api*", And{[]Node{Match{Field: "log.level", Value: "error"}, Match{Field: AnyField, Value: "api*", Wildcard: true}}}},
+		{"a OR b AND NOT c", Or{[]Node{Match{Field: AnyField, Value: "a"}, And{[]Node{Match{Field: AnyField, Value: "b"}, Not{Match{Field: AnyField, Value: "c"}}}}}}},
+		{"-x", Not{Match{Field: AnyField, Value: "x"}}},
 		{"code:[500 TO 599}", Range{Field: "code", Min: "500", Max: "599", IncMin: true}},
 		{"bytes:>=10", Range{Field: "bytes", Min: "10", IncMin: true}},
 		{"@timestamp:<2026-03-01T10:00:00Z", Range{Field: "@timestamp", Max: "2026-03-01T10:00:00Z"}},
@@ -65,6 +65,17 @@ func TestMatches(t *testing.T) {
 		"log.level:info AND service.name:api":    false,
 		"@timestamp:[2026-03-01 TO 2026-03-02]":  true,
 		"@timestamp:<2026-03-01T10:00:00Z":       false,
+		// A bare word is a word of the message or any exact value.
+		"error":                              true,
+		"ERROR":                              false,
+		"message:error":                      false,
+		"ap?":                                true,
+		`"api"`:                              true,
+		"503":                                false, // numbers are not exact values
+		"http.response.status_code:503.0":    true,
+		"http.response.status_code:50*":      false,
+		"http.response.status_code:[a TO z]": false,
+		"service.name:[a TO b]":              true,
 	} {
 		n, err := Parse(q)
 		if err != nil {

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -9,16 +10,17 @@ import (
 	"github.com/blevesearch/bleve/v2"
 	bq "github.com/blevesearch/bleve/v2/search/query"
 
-	"github.com/hindsight-dev/hindsight/services/replay/index"
+	"github.com/hindsight-dev/hindsight/internal/index"
 	"github.com/hindsight-dev/hindsight/services/replay/query"
 )
 
 const histogramFacet = "histogram"
 
 // Search runs r: the query, the time range and datasets as filters, sorted by
-// time (then id, so pages are stable), with the histogram as a date facet.
+// time (then id, so pages are stable), the histogram as a date facet and top
+// values as term facets.
 func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, error) {
-	must := []bq.Query{toBleve(r.Query)}
+	must := []bq.Query{ToBleve(r.Query)}
 	inc, exc := true, false
 	tr := bleve.NewDateRangeInclusiveQuery(r.From, r.To, &inc, &exc)
 	tr.SetField("@timestamp")
@@ -32,6 +34,7 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 	}
 	req := bleve.NewSearchRequestOptions(bleve.NewConjunctionQuery(must...), r.Size, r.Offset, false)
 	req.Fields = []string{sourceField}
+	req.Score = "none"
 	if r.Oldest {
 		req.SortBy([]string{"@timestamp", "_id"})
 	} else {
@@ -43,6 +46,14 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 			f.AddDateTimeRange(strconv.Itoa(i), b, index.BucketEnd(r.Buckets, i, r.To))
 		}
 		req.AddFacet(histogramFacet, f)
+	}
+	topSize := r.TopSize
+	if topSize <= 0 {
+		topSize = 10
+	}
+	for i, f := range r.Top {
+		// One more than asked, so ties at the cut are ordered by value.
+		req.AddFacet("top"+strconv.Itoa(i), bleve.NewFacetRequest(f, topSize+1))
 	}
 	res, err := ix.bi.SearchInContext(ctx, req)
 	if err != nil {
@@ -63,6 +74,24 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 			}
 		}
 	}
+	if len(r.Top) > 0 {
+		out.Top = map[string][]index.ValueCount{}
+		for i, f := range r.Top {
+			vs := []index.ValueCount{}
+			if fr := res.Facets["top"+strconv.Itoa(i)]; fr != nil && fr.Terms != nil {
+				for _, t := range fr.Terms.Terms() {
+					vs = append(vs, index.ValueCount{Value: t.Term, Count: int64(t.Count)})
+				}
+			}
+			sort.Slice(vs, func(i, j int) bool {
+				if vs[i].Count != vs[j].Count {
+					return vs[i].Count > vs[j].Count
+				}
+				return vs[i].Value < vs[j].Value
+			})
+			out.Top[f] = vs[:min(len(vs), topSize)]
+		}
+	}
 	return out, nil
 }
 
@@ -72,28 +101,37 @@ func term(field, value string) bq.Query {
 	return q
 }
 
-// toBleve translates a parsed query; see package query for the semantics.
-func toBleve(n query.Node) bq.Query {
+// ToBleve translates a parsed query; see package query for the semantics,
+// which OpenSearch shares.
+func ToBleve(n query.Node) bq.Query {
 	switch n := n.(type) {
 	case nil:
 		return bleve.NewMatchAllQuery()
 	case query.And:
 		qs := make([]bq.Query, len(n.Nodes))
 		for i, c := range n.Nodes {
-			qs[i] = toBleve(c)
+			qs[i] = ToBleve(c)
 		}
 		return bleve.NewConjunctionQuery(qs...)
 	case query.Or:
 		qs := make([]bq.Query, len(n.Nodes))
 		for i, c := range n.Nodes {
-			qs[i] = toBleve(c)
+			qs[i] = ToBleve(c)
 		}
 		return bleve.NewDisjunctionQuery(qs...)
 	case query.Not:
-		return bq.NewBooleanQuery([]bq.Query{bleve.NewMatchAllQuery()}, nil, []bq.Query{toBleve(n.Node)})
+		return bq.NewBooleanQuery([]bq.Query{bleve.NewMatchAllQuery()}, nil, []bq.Query{ToBleve(n.Node)})
 	case query.Match:
+		if n.Field == query.AnyField {
+			text, exact := n, n
+			text.Field, exact.Field = query.DefaultTextField, query.KeywordsField
+			return bleve.NewDisjunctionQuery(matchToBleve(text), matchToBleve(exact))
+		}
 		return matchToBleve(n)
 	case query.Range:
+		if n.Field == query.AnyField {
+			n.Field = query.KeywordsField
+		}
 		return rangeToBleve(n)
 	}
 	return bleve.NewMatchNoneQuery()
@@ -122,30 +160,38 @@ func matchToBleve(m query.Match) bq.Query {
 	}
 	// Exact fields: a string term, or the number it spells.
 	q := term(m.Field, m.Value)
-	if f, err := strconv.ParseFloat(m.Value, 64); err == nil {
+	if f, err := strconv.ParseFloat(m.Value, 64); err == nil && m.Field != query.KeywordsField {
 		t := true
 		nq := bleve.NewNumericRangeInclusiveQuery(&f, &f, &t, &t)
-		nq.SetField(m.Field)
+		nq.SetField(numberField(m.Field))
 		return bleve.NewDisjunctionQuery(q, nq)
 	}
 	return q
 }
 
+// rangeToBleve: dates compare as times; other fields as strings, and also
+// as numbers when both bounds are (a field is numbers in some documents and
+// strings in others, as in OpenSearch's daily indices).
 func rangeToBleve(r query.Range) bq.Query {
 	minInc, maxInc := r.IncMin, r.IncMax
-	if lo, hi, ok := numbers(r.Min, r.Max); ok {
-		q := bleve.NewNumericRangeInclusiveQuery(lo, hi, &minInc, &maxInc)
-		q.SetField(r.Field)
-		return q
-	}
-	if lo, hi, ok := times(r.Min, r.Max); ok {
+	if query.IsDate(r.Field) {
+		lo, hi, ok := times(r.Min, r.Max)
+		if !ok {
+			return bleve.NewMatchNoneQuery()
+		}
 		q := bleve.NewDateRangeInclusiveQuery(lo, hi, &minInc, &maxInc)
 		q.SetField(r.Field)
 		return q
 	}
-	q := bleve.NewTermRangeInclusiveQuery(r.Min, r.Max, &minInc, &maxInc)
-	q.SetField(r.Field)
-	return q
+	// An empty bound is an open one.
+	tq := bleve.NewTermRangeInclusiveQuery(r.Min, r.Max, &minInc, &maxInc)
+	tq.SetField(r.Field)
+	if nlo, nhi, ok := numbers(r.Min, r.Max); ok && r.Field != query.KeywordsField {
+		nq := bleve.NewNumericRangeInclusiveQuery(nlo, nhi, &minInc, &maxInc)
+		nq.SetField(numberField(r.Field))
+		return bleve.NewDisjunctionQuery(tq, nq)
+	}
+	return tq
 }
 
 func numbers(lo, hi string) (*float64, *float64, bool) {
@@ -163,7 +209,7 @@ func numbers(lo, hi string) (*float64, *float64, bool) {
 	return out[0], out[1], true
 }
 
-func times(lo, hi string) (time.Time, time.Time, bool) {
+func times(lo, hi string) (lot, hit time.Time, ok bool) {
 	var out [2]time.Time
 	for i, s := range []string{lo, hi} {
 		if s == "" {
@@ -171,7 +217,7 @@ func times(lo, hi string) (time.Time, time.Time, bool) {
 		}
 		t, ok := query.ParseTime(s)
 		if !ok {
-			return time.Time{}, time.Time{}, false
+			return lot, hit, false
 		}
 		out[i] = t
 	}
