@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
@@ -90,7 +91,18 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	for f := range textFieldNames() {
 		text := bleve.NewTextFieldMapping()
 		text.Analyzer = wordAnalyzer
-		m.DefaultMapping.AddFieldMappingsAt(f, text)
+		// Bleve finds a field's analyzer by walking sub-documents.
+		dm := m.DefaultMapping
+		path := strings.Split(f, ".")
+		for _, p := range path[:len(path)-1] {
+			sub := dm.Properties[p]
+			if sub == nil {
+				sub = bleve.NewDocumentMapping()
+				dm.AddSubDocumentMapping(p, sub)
+			}
+			dm = sub
+		}
+		dm.AddFieldMappingsAt(path[len(path)-1], text)
 	}
 	return m, nil
 }

@@ -1,7 +1,6 @@
 package query
 
 import (
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -116,8 +115,7 @@ func (m Match) exact(s string) bool {
 		return false
 	}
 	if m.Wildcard {
-		ok, _ := path.Match(m.Value, s)
-		return ok
+		return Wildcard(m.Value, s)
 	}
 	return s == m.Value
 }
@@ -137,7 +135,7 @@ func (m Match) matches(v any) bool {
 	if m.Wildcard {
 		pat := strings.ToLower(m.Value)
 		for _, w := range words {
-			if ok, _ := path.Match(pat, w); ok {
+			if Wildcard(pat, w) {
 				return true
 			}
 		}
@@ -180,6 +178,35 @@ func Words(s string) []string {
 		}
 	}
 	return out
+}
+
+// Wildcard matches s against a Lucene wildcard pattern: * is any run of
+// characters ('/' included), ? is one character, nothing else is special.
+func Wildcard(pattern, s string) bool {
+	p, r := []rune(pattern), []rune(s)
+	// Greedy with backtracking to the last star: linear for the patterns
+	// people type.
+	pi, si, star, mark := 0, 0, -1, 0
+	for si < len(r) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == r[si]):
+			pi++
+			si++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, si
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			si = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }
 
 func containsRun(words, run []string) bool {
