@@ -20,6 +20,12 @@ const histogramFacet = "histogram"
 // time (then id, so pages are stable), the histogram as a date facet and top
 // values as term facets.
 func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, error) {
+	return search(ctx, ix.bi, r)
+}
+
+// search runs r on one index or an alias of several (Bleve merges their
+// sorted hits and facets).
+func search(ctx context.Context, bi bleve.Index, r index.Request) (*index.Result, error) {
 	must := []bq.Query{ToBleve(r.Query)}
 	inc, exc := true, false
 	tr := bleve.NewDateRangeInclusiveQuery(r.From, r.To, &inc, &exc)
@@ -52,10 +58,12 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 		topSize = 10
 	}
 	for i, f := range r.Top {
-		// One more than asked, so ties at the cut are ordered by value.
-		req.AddFacet("top"+strconv.Itoa(i), bleve.NewFacetRequest(f, topSize+1))
+		// More than asked, so ties at the cut are ordered by value and,
+		// over several daily indices, a value outside one index's top is
+		// still counted (OpenSearch's shard_size, for the same reason).
+		req.AddFacet("top"+strconv.Itoa(i), bleve.NewFacetRequest(f, topSize*4+50))
 	}
-	res, err := ix.bi.SearchInContext(ctx, req)
+	res, err := bi.SearchInContext(ctx, req)
 	if err != nil {
 		return nil, err
 	}
