@@ -35,10 +35,21 @@ import (
 //	    description: front proxies
 //	    parser:
 //	      format: combined     # raw, json, logfmt, combined, rfc3164, rfc5424, regex
-//	      pattern: ""          # regex only: Go regexp, %{NAME:field[:int|float]}
+//	      pattern: ""          # regex only: RE2 with grok %{NAME:field[:int|long|float|bool]}
+//	      patterns: []         # regex only: more alternatives, tried in order (first match wins)
+//	      pattern_definitions: {}  # regex only: NAME: regexp, usable as %{NAME}
 //	      timestamp_field: ""  # default @timestamp, timestamp, time, ts
-//	      timestamp_layout: "" # Go layout, RFC3339, RFC3339Nano, HTTPDATE, UNIX, UNIX_MS; empty detects
+//	      timestamp_layout: "" # Go, strftime (%Y-%m-%d) or Joda (yyyy-MM-dd) layout, RFC3339, HTTPDATE, UNIX, UNIX_MS, UNIX_US, UNIX_NS; empty detects
+//	      timestamp_layouts: []    # more layouts, tried in order
 //	      timezone: UTC        # for times without an offset
+//	      preset: ""           # json/logfmt keys of: journald, otel, bunyan, pino, ecs, logrus, zap, slog
+//	      message_field: ""    # dotted path of the message (level_field, service_field alike)
+//	      envelope: none       # none, docker, cri, auto: a container runtime's wrapping removed first
+//	      extra_fields: []     # combined only: names[:type] of the words after the user agent
+//	      processors:          # applied in order to each event
+//	        - {op: rename, field: sev, to: log.level}
+//	        - {op: map, field: log.level, mapping: {d: debug, e: error}}
+//	        - {op: drop, when: {field: url.original, op: equals, value: /healthz}}
 //	    topic:
 //	      name: logs.nginx.access   # default logs.<dataset>
 //	      retention: 14d
@@ -78,11 +89,30 @@ type fileDataset struct {
 }
 
 type fileParser struct {
-	Format          string `yaml:"format"`
-	Pattern         string `yaml:"pattern"`
-	TimestampField  string `yaml:"timestamp_field"`
-	TimestampLayout string `yaml:"timestamp_layout"`
-	Timezone        string `yaml:"timezone"`
+	Format             string            `yaml:"format"`
+	Pattern            string            `yaml:"pattern"`
+	Patterns           []string          `yaml:"patterns"`
+	PatternDefinitions map[string]string `yaml:"pattern_definitions"`
+	TimestampField     string            `yaml:"timestamp_field"`
+	TimestampLayout    string            `yaml:"timestamp_layout"`
+	TimestampLayouts   []string          `yaml:"timestamp_layouts"`
+	Timezone           string            `yaml:"timezone"`
+	Preset             string            `yaml:"preset"`
+	MessageField       string            `yaml:"message_field"`
+	LevelField         string            `yaml:"level_field"`
+	ServiceField       string            `yaml:"service_field"`
+	Envelope           string            `yaml:"envelope"`
+	ExtraFields        []string          `yaml:"extra_fields"`
+	Processors         []fileProcessor   `yaml:"processors"`
+}
+
+type fileProcessor struct {
+	Op      string            `yaml:"op"`
+	Field   string            `yaml:"field"`
+	To      string            `yaml:"to"`
+	Value   string            `yaml:"value"`
+	Mapping map[string]string `yaml:"mapping"`
+	When    *fileCondition    `yaml:"when"`
 }
 
 type fileTopic struct {
@@ -227,18 +257,59 @@ func (fd fileDataset) dataset() (*routingv1.Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("topic.retention: %w", err)
 	}
+	fp := fd.Parser
+	envelope, ok := enumValue(routingv1.Parser_Envelope_value, "ENVELOPE_", fp.Envelope)
+	if !ok {
+		return nil, fmt.Errorf("parser.envelope: %q is not none, docker, cri or auto", fp.Envelope)
+	}
+	p := &routingv1.Parser{
+		Format:             format,
+		Pattern:            fp.Pattern,
+		Patterns:           fp.Patterns,
+		PatternDefinitions: fp.PatternDefinitions,
+		TimestampField:     fp.TimestampField,
+		TimestampLayout:    fp.TimestampLayout,
+		TimestampLayouts:   fp.TimestampLayouts,
+		Timezone:           fp.Timezone,
+		Preset:             fp.Preset,
+		MessageField:       fp.MessageField,
+		LevelField:         fp.LevelField,
+		ServiceField:       fp.ServiceField,
+		Envelope:           routingv1.Parser_Envelope(envelope),
+		ExtraFields:        fp.ExtraFields,
+	}
+	for i, fs := range fp.Processors {
+		op, ok := enumValue(routingv1.Processor_Op_value, "OP_", fs.Op)
+		if !ok || op == 0 {
+			return nil, fmt.Errorf("parser.processors[%d].op: %q is not rename, remove, copy, set, lowercase, map or drop", i, fs.Op)
+		}
+		step := &routingv1.Processor{Op: routingv1.Processor_Op(op), Field: fs.Field, To: fs.To, Value: fs.Value, Mapping: fs.Mapping}
+		if fs.When != nil {
+			if step.When, err = fs.When.condition(); err != nil {
+				return nil, fmt.Errorf("parser.processors[%d].when.%w", i, err)
+			}
+		}
+		p.Processors = append(p.Processors, step)
+	}
 	return &routingv1.Dataset{
 		Name:        fd.Name,
 		Description: fd.Description,
-		Parser: &routingv1.Parser{
-			Format:          format,
-			Pattern:         fd.Parser.Pattern,
-			TimestampField:  fd.Parser.TimestampField,
-			TimestampLayout: fd.Parser.TimestampLayout,
-			Timezone:        fd.Parser.Timezone,
-		},
-		Topic: topic,
+		Parser:      p,
+		Topic:       topic,
 	}, nil
+}
+
+// enumValue reads an enum by its short lower-case name ("docker") or its
+// proto name ("ENVELOPE_DOCKER"); "" is the zero value.
+func enumValue(values map[string]int32, prefix, name string) (int32, bool) {
+	if name == "" {
+		return 0, true
+	}
+	if v, ok := values[name]; ok {
+		return v, true
+	}
+	v, ok := values[prefix+strings.ToUpper(name)]
+	return v, ok
 }
 
 func (ft fileTopic) settings() (*routingv1.TopicSettings, error) {
@@ -279,16 +350,24 @@ func parseDuration(s string) (time.Duration, error) {
 func (fr fileRoute) route() (*routingv1.Route, error) {
 	r := &routingv1.Route{Name: fr.Name, Dataset: fr.Dataset, Priority: fr.Priority, Topic: fr.Topic, Copy: fr.Copy}
 	for i, fc := range fr.Conditions {
-		op, ok := ops[strings.ToLower(fc.Op)]
-		if !ok {
-			op, ok = ops[fc.Op]
+		c, err := fc.condition()
+		if err != nil {
+			return nil, fmt.Errorf("conditions[%d].%w", i, err)
 		}
-		if !ok {
-			return nil, fmt.Errorf("conditions[%d].op: %q is not equals, not_equals, exists or matches", i, fc.Op)
-		}
-		r.Conditions = append(r.Conditions, &routingv1.Condition{Field: fc.Field, Op: op, Value: fc.Value})
+		r.Conditions = append(r.Conditions, c)
 	}
 	return r, nil
+}
+
+func (fc fileCondition) condition() (*routingv1.Condition, error) {
+	op, ok := ops[strings.ToLower(fc.Op)]
+	if !ok {
+		op, ok = ops[fc.Op]
+	}
+	if !ok {
+		return nil, fmt.Errorf("op: %q is not equals, not_equals, exists or matches", fc.Op)
+	}
+	return &routingv1.Condition{Field: fc.Field, Op: op, Value: fc.Value}, nil
 }
 
 // Seed applies the configuration: its datasets are declarative, written

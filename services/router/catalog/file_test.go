@@ -94,6 +94,14 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 		{"defaults:\n  topic: {compression: brotli}\n", "defaults.topic.compression"},
 		{"routes:\n  - {name: r, dataset: d, topic: t, conditions: [{field: f, op: like}]}\n", `routes[0].conditions[0].op: "like"`},
 		{"routes:\n  - {name: r, dataset: d}\n", "routes[0].topic: required"},
+		{"datasets:\n  - name: x\n    parser: {format: json, envelope: podman}\n", `datasets[0].parser.envelope: "podman"`},
+		{"datasets:\n  - name: x\n    parser: {format: json, preset: log4j}\n", `datasets[0].parser.preset: unknown preset "log4j"`},
+		{"datasets:\n  - name: x\n    parser: {format: regex, pattern: '%{IP:a}', patterns: ['%{NOPE:x}']}\n", "datasets[0].parser.patterns[0]: unknown pattern %{NOPE}"},
+		{"datasets:\n  - name: x\n    parser: {format: regex, pattern: '%{IP:a}" + strings.Repeat("%{IPORHOST}", 100) + "'}\n", "datasets[0].parser.pattern: expands to more than"},
+		{"datasets:\n  - name: x\n    parser: {timestamp_layouts: ['20060102-15:04:05:000']}\n", `datasets[0].parser.timestamp_layouts[0]: "20060102-15:04:05:000" holds the digits`},
+		{"datasets:\n  - name: x\n    parser: {processors: [{op: squash}]}\n", `datasets[0].parser.processors[0].op: "squash"`},
+		{"datasets:\n  - name: x\n    parser: {processors: [{op: drop, when: {field: a, op: like}}]}\n", `datasets[0].parser.processors[0].when.op: "like"`},
+		{"datasets:\n  - name: x\n    parser: {processors: [{op: set, field: '@timestamp', value: x}]}\n", "datasets[0].parser.processors[0].field: \"@timestamp\" belongs to the event model"},
 	} {
 		_, err := ParseConfig([]byte(c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -106,6 +114,41 @@ func TestParseConfigErrorsNameTheField(t *testing.T) {
 	}
 	if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("LoadConfig names the file: %v", err)
+	}
+}
+
+func TestParseConfigParserFields(t *testing.T) {
+	c, err := ParseConfig([]byte(`
+datasets:
+  - name: android
+    parser:
+      format: regex
+      pattern_definitions: {LEVEL: "[VDIWEF]"}
+      pattern: '^%{TIME:t} %{LEVEL:log.level} %{GREEDYDATA:message}$'
+      patterns: ['^%{GREEDYDATA:message}$']
+      timestamp_layouts: ["HH:mm:ss.SSS", "%H:%M:%S"]
+      processors:
+        - {op: map, field: log.level, mapping: {d: debug}}
+        - {op: drop, when: {field: message, op: matches, value: "^heartbeat"}}
+  - name: containers
+    parser: {format: json, preset: zap, message_field: fields.msg, envelope: cri}
+  - name: web
+    parser: {format: combined, extra_fields: ["request_time:float"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, k, w := c.Datasets[0].GetParser(), c.Datasets[1].GetParser(), c.Datasets[2].GetParser()
+	if a.GetPatternDefinitions()["LEVEL"] != "[VDIWEF]" || len(a.GetPatterns()) != 1 || len(a.GetTimestampLayouts()) != 2 ||
+		len(a.GetProcessors()) != 2 || a.GetProcessors()[1].GetOp() != routingv1.Processor_OP_DROP ||
+		a.GetProcessors()[1].GetWhen().GetOp() != routingv1.Condition_OP_MATCHES || a.GetProcessors()[0].GetMapping()["d"] != "debug" {
+		t.Errorf("regex dataset: %v", a)
+	}
+	if k.GetPreset() != "zap" || k.GetMessageField() != "fields.msg" || k.GetEnvelope() != routingv1.Parser_ENVELOPE_CRI {
+		t.Errorf("json dataset: %v", k)
+	}
+	if len(w.GetExtraFields()) != 1 {
+		t.Errorf("combined dataset: %v", w)
 	}
 }
 
