@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,15 +226,57 @@ func (g *Ingester) submit(ctx context.Context, b *routingv1.Batch, at string, do
 // prepare parses, processes and routes the lines of b, received at now: it
 // returns their records, the batch's ack, the size of its lines and how many
 // events the dataset's processor steps dropped (acknowledged, not produced);
-// step hears of each processor step that ran.
+// step hears of each processor step that ran. A large batch is parsed in
+// parallel chunks, one per core: a stream's batches come one after another,
+// so one busy agent would otherwise keep the router on one core. Records keep
+// the order of their lines.
 func prepare(ds *rules.Dataset, b *routingv1.Batch, now time.Time, maxRecord int, step func(int)) ([]*kgo.Record, *routingv1.Ack, int, int) {
 	ingested := timestamppb.New(now)
 	ack := &routingv1.Ack{Sequence: b.GetSequence(), Accepted: int64(len(b.GetLines()))}
-	recs := make([]*kgo.Record, 0, len(b.GetLines()))
-	var size, dropped int
+	lines := b.GetLines()
+	n := min(runtime.GOMAXPROCS(0), len(lines)/parallelChunk)
+	if n <= 1 {
+		c := prepareLines(ds, b, lines, now, ingested, maxRecord, step)
+		ack.ParseFailures = c.failures
+		return c.recs, ack, c.size, c.dropped
+	}
+	chunks := make([]chunk, n)
+	var wg sync.WaitGroup
+	per := (len(lines) + n - 1) / n
+	for i := range chunks {
+		part := lines[min(i*per, len(lines)):min((i+1)*per, len(lines))]
+		wg.Go(func() { chunks[i] = prepareLines(ds, b, part, now, ingested, maxRecord, step) })
+	}
+	wg.Wait()
+	total, size, dropped := 0, 0, 0
+	for _, c := range chunks {
+		total += len(c.recs)
+	}
+	recs := make([]*kgo.Record, 0, total)
+	for _, c := range chunks {
+		recs = append(recs, c.recs...)
+		ack.ParseFailures += c.failures
+		size += c.size
+		dropped += c.dropped
+	}
+	return recs, ack, size, dropped
+}
+
+// parallelChunk is the fewest lines worth a goroutine of their own.
+const parallelChunk = 256
+
+// chunk is what prepareLines made of some lines of a batch.
+type chunk struct {
+	recs          []*kgo.Record
+	failures      int64
+	size, dropped int
+}
+
+func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawLine, now time.Time, ingested *timestamppb.Timestamp, maxRecord int, step func(int)) chunk {
+	c := chunk{recs: make([]*kgo.Record, 0, len(lines))}
 	var dst []string
-	for _, l := range b.GetLines() {
-		size += len(l.GetLine())
+	for _, l := range lines {
+		c.size += len(l.GetLine())
 		in := parse.Input{Line: l.GetLine(), Ingested: now, Truncated: l.GetTruncated()}
 		if l.GetReadTime() != nil {
 			in.ReadTime = l.GetReadTime().AsTime()
@@ -243,7 +286,7 @@ func prepare(ds *rules.Dataset, b *routingv1.Batch, now time.Time, maxRecord int
 		}
 		e := ds.Parser.Parse(in)
 		if parse.Failed(e) {
-			ack.ParseFailures++
+			c.failures++
 		}
 		e.Id = event.ID(l.GetSource())
 		e.Dataset = b.GetDataset()
@@ -251,16 +294,16 @@ func prepare(ds *rules.Dataset, b *routingv1.Batch, now time.Time, maxRecord int
 		e.Ingested = ingested
 		e.Labels = b.GetLabels()
 		if !ds.Parser.Process(e, step) {
-			dropped++
+			c.dropped++
 			continue
 		}
 		value := encode(e, maxRecord)
 		dst = ds.Topics(e, dst[:0])
 		for _, t := range dst {
-			recs = append(recs, record(t, e, value))
+			c.recs = append(c.recs, record(t, e, value))
 		}
 	}
-	return recs, ack, size, dropped
+	return c
 }
 
 // produce hands recs to the producer and calls done once Kafka has

@@ -1,0 +1,58 @@
+package ingest
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hindsight-dev/hindsight/internal/event"
+	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
+	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
+	"github.com/hindsight-dev/hindsight/services/router/rules"
+)
+
+// TestPrepareParallelKeepsOrder: a large batch is parsed in chunks on
+// several cores, and its records still come in the order of its lines, with
+// every failure, byte and drop counted once.
+func TestPrepareParallelKeepsOrder(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	ds, err := rules.NewDataset(&routingv1.Dataset{Name: "app", Topic: &routingv1.TopicSettings{Topic: "logs.app"}, Parser: &routingv1.Parser{
+		Format:     routingv1.Parser_FORMAT_JSON,
+		Processors: []*routingv1.Processor{{Op: routingv1.Processor_OP_DROP, When: &routingv1.Condition{Field: "drop", Op: routingv1.Condition_OP_EXISTS}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &routingv1.Batch{Dataset: "app"}
+	size := 0
+	for i := range 3001 {
+		line := fmt.Sprintf(`{"msg":"line %d"}`, i)
+		switch {
+		case i%100 == 7:
+			line = "not json"
+		case i%250 == 3:
+			line = `{"drop":true}`
+		}
+		size += len(line)
+		b.Lines = append(b.Lines, &routingv1.RawLine{Source: &eventv1.Source{Host: "h", FileId: "f", Offset: int64(i)}, Line: []byte(line)})
+	}
+	var steps atomic.Int64
+	recs, ack, gotSize, dropped := prepare(ds, b, time.Now(), 1<<20, func(int) { steps.Add(1) })
+	if ack.Accepted != 3001 || ack.ParseFailures != 30 || steps.Load() != 12 || gotSize != size || dropped != 12 || len(recs) != 3001-12 {
+		t.Fatalf("accepted %d failures %d size %d/%d dropped %d records %d", ack.Accepted, ack.ParseFailures, gotSize, size, dropped, len(recs))
+	}
+	last := int64(-1)
+	for _, r := range recs {
+		e, err := event.Unmarshal(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off := e.GetSource().GetOffset(); off <= last {
+			t.Fatalf("record of offset %d after %d", off, last)
+		} else {
+			last = off
+		}
+	}
+}
