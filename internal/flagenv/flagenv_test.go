@@ -44,3 +44,29 @@ func TestList(t *testing.T) {
 		t.Fatal("an empty value is an empty list")
 	}
 }
+
+func TestPrefixedKeepsValuesAndDefaults(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	var ttl time.Duration
+	Prefixed(fs, "replay.", func(fs *flag.FlagSet) { fs.DurationVar(&ttl, "min-ttl", time.Minute, "shortest") })
+	if d := Defaults(fs)["replay.min-ttl"]; d != "1m0s" {
+		t.Fatalf("default %q, want 1m0s", d)
+	}
+	t.Setenv("HS_REPLAY_MIN_TTL", "2m")
+	if err := Parse(fs, "HS", nil); err != nil || ttl != 2*time.Minute {
+		t.Fatalf("ttl %v, err %v: the env must reach the bound variable", ttl, err)
+	}
+}
+
+func TestDiffNamesAMissingOrChangedFlag(t *testing.T) {
+	app := func(fs *flag.FlagSet) { fs.Int("max-concurrent", 4, ""); fs.Int("workers", 2, "") }
+	same := func(fs *flag.FlagSet) { fs.String("grpc-addr", ":1", ""); app(fs) }
+	if d := Diff(same, app); d != "" {
+		t.Fatalf("diff %q of a binary binding the app", d)
+	}
+	drifted := func(fs *flag.FlagSet) { fs.Int("max-concurrent", 0, "") }
+	d := Diff(drifted, app)
+	if !strings.Contains(d, "--max-concurrent") || !strings.Contains(d, "--workers") {
+		t.Fatalf("diff %q should name the changed and the missing flag", d)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
+	indexerapp "github.com/hindsight-dev/hindsight/services/indexer/app"
 	"github.com/hindsight-dev/hindsight/services/replay/index"
 	"github.com/hindsight-dev/hindsight/services/replay/index/embedded"
 )
@@ -28,21 +29,21 @@ func openLive(dir string) (index.Index, error) {
 	return ix, nil
 }
 
-// liveSink is a kafkaconsume.Sink putting records into the live index by
-// event id (the record key), so a redelivered record replaces itself.
+// liveSink is the indexer app's sink in the all-in-one: it puts records
+// into the live index by event id (the record key), so a redelivered record
+// replaces itself, in batches within the indexer's --indexer.bulk-* bounds.
 type liveSink struct {
 	ix    index.Index
+	batch indexerapp.Batch
 	docs  []index.Doc
+	bytes int
 	marks kafkaconsume.Marks
 	since time.Time
 }
 
-const (
-	liveBatch = 2000
-	liveAge   = 500 * time.Millisecond
-)
-
-func newLiveSink(ix index.Index) *liveSink { return &liveSink{ix: ix, marks: kafkaconsume.Marks{}} }
+func newLiveSink(ix index.Index, b indexerapp.Batch) *liveSink {
+	return &liveSink{ix: ix, batch: b, marks: kafkaconsume.Marks{}}
+}
 
 func (l *liveSink) Add(r *kgo.Record) {
 	_, t := kafkaconsume.Place(r)
@@ -58,16 +59,17 @@ func (l *liveSink) Add(r *kgo.Record) {
 		l.since = time.Now()
 	}
 	l.docs = append(l.docs, index.Doc{ID: id, Time: t, Source: r.Value, Fields: fields})
+	l.bytes += len(r.Value)
 	l.marks.Mark(r)
 }
 
-func (l *liveSink) Full() bool { return len(l.docs) >= liveBatch }
+func (l *liveSink) Full() bool { return len(l.docs) >= l.batch.Docs || l.bytes >= l.batch.Bytes }
 
 func (l *liveSink) Flush(ctx context.Context, all bool, _ kafkaconsume.Parts) (kafkaconsume.Marks, error) {
 	if len(l.docs) == 0 {
 		return nil, nil
 	}
-	if !all && len(l.docs) < liveBatch && time.Since(l.since) < liveAge {
+	if !all && !l.Full() && time.Since(l.since) < l.batch.Interval {
 		return nil, nil
 	}
 	if err := l.ix.Put(ctx, l.docs); err != nil {
@@ -77,10 +79,12 @@ func (l *liveSink) Flush(ctx context.Context, all bool, _ kafkaconsume.Parts) (k
 		return nil, err
 	}
 	m := l.marks
-	l.docs, l.marks = nil, kafkaconsume.Marks{}
+	l.docs, l.bytes, l.marks = nil, 0, kafkaconsume.Marks{}
 	return m, nil
 }
 
 // Forget drops everything buffered: the partitions' next owner (this
 // process, after a restart) consumes the records again.
-func (l *liveSink) Forget(kafkaconsume.Parts) { l.docs, l.marks = nil, kafkaconsume.Marks{} }
+func (l *liveSink) Forget(kafkaconsume.Parts) {
+	l.docs, l.bytes, l.marks = nil, 0, kafkaconsume.Marks{}
+}

@@ -3,7 +3,10 @@
 // binaries (composed from the same packages) on one gRPC port, and the REST
 // gateway on one HTTP port. Nothing else needs to be installed.
 //
-// The log pipeline is the split services' packages wired in-process: the
+// Every service is the split binary's app package (services/<svc>/app) with
+// the binary's flags, under the app's name (--replay.max-concurrent), and
+// defaults (see apps.go); only the dependencies differ: embedded here, dialled
+// there. The log pipeline is those apps wired in-process: the
 // agent's harvester watches --watch (default <data-dir>/inbox, one folder per
 // dataset) and ships to the router on this process's gRPC port; the router
 // produces to an embedded Kafka-protocol buffer (franz-go's kfake on a
@@ -26,6 +29,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -36,39 +40,35 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	"github.com/hindsight-dev/hindsight/internal/server"
-	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
-	gatewayapi "github.com/hindsight-dev/hindsight/services/gateway/api"
-	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
-	membershipapi "github.com/hindsight-dev/hindsight/services/membership/api"
-	"github.com/hindsight-dev/hindsight/services/membership/health"
+	gatewayapp "github.com/hindsight-dev/hindsight/services/gateway/app"
+	membershipapp "github.com/hindsight-dev/hindsight/services/membership/app"
+	topologyapp "github.com/hindsight-dev/hindsight/services/topology/app"
 )
 
 const name = "allinone"
 
 type config struct {
 	server.Flags
-	HTTPAddr     string
 	DataDir      string
 	EtcdAddr     string
 	Watch        string
 	WatchDataset string
 	KafkaPort    int
-	ArchiveFlush time.Duration
 	Demo         bool
 	DemoDays     int
+	apps         apps
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
 	c.Flags.Bind(fs, ":9090", ":9091")
-	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "REST/JSON gateway and web UI listen address")
-	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "where the embedded etcd (and later the archive and replays) keep their data")
+	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "where the embedded etcd, the buffer, the archive, the live index and the replays keep their data")
 	fs.StringVar(&c.EtcdAddr, "etcd-client-addr", "127.0.0.1:2389", "client address of the embedded etcd (loopback IP:port), for etcdctl and renderers")
 	fs.StringVar(&c.Watch, "watch", "", "directory whose log files are harvested: each folder is a dataset (<dir>/nginx.access/**/*.log, up to 3 levels), files directly in it go to --watch-dataset (default <data-dir>/inbox)")
 	fs.StringVar(&c.WatchDataset, "watch-dataset", "logs", "dataset of the *.log files directly in --watch")
 	fs.IntVar(&c.KafkaPort, "kafka-port", 0, "loopback port of the embedded Kafka-protocol buffer (0: any free port). It is franz-go's kfake: it fsyncs every produce under <data-dir>/kafka before the router acknowledges, but it is a single-broker test server, not a hardened Kafka")
-	fs.DurationVar(&c.ArchiveFlush, "archive-flush-interval", 10*time.Second, "how long events wait in the archiver before they are written to <data-dir>/archive (the events stay in the buffer until then)")
 	fs.BoolVar(&c.Demo, "demo", false, "generate logs of fake services (nginx access logs, JSON app logs, syslog) over the past --demo-days and live, and report their traffic to the topology graph")
 	fs.IntVar(&c.DemoDays, "demo-days", 3, "days of history --demo writes at its first start")
+	c.apps.bind(fs)
 }
 
 // defaultDataDir keeps data beside the workspace under `bazel run`, and in the
@@ -88,8 +88,12 @@ func main() {
 }
 
 func (c *config) setup(ctx context.Context, s *server.Server) error {
+	dataDir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return err
+	}
 	etcd, err := etcdembed.Start(ctx, etcdembed.Config{
-		Dir:        filepath.Join(c.DataDir, "etcd"),
+		Dir:        filepath.Join(dataDir, "etcd"),
 		ClientAddr: c.EtcdAddr,
 		PeerAddr:   "127.0.0.1:0",
 		Logger:     s.Log,
@@ -99,36 +103,20 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	}
 	s.OnClose(func() { _ = etcd.Close() })
 
-	members, err := membershipapi.New(etcd.Client(), membershipapi.Options{Log: s.Log, Registerer: s.Registry})
+	if err := membershipapp.Start(s, c.apps.membership, membershipapp.Deps{Etcd: etcd.Client(), Log: component(s, "membership")}); err != nil {
+		return err
+	}
+	brokers, err := c.startPipeline(ctx, s, etcd, dataDir)
 	if err != nil {
 		return err
 	}
-	s.OnClose(members.Close)
-	membershipv1.RegisterMembershipServiceServer(s.GRPC, members)
-	prober, err := health.New(etcd.Client(), health.Options{Prefix: members.Prefix(), Log: s.Log, Registerer: s.Registry})
-	if err != nil {
-		return err
-	}
-	s.Go(prober.Run)
-	s.Health.SetServingStatus(membershipv1.MembershipService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	if err := setupTopology(s); err != nil {
-		return err
-	}
-	dataDir, err := filepath.Abs(c.DataDir)
-	if err != nil {
-		return err
-	}
-	live, err := c.setupPipeline(ctx, s, etcd, dataDir)
-	if err != nil {
-		return err
-	}
-	if err := c.setupReplay(s, etcd, dataDir, live); err != nil {
+	if err := topologyapp.Start(s, c.apps.topology, topologyapp.Deps{Brokers: brokers, ClientOpts: quickTopics, Log: component(s, "topology")}); err != nil {
 		return err
 	}
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 
-	// The gateway reaches every API on this process's own gRPC port; APIs not
-	// served yet answer Unimplemented (HTTP 501).
+	// The gateway and the harvester reach every API on this process's own
+	// gRPC port.
 	self, err := loopback(s.GRPCAddr())
 	if err != nil {
 		return err
@@ -141,40 +129,20 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		if inbox == "" {
 			inbox = filepath.Join(dataDir, "inbox")
 		}
-		d := &demo{inbox: inbox, self: self, days: c.DemoDays, log: s.Log.With("component", "demo"),
+		d := &demo{inbox: inbox, self: self, days: c.DemoDays, log: component(s, "demo"),
 			rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), now: time.Now}
 		s.Go(d.run)
 	}
-	gw, err := gatewayapi.New(ctx, gatewayapi.Config{
-		MembershipEndpoint: self,
-		RoutingEndpoint:    self,
-		ReplayEndpoint:     self,
-		TopologyEndpoint:   self,
-		Log:                s.Log,
-	})
-	if err != nil {
-		return err
-	}
-	s.OnClose(func() { _ = gw.Close() })
-	if err := mountTopologyPage(gw); err != nil {
-		return err
-	}
-	if err := mountReplayPage(gw); err != nil {
-		return err
-	}
-	h, err := middleware.Wrap(gw, middleware.Config{Log: s.Log, Registerer: s.Registry, Public: gatewayapi.PublicPaths})
-	if err != nil {
-		return err
-	}
-	lis, err := net.Listen("tcp", c.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http-addr: %w", err)
-	}
-	s.Log.Info("hindsight all-in-one", "rest", lis.Addr().String(), "grpc", s.GRPCAddr(),
+	s.Log.Info("hindsight all-in-one", "rest", c.apps.gateway.HTTPAddr, "grpc", s.GRPCAddr(),
 		"etcd", etcd.Endpoints(), "data_dir", c.DataDir)
-	s.Go(func(jobCtx context.Context) error { return gatewayapi.Serve(jobCtx, lis, h, c.ShutdownTimeout) })
-	return nil
+	return gatewayapp.Start(ctx, s, c.apps.gateway, gatewayapp.Deps{
+		Membership: self, Routing: self, Replay: self, Topology: self,
+		DrainTimeout: c.ShutdownTimeout, Log: component(s, "gateway"),
+	})
 }
+
+// component is the server's logger for one of the apps.
+func component(s *server.Server, name string) *slog.Logger { return s.Log.With("component", name) }
 
 // loopback turns a listener address such as "[::]:9090" into one to dial.
 func loopback(addr string) (string, error) {

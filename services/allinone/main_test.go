@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
@@ -31,8 +32,8 @@ func start(t *testing.T, dataDir string) *instance {
 	var c config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c.bind(fs)
-	if err := fs.Parse([]string{"--grpc-addr=127.0.0.1:0", "--admin-addr=", "--http-addr=127.0.0.1:0",
-		"--etcd-client-addr=127.0.0.1:0", "--shutdown-timeout=5s", "--archive-flush-interval=1s", "--data-dir=" + dataDir}); err != nil {
+	if err := fs.Parse([]string{"--grpc-addr=127.0.0.1:0", "--admin-addr=", "--gateway.http-addr=127.0.0.1:0",
+		"--etcd-client-addr=127.0.0.1:0", "--shutdown-timeout=5s", "--archiver.flush-interval=1s", "--data-dir=" + dataDir}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := server.New(name, c.Flags, slog.New(slog.DiscardHandler))
@@ -184,4 +185,48 @@ func TestPipelineAndRestart(t *testing.T) {
 	if got := r.GetProgress().GetEventsLoaded(); got != 60 {
 		t.Errorf("second replay loaded %d events from the archive, want 60 (each once)", got)
 	}
+}
+
+// TestAppFlagDefaults: every flag of every app is in the all-in-one under the
+// app's name with the app's default (each binary's TestAppFlags checks the
+// binary against the same app), apart from allInOneDefaults; and the limits
+// that once drifted are the split services' limits.
+func TestAppFlagDefaults(t *testing.T) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	new(config).bind(fs)
+	got := flagenv.Defaults(fs)
+	var fresh apps
+	n := 0
+	for prefix, bind := range fresh.binds() {
+		appFlags := flag.NewFlagSet(prefix, flag.ContinueOnError)
+		bind(appFlags)
+		for flagName, def := range flagenv.Defaults(appFlags) {
+			n++
+			want := def
+			if v, ok := allInOneDefaults[prefix+flagName]; ok {
+				if v == def {
+					t.Errorf("allInOneDefaults[%s] is the app's default %q: drop it", prefix+flagName, v)
+				}
+				want = v
+			}
+			if g, ok := got[prefix+flagName]; !ok || g != want {
+				t.Errorf("--%s%s: default %q (present: %v), want %q", prefix, flagName, g, ok, want)
+			}
+		}
+	}
+	for flagName, want := range map[string]string{
+		"replay.max-concurrent":                "4",
+		"replay.max-events-total":              "1000000000",
+		"topology.access-log-topics-regex":     `^logs\..*access.*`,
+		"gateway.auth-tokens":                  "",
+		"gateway.rate-limit":                   "0",
+		"router.producer-linger":               "10ms",
+		"router.producer-max-buffered-records": "50000",
+		"archiver.flush-interval":              "10s",
+	} {
+		if got[flagName] != want {
+			t.Errorf("--%s default %q, want %q", flagName, got[flagName], want)
+		}
+	}
+	t.Logf("%d app flags, the same defaults as the split binaries but %d", n, len(allInOneDefaults))
 }

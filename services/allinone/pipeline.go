@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
+	// The all-in-one's archive is a directory under --data-dir.
+	_ "gocloud.dev/blob/fileblob"
+
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -14,11 +17,12 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/server"
-	"github.com/hindsight-dev/hindsight/services/archiver/sink"
-	"github.com/hindsight-dev/hindsight/services/replay/index"
-	"github.com/hindsight-dev/hindsight/services/router/app"
+	archiverapp "github.com/hindsight-dev/hindsight/services/archiver/app"
+	indexerapp "github.com/hindsight-dev/hindsight/services/indexer/app"
+	replayapp "github.com/hindsight-dev/hindsight/services/replay/app"
+	"github.com/hindsight-dev/hindsight/services/replay/index/embedded"
+	routerapp "github.com/hindsight-dev/hindsight/services/router/app"
 	"github.com/hindsight-dev/hindsight/services/router/catalog"
-	"github.com/hindsight-dev/hindsight/services/router/ingest"
 )
 
 // builtinCatalog declares the datasets the all-in-one knows how to parse
@@ -38,14 +42,14 @@ datasets:
 // declared ahead, slow for a first look at the all-in-one).
 var quickTopics = []kgo.Opt{kgo.MetadataMaxAge(time.Second), kgo.MetadataMinAge(250 * time.Millisecond)}
 
-// setupPipeline runs the log pipeline of the split services in this process:
-// router → embedded Kafka-protocol buffer (kfake, persisted under
+// startPipeline runs the log pipeline of the split services in this
+// process: router → embedded Kafka-protocol buffer (kfake, persisted under
 // --data-dir/kafka, fsync per produce) → archiver (the filesystem archive)
-// and a live indexer (an embedded index the replay service's live search
-// reads). It returns the live index; the harvester starts separately once
-// the gRPC port is known.
-func (c *config) setupPipeline(ctx context.Context, s *server.Server, etcd *etcdembed.Etcd, dataDir string) (index.Index, error) {
-	file, err := catalog.ParseConfig([]byte(builtinCatalog))
+// and indexer (into the embedded live index), and replay over the archive,
+// searching the live index. It returns the buffer's brokers; the harvester
+// starts separately once the gRPC port is known.
+func (c *config) startPipeline(ctx context.Context, s *server.Server, etcd *etcdembed.Etcd, dataDir string) ([]string, error) {
+	seed, err := catalog.ParseConfig([]byte(builtinCatalog))
 	if err != nil {
 		return nil, fmt.Errorf("built-in catalog: %w", err)
 	}
@@ -65,57 +69,44 @@ func (c *config) setupPipeline(ctx context.Context, s *server.Server, etcd *etcd
 	s.OnClose(kf.Close)
 	brokers := kf.ListenAddrs()
 
-	// Router: the same wiring as the router binary, producing into kfake.
-	if err := app.Start(s, app.Config{
-		Etcd: etcd.Client(),
-		File: file,
-		Producer: ingest.ProducerConfig{
-			Brokers:            brokers,
-			ClientID:           "hindsight-router",
-			Linger:             10 * time.Millisecond,
-			BatchMaxBytes:      ingest.DefaultBatchMaxBytes,
-			MaxBufferedRecords: 50000,
-			DeliveryTimeout:    30 * time.Second,
-		},
-		AutoCreate:        true,
-		ReconcileInterval: 5 * time.Minute,
-		DrainTimeout:      c.ShutdownTimeout,
-		Log:               s.Log.With("component", "router"),
+	if err := routerapp.Start(s, c.apps.router, routerapp.Deps{
+		Etcd: etcd.Client(), Brokers: brokers, Seed: seed, DrainTimeout: c.ShutdownTimeout, Log: component(s, "router"),
 	}); err != nil {
 		return nil, err
 	}
-
-	// Archiver.
-	arch, err := archive.Open(ctx, "file://"+filepath.ToSlash(filepath.Join(dataDir, "archive")))
+	archiveURL := "file://" + filepath.ToSlash(filepath.Join(dataDir, "archive"))
+	arch, err := archive.Open(ctx, archiveURL)
 	if err != nil {
 		return nil, err
 	}
 	s.OnClose(func() { arch.Close() })
-	w, err := sink.New(arch, sink.Options{FlushBytes: 16 << 20, FlushInterval: c.ArchiveFlush, Log: s.Log.With("component", "archiver"), Registerer: s.Registry})
-	if err != nil {
+	if err := archiverapp.Start(s, c.apps.archiver, archiverapp.Deps{
+		Archive: arch, Brokers: brokers, ClientOpts: quickTopics, Log: component(s, "archiver"),
+	}); err != nil {
 		return nil, err
 	}
-	cons, err := kafkaconsume.New(kafkaconsume.Config{Brokers: brokers, Group: "hindsight-archiver", TopicsRegex: kafkaconsume.DefaultTopicsRegex, ClientOpts: quickTopics},
-		w, "archiver", s.Log.With("component", "archiver"), s.Registry)
-	if err != nil {
-		return nil, err
-	}
-	s.Go(cons.Run)
-
-	// Live indexer.
 	live, err := openLive(filepath.Join(dataDir, "live"))
 	if err != nil {
 		return nil, err
 	}
 	s.OnClose(func() { _ = live.Close() })
-	lcons, err := kafkaconsume.New(kafkaconsume.Config{Brokers: brokers, Group: "hindsight-live-indexer", TopicsRegex: kafkaconsume.DefaultTopicsRegex, ClientOpts: quickTopics},
-		newLiveSink(live), "live_indexer", s.Log.With("component", "live-indexer"), s.Registry)
+	if err := indexerapp.Start(s, c.apps.indexer, indexerapp.Deps{
+		Brokers: brokers, ClientOpts: quickTopics, Log: component(s, "indexer"),
+		NewSink: func(b indexerapp.Batch) (kafkaconsume.Sink, error) { return newLiveSink(live, b), nil },
+	}); err != nil {
+		return nil, err
+	}
+	replays, err := embedded.New(filepath.Join(dataDir, "replays"))
 	if err != nil {
 		return nil, err
 	}
-	s.Go(lcons.Run)
+	if err := replayapp.Start(s, c.apps.replay, replayapp.Deps{
+		Etcd: etcd.Client(), ArchiveURL: archiveURL, Embedded: replays, Live: live, Log: component(s, "replay"),
+	}); err != nil {
+		return nil, err
+	}
 	s.Log.Info("log pipeline", "buffer", brokers, "buffer_dir", kafkaDir)
-	return live, nil
+	return brokers, nil
 }
 
 // startHarvester ships the files under --watch to this process's router.

@@ -2,6 +2,7 @@
 // dataset topics into OpenSearch (or Elasticsearch) daily indices, retrying
 // with backoff while the cluster is busy or down and dead-lettering the
 // documents it rejects; offsets are committed only behind indexed documents.
+// See services/indexer/app.
 //
 // Every flag can also be set from the environment, e.g. --opensearch-password
 // from HINDSIGHT_OPENSEARCH_PASSWORD.
@@ -19,35 +20,31 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/server"
+	"github.com/hindsight-dev/hindsight/services/indexer/app"
 	"github.com/hindsight-dev/hindsight/services/indexer/bulk"
 	"github.com/hindsight-dev/hindsight/services/indexer/deadletter"
 )
 
 const name = "indexer"
 
-// config is everything the indexer binary is told by flags.
 type config struct {
 	server.Flags
-	Kafka           kafkaconsume.Flags
+	KafkaBrokers    string
 	OpenSearchURLs  string
 	OpenSearchUser  string
 	OpenSearchPass  string
-	BulkDocs        int
-	BulkBytes       int
-	FlushInterval   time.Duration
 	DeadLetterTopic string
+	app             app.Flags
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
 	c.Flags.Bind(fs, ":9701", ":9702")
-	c.Kafka.Bind(fs, "hindsight-indexer")
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "localhost:9092", "comma-separated Kafka bootstrap brokers")
 	fs.StringVar(&c.OpenSearchURLs, "opensearch-url", "http://localhost:9200", "comma-separated OpenSearch or Elasticsearch node URLs")
 	fs.StringVar(&c.OpenSearchUser, "opensearch-user", "", "user for HTTP basic authentication (optional)")
 	fs.StringVar(&c.OpenSearchPass, "opensearch-password", "", "password for HTTP basic authentication (optional)")
-	fs.IntVar(&c.BulkDocs, "bulk-docs", 5000, "most documents in one bulk request")
-	fs.IntVar(&c.BulkBytes, "bulk-bytes", 5<<20, "most bytes in one bulk request")
-	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "longest a smaller batch waits before it is sent")
 	fs.StringVar(&c.DeadLetterTopic, "deadletter-topic", deadletter.DefaultTopic, "Kafka topic for documents OpenSearch rejects")
+	c.app.Bind(fs)
 }
 
 func main() {
@@ -57,9 +54,8 @@ func main() {
 	server.Main(name, fs, &c.Flags, c.setup)
 }
 
-// setup connects the clients and starts the consumer. Neither Kafka nor
-// OpenSearch need be up: the consumer keeps trying, and holds its records
-// back until OpenSearch answers.
+// setup connects the clients and starts the indexer into OpenSearch.
+// Neither Kafka nor OpenSearch need be up.
 func (c *config) setup(_ context.Context, s *server.Server) error {
 	urls := flagenv.List(c.OpenSearchURLs)
 	if len(urls) == 0 {
@@ -70,26 +66,20 @@ func (c *config) setup(_ context.Context, s *server.Server) error {
 		return fmt.Errorf("opensearch client: %w", err)
 	}
 	s.OnClose(func() { search.Close() })
-
-	kcfg := c.Kafka.Config()
-	producer, err := kgo.NewClient(kgo.SeedBrokers(kcfg.Brokers...), kgo.RecordDeliveryTimeout(30*time.Second))
+	brokers := flagenv.List(c.KafkaBrokers)
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordDeliveryTimeout(30*time.Second))
 	if err != nil {
 		return fmt.Errorf("kafka producer: %w", err)
 	}
 	s.OnClose(producer.Close)
-
-	ix, err := bulk.New(search, deadletter.New(producer, c.DeadLetterTopic), bulk.Options{
-		Docs: c.BulkDocs, Bytes: c.BulkBytes, Interval: c.FlushInterval, Log: s.Log, Registerer: s.Registry,
-	})
+	err = app.Start(s, c.app, app.Deps{Brokers: brokers, NewSink: func(b app.Batch) (kafkaconsume.Sink, error) {
+		return bulk.New(search, deadletter.New(producer, c.DeadLetterTopic), bulk.Options{
+			Docs: b.Docs, Bytes: b.Bytes, Interval: b.Interval, Log: s.Log, Registerer: s.Registry,
+		})
+	}})
 	if err != nil {
 		return err
 	}
-	kcfg.MaxPollRecords = c.BulkDocs
-	cons, err := kafkaconsume.New(kcfg, ix, name, s.Log, s.Registry)
-	if err != nil {
-		return err
-	}
-	s.Go(cons.Run)
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	return nil
 }

@@ -19,8 +19,10 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
+	"github.com/hindsight-dev/hindsight/services/membership/app"
 )
 
 func TestFlagDefaults(t *testing.T) {
@@ -195,5 +197,12 @@ func TestBadEndpoints(t *testing.T) {
 	defer s.GRPC.Stop()
 	if err := c.setup(context.Background(), s); err == nil || !strings.Contains(err.Error(), "--etcd-endpoints") {
 		t.Fatalf("setup with no endpoints: %v, want error naming --etcd-endpoints", err)
+	}
+}
+
+// TestAppFlags: the membership binary offers its app's flags with their defaults.
+func TestAppFlags(t *testing.T) {
+	if d := flagenv.Diff(new(config).bind, new(app.Flags).Bind); d != "" {
+		t.Fatal(d)
 	}
 }

@@ -23,10 +23,12 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	"github.com/hindsight-dev/hindsight/internal/event"
+	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
+	"github.com/hindsight-dev/hindsight/services/router/app"
 )
 
 func TestFlagDefaults(t *testing.T) {
@@ -363,5 +365,12 @@ func TestBadConfigStopsStartUp(t *testing.T) {
 	err = c.setup(context.Background(), s)
 	if err == nil || !strings.Contains(err.Error(), "datasets[0].parser.pattern") {
 		t.Fatalf("setup: %v; want the file's error naming the field", err)
+	}
+}
+
+// TestAppFlags: the router binary offers its app's flags with their defaults.
+func TestAppFlags(t *testing.T) {
+	if d := flagenv.Diff(new(config).bind, new(app.Flags).Bind); d != "" {
+		t.Fatal(d)
 	}
 }

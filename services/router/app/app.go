@@ -1,12 +1,15 @@
-// Package app wires one router onto a server: the catalog of datasets
-// and routes in etcd, the Kafka producer, the topic reconciler, the ingest
-// path and the RoutingService, with their lifecycle (seed, watch, reconcile,
-// drain on shutdown). The router binary and the all-in-one both start it, so
-// there is one router, whatever runs it.
+// Package app is the router as one unit: its flags, with the defaults the
+// router owns, and Start, which wires the catalog of datasets and routes in
+// etcd, the Kafka producer, the topic reconciler, the ingest path and the
+// RoutingService onto a server, with their lifecycle (seed, watch,
+// reconcile, drain on shutdown). The router binary and the all-in-one both
+// call Start, so there is one router, whatever runs it.
 package app
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"time"
@@ -25,8 +28,90 @@ import (
 	"github.com/hindsight-dev/hindsight/services/router/topics"
 )
 
-// Config is what a router needs besides its server.
-type Config struct {
+// Flags are the router's settings.
+type Flags struct {
+	EtcdPrefix         string
+	ConfigFile         string
+	ConfigOverwrite    bool
+	AutoCreate         bool
+	Linger             time.Duration
+	BatchMaxBytes      int
+	MaxBufferedRecords int
+	ProduceTimeout     time.Duration
+	MaxInFlight        int
+	ReconcileInterval  time.Duration
+}
+
+// Bind registers the flags on fs with the router's defaults.
+func (f *Flags) Bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.EtcdPrefix, "etcd-prefix", catalog.DefaultPrefix, "etcd key prefix datasets and routes are stored under")
+	fs.StringVar(&f.ConfigFile, "config", "", "YAML file of datasets, routes and topic defaults, seeded into etcd at start-up (empty: none)")
+	fs.BoolVar(&f.ConfigOverwrite, "config-overwrite", false, "make the config file win over etcd for the entries it declares (default: etcd wins; the file only adds missing entries)")
+	fs.BoolVar(&f.AutoCreate, "auto-create-datasets", true, "create unknown datasets on first use (raw parser, default topic settings) instead of refusing their batches")
+	fs.DurationVar(&f.Linger, "producer-linger", 10*time.Millisecond, "how long a partition's batch waits for more records")
+	fs.IntVar(&f.BatchMaxBytes, "producer-batch-max-bytes", ingest.DefaultBatchMaxBytes, "largest record batch; at most the brokers' message.max.bytes")
+	fs.IntVar(&f.MaxBufferedRecords, "producer-max-buffered-records", 50000, "records awaiting Kafka's acknowledgement before ingest blocks (back-pressure on agents)")
+	fs.DurationVar(&f.ProduceTimeout, "produce-timeout", 30*time.Second, "fail a batch whose records Kafka has not acknowledged in this time, so the agent resends it (0: retry for ever)")
+	fs.IntVar(&f.MaxInFlight, "max-inflight-batches", ingest.DefaultMaxInFlight, "unacknowledged batches per Ingest stream before the router stops reading it")
+	fs.DurationVar(&f.ReconcileInterval, "topic-reconcile-interval", 5*time.Minute, "how often topics are checked against the catalog besides on every change")
+}
+
+// Deps are what a router runs against.
+type Deps struct {
+	Etcd    *clientv3.Client
+	Brokers []string
+	// Seed is seeded into etcd when --config names no file (the all-in-one's
+	// built-in datasets).
+	Seed *catalog.Config
+	// DrainTimeout bounds finishing the batches in flight at shutdown.
+	DrainTimeout time.Duration
+	// Log defaults to the server's.
+	Log *slog.Logger
+	// OnReady runs once, when the catalog has loaded and the router serves.
+	OnReady func(*catalog.Snapshot)
+}
+
+// Start registers the RoutingService on s (NOT_SERVING until the catalog has
+// loaded) and its background jobs. It contacts neither etcd nor Kafka itself.
+func Start(s *server.Server, f Flags, d Deps) error {
+	file := d.Seed
+	if f.ConfigFile != "" {
+		var err error
+		if file, err = catalog.LoadConfig(f.ConfigFile); err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+	}
+	if len(d.Brokers) == 0 {
+		return errors.New("--kafka-brokers: at least one broker required")
+	}
+	log := d.Log
+	if log == nil {
+		log = s.Log
+	}
+	return start(s, config{
+		Etcd:      d.Etcd,
+		Prefix:    f.EtcdPrefix,
+		File:      file,
+		Overwrite: f.ConfigOverwrite,
+		Producer: ingest.ProducerConfig{
+			Brokers:            d.Brokers,
+			ClientID:           "hindsight-router",
+			Linger:             f.Linger,
+			BatchMaxBytes:      int32(f.BatchMaxBytes),
+			MaxBufferedRecords: f.MaxBufferedRecords,
+			DeliveryTimeout:    f.ProduceTimeout,
+		},
+		AutoCreate:        f.AutoCreate,
+		MaxInFlight:       f.MaxInFlight,
+		ReconcileInterval: f.ReconcileInterval,
+		DrainTimeout:      d.DrainTimeout,
+		Log:               log,
+		OnReady:           d.OnReady,
+	})
+}
+
+// config is a router's resolved configuration.
+type config struct {
 	Etcd *clientv3.Client
 	// Prefix of the catalog in etcd (default catalog.DefaultPrefix).
 	Prefix string
@@ -53,9 +138,7 @@ type routingService struct {
 	*catalog.Store
 }
 
-// Start registers the RoutingService on s (NOT_SERVING until the catalog has
-// loaded) and its background jobs. It contacts neither etcd nor Kafka itself.
-func Start(s *server.Server, c Config) error {
+func start(s *server.Server, c config) error {
 	opts := catalog.Options{Prefix: c.Prefix, Log: c.Log}
 	if c.File != nil {
 		opts.Defaults = &c.File.Defaults
