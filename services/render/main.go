@@ -40,16 +40,16 @@ const name = "render"
 
 type config struct {
 	server.Flags
-	Config        string
-	EtcdEndpoints string
-	Onetime       bool
-	Noop          bool
+	Config  string
+	etcd    etcdclient.Flags
+	Onetime bool
+	Noop    bool
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
 	c.Flags.Bind(fs, ":9901", ":9902")
 	fs.StringVar(&c.Config, "config", "/etc/hindsight/render.yaml", "config file (YAML) listing the template resources")
-	fs.StringVar(&c.EtcdEndpoints, "etcd-endpoints", "localhost:2379", "comma-separated etcd endpoints")
+	c.etcd.Bind(fs)
 	fs.BoolVar(&c.Onetime, "onetime", false, "render every resource once and exit; exit status 1 if any failed")
 	fs.BoolVar(&c.Noop, "noop", false, "render and run check commands, but never replace a file or run a reload command")
 }
@@ -86,7 +86,7 @@ func (c *config) onetime(fs *flag.FlagSet) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	r, cli, err := c.renderer(log, nil, nil)
+	r, cli, err := c.renderer(context.Background(), log, nil, nil)
 	if err != nil {
 		log.Error("exiting", "err", err)
 		return 1
@@ -101,12 +101,12 @@ func (c *config) onetime(fs *flag.FlagSet) int {
 	return 0
 }
 
-func (c *config) renderer(log *slog.Logger, s *server.Server, onStatus func(renderer.Status)) (*renderer.Renderer, *clientv3.Client, error) {
+func (c *config) renderer(ctx context.Context, log *slog.Logger, s *server.Server, onStatus func(renderer.Status)) (*renderer.Renderer, *clientv3.Client, error) {
 	cfg, err := renderer.Load(c.Config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	cli, err := etcdclient.Dial(c.EtcdEndpoints, 5*time.Second, log)
+	cli, err := c.etcd.Dial(ctx, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -130,7 +130,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		}
 		s.Health.SetServingStatus("hindsight.render."+st.Name, h)
 	}
-	r, cli, err := c.renderer(s.Log, s, onStatus)
+	r, cli, err := c.renderer(ctx, s.Log, s, onStatus)
 	if err != nil {
 		return err
 	}
@@ -145,6 +145,6 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	// reported on its own name (its file keeps the last good content).
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.Go(r.Run)
-	s.Log.Info("rendering", "config", c.Config, "etcd", c.EtcdEndpoints, "noop", c.Noop)
+	s.Log.Info("rendering", "config", c.Config, "etcd", c.etcd.Endpoints, "noop", c.Noop)
 	return nil
 }

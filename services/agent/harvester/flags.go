@@ -4,8 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
 
+	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/server"
 )
 
@@ -53,7 +53,7 @@ func (f *Flags) Load() (Config, error) {
 		if f.Dataset == "" {
 			return c, fmt.Errorf("--harvester-paths needs --harvester-dataset")
 		}
-		c.Inputs = append(c.Inputs, Input{Dataset: f.Dataset, Parser: f.Parser, Paths: splitList(f.Paths)})
+		c.Inputs = append(c.Inputs, Input{Dataset: f.Dataset, Parser: f.Parser, Paths: flagenv.List(f.Paths)})
 	}
 	set := func(dst *string, v string) {
 		if v != "" {
@@ -63,22 +63,12 @@ func (f *Flags) Load() (Config, error) {
 	set(&c.Registry, f.Registry)
 	set(&c.Membership, f.Membership)
 	if f.Routers != "" {
-		c.Routers = splitList(f.Routers)
+		c.Routers = flagenv.List(f.Routers)
 	}
 	if c.Registry == "" {
 		c.Registry = DefaultRegistry
 	}
 	return c, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // Setup starts a harvester as one of s's jobs when the flags enable it; it
