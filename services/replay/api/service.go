@@ -45,6 +45,9 @@ type Config struct {
 	DefaultTarget replayv1.Target_Kind
 	// Live searches the live daily indices; nil: live search unavailable.
 	Live index.Index
+	// CorrelationFields are the fields a search's follow looks in for one
+	// request's id (default DefaultCorrelationFields).
+	CorrelationFields []string
 
 	MaxRange                   time.Duration
 	DefaultTTL, MinTTL, MaxTTL time.Duration
@@ -99,6 +102,9 @@ func New(cfg Config) (*Service, error) {
 	setDefault(&cfg.ExpiryTick, DefaultExpiryTick)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if len(cfg.CorrelationFields) == 0 {
+		cfg.CorrelationFields = DefaultCorrelationFields
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -10,6 +10,7 @@ import (
 	v11 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	v1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -235,6 +236,55 @@ func (x SearchRequest_Sort) Number() protoreflect.EnumNumber {
 // Deprecated: Use SearchRequest_Sort.Descriptor instead.
 func (SearchRequest_Sort) EnumDescriptor() ([]byte, []int) {
 	return file_hindsight_replay_v1_replay_proto_rawDescGZIP(), []int{12, 0}
+}
+
+type ExportSearchRequest_Format int32
+
+const (
+	ExportSearchRequest_FORMAT_UNSPECIFIED ExportSearchRequest_Format = 0
+	ExportSearchRequest_FORMAT_NDJSON      ExportSearchRequest_Format = 1
+	ExportSearchRequest_FORMAT_CSV         ExportSearchRequest_Format = 2
+)
+
+// Enum value maps for ExportSearchRequest_Format.
+var (
+	ExportSearchRequest_Format_name = map[int32]string{
+		0: "FORMAT_UNSPECIFIED",
+		1: "FORMAT_NDJSON",
+		2: "FORMAT_CSV",
+	}
+	ExportSearchRequest_Format_value = map[string]int32{
+		"FORMAT_UNSPECIFIED": 0,
+		"FORMAT_NDJSON":      1,
+		"FORMAT_CSV":         2,
+	}
+)
+
+func (x ExportSearchRequest_Format) Enum() *ExportSearchRequest_Format {
+	p := new(ExportSearchRequest_Format)
+	*p = x
+	return p
+}
+
+func (x ExportSearchRequest_Format) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExportSearchRequest_Format) Descriptor() protoreflect.EnumDescriptor {
+	return file_hindsight_replay_v1_replay_proto_enumTypes[4].Descriptor()
+}
+
+func (ExportSearchRequest_Format) Type() protoreflect.EnumType {
+	return &file_hindsight_replay_v1_replay_proto_enumTypes[4]
+}
+
+func (x ExportSearchRequest_Format) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExportSearchRequest_Format.Descriptor instead.
+func (ExportSearchRequest_Format) EnumDescriptor() ([]byte, []int) {
+	return file_hindsight_replay_v1_replay_proto_rawDescGZIP(), []int{17, 0}
 }
 
 type Source struct {
@@ -1016,6 +1066,8 @@ type SearchRequest struct {
 	PageToken         string                 `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	Sort              SearchRequest_Sort     `protobuf:"varint,8,opt,name=sort,proto3,enum=hindsight.replay.v1.SearchRequest_Sort" json:"sort,omitempty"`
 	HistogramInterval *durationpb.Duration   `protobuf:"bytes,9,opt,name=histogram_interval,json=histogramInterval,proto3" json:"histogram_interval,omitempty"`
+	FieldStats        bool                   `protobuf:"varint,10,opt,name=field_stats,json=fieldStats,proto3" json:"field_stats,omitempty"`
+	Follow            string                 `protobuf:"bytes,11,opt,name=follow,proto3" json:"follow,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1113,6 +1165,124 @@ func (x *SearchRequest) GetHistogramInterval() *durationpb.Duration {
 	return nil
 }
 
+func (x *SearchRequest) GetFieldStats() bool {
+	if x != nil {
+		return x.FieldStats
+	}
+	return false
+}
+
+func (x *SearchRequest) GetFollow() string {
+	if x != nil {
+		return x.Follow
+	}
+	return ""
+}
+
+type ValueCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Value         string                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValueCount) Reset() {
+	*x = ValueCount{}
+	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValueCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValueCount) ProtoMessage() {}
+
+func (x *ValueCount) ProtoReflect() protoreflect.Message {
+	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValueCount.ProtoReflect.Descriptor instead.
+func (*ValueCount) Descriptor() ([]byte, []int) {
+	return file_hindsight_replay_v1_replay_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ValueCount) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *ValueCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type FieldStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Top           []*ValueCount          `protobuf:"bytes,2,rep,name=top,proto3" json:"top,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldStats) Reset() {
+	*x = FieldStats{}
+	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldStats) ProtoMessage() {}
+
+func (x *FieldStats) ProtoReflect() protoreflect.Message {
+	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldStats.ProtoReflect.Descriptor instead.
+func (*FieldStats) Descriptor() ([]byte, []int) {
+	return file_hindsight_replay_v1_replay_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *FieldStats) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FieldStats) GetTop() []*ValueCount {
+	if x != nil {
+		return x.Top
+	}
+	return nil
+}
+
 type HistogramBucket struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
@@ -1123,7 +1293,7 @@ type HistogramBucket struct {
 
 func (x *HistogramBucket) Reset() {
 	*x = HistogramBucket{}
-	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[13]
+	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1305,7 @@ func (x *HistogramBucket) String() string {
 func (*HistogramBucket) ProtoMessage() {}
 
 func (x *HistogramBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[13]
+	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1318,7 @@ func (x *HistogramBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistogramBucket.ProtoReflect.Descriptor instead.
 func (*HistogramBucket) Descriptor() ([]byte, []int) {
-	return file_hindsight_replay_v1_replay_proto_rawDescGZIP(), []int{13}
+	return file_hindsight_replay_v1_replay_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HistogramBucket) GetStart() *timestamppb.Timestamp {
@@ -1166,19 +1336,21 @@ func (x *HistogramBucket) GetCount() int64 {
 }
 
 type SearchResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        []*v11.Event           `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
-	Total         int64                  `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	Histogram     []*HistogramBucket     `protobuf:"bytes,4,rep,name=histogram,proto3" json:"histogram,omitempty"`
-	Took          *durationpb.Duration   `protobuf:"bytes,5,opt,name=took,proto3" json:"took,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Events            []*v11.Event           `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Total             int64                  `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	NextPageToken     string                 `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Histogram         []*HistogramBucket     `protobuf:"bytes,4,rep,name=histogram,proto3" json:"histogram,omitempty"`
+	Took              *durationpb.Duration   `protobuf:"bytes,5,opt,name=took,proto3" json:"took,omitempty"`
+	Fields            []*FieldStats          `protobuf:"bytes,6,rep,name=fields,proto3" json:"fields,omitempty"`
+	CorrelationFields []string               `protobuf:"bytes,7,rep,name=correlation_fields,json=correlationFields,proto3" json:"correlation_fields,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[14]
+	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1362,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[14]
+	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1375,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_hindsight_replay_v1_replay_proto_rawDescGZIP(), []int{14}
+	return file_hindsight_replay_v1_replay_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SearchResponse) GetEvents() []*v11.Event {
@@ -1241,11 +1413,93 @@ func (x *SearchResponse) GetTook() *durationpb.Duration {
 	return nil
 }
 
+func (x *SearchResponse) GetFields() []*FieldStats {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *SearchResponse) GetCorrelationFields() []string {
+	if x != nil {
+		return x.CorrelationFields
+	}
+	return nil
+}
+
+type ExportSearchRequest struct {
+	state         protoimpl.MessageState     `protogen:"open.v1"`
+	Search        *SearchRequest             `protobuf:"bytes,1,opt,name=search,proto3" json:"search,omitempty"`
+	Format        ExportSearchRequest_Format `protobuf:"varint,2,opt,name=format,proto3,enum=hindsight.replay.v1.ExportSearchRequest_Format" json:"format,omitempty"`
+	MaxEvents     int32                      `protobuf:"varint,3,opt,name=max_events,json=maxEvents,proto3" json:"max_events,omitempty"`
+	Columns       []string                   `protobuf:"bytes,4,rep,name=columns,proto3" json:"columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSearchRequest) Reset() {
+	*x = ExportSearchRequest{}
+	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSearchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSearchRequest) ProtoMessage() {}
+
+func (x *ExportSearchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hindsight_replay_v1_replay_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSearchRequest.ProtoReflect.Descriptor instead.
+func (*ExportSearchRequest) Descriptor() ([]byte, []int) {
+	return file_hindsight_replay_v1_replay_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ExportSearchRequest) GetSearch() *SearchRequest {
+	if x != nil {
+		return x.Search
+	}
+	return nil
+}
+
+func (x *ExportSearchRequest) GetFormat() ExportSearchRequest_Format {
+	if x != nil {
+		return x.Format
+	}
+	return ExportSearchRequest_FORMAT_UNSPECIFIED
+}
+
+func (x *ExportSearchRequest) GetMaxEvents() int32 {
+	if x != nil {
+		return x.MaxEvents
+	}
+	return 0
+}
+
+func (x *ExportSearchRequest) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
 var File_hindsight_replay_v1_replay_proto protoreflect.FileDescriptor
 
 const file_hindsight_replay_v1_replay_proto_rawDesc = "" +
 	"\n" +
-	" hindsight/replay/v1/replay.proto\x12\x13hindsight.replay.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\x1a\"hindsight/routing/v1/routing.proto\"\xf1\x01\n" +
+	" hindsight/replay/v1/replay.proto\x12\x13hindsight.replay.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\x1a\"hindsight/routing/v1/routing.proto\"\xf1\x01\n" +
 	"\x06Source\x124\n" +
 	"\x04kind\x18\x01 \x01(\x0e2 .hindsight.replay.v1.Source.KindR\x04kind\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12#\n" +
@@ -1318,7 +1572,7 @@ const file_hindsight_replay_v1_replay_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
 	"\x13DeleteReplayRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
-	"\x14DeleteReplayResponse\"\xc4\x03\n" +
+	"\x14DeleteReplayResponse\"\xfd\x03\n" +
 	"\rSearchRequest\x12\x16\n" +
 	"\x06replay\x18\x01 \x01(\tR\x06replay\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x12.\n" +
@@ -1329,20 +1583,45 @@ const file_hindsight_replay_v1_replay_proto_rawDesc = "" +
 	"\n" +
 	"page_token\x18\a \x01(\tR\tpageToken\x12;\n" +
 	"\x04sort\x18\b \x01(\x0e2'.hindsight.replay.v1.SearchRequest.SortR\x04sort\x12H\n" +
-	"\x12histogram_interval\x18\t \x01(\v2\x19.google.protobuf.DurationR\x11histogramInterval\"J\n" +
+	"\x12histogram_interval\x18\t \x01(\v2\x19.google.protobuf.DurationR\x11histogramInterval\x12\x1f\n" +
+	"\vfield_stats\x18\n" +
+	" \x01(\bR\n" +
+	"fieldStats\x12\x16\n" +
+	"\x06follow\x18\v \x01(\tR\x06follow\"J\n" +
 	"\x04Sort\x12\x14\n" +
 	"\x10SORT_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SORT_NEWEST_FIRST\x10\x01\x12\x15\n" +
-	"\x11SORT_OLDEST_FIRST\x10\x02\"Y\n" +
+	"\x11SORT_OLDEST_FIRST\x10\x02\"8\n" +
+	"\n" +
+	"ValueCount\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"S\n" +
+	"\n" +
+	"FieldStats\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
+	"\x03top\x18\x02 \x03(\v2\x1f.hindsight.replay.v1.ValueCountR\x03top\"Y\n" +
 	"\x0fHistogramBucket\x120\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count\"\xf4\x01\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xdc\x02\n" +
 	"\x0eSearchResponse\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.hindsight.event.v1.EventR\x06events\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x03R\x05total\x12&\n" +
 	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\x12B\n" +
 	"\thistogram\x18\x04 \x03(\v2$.hindsight.replay.v1.HistogramBucketR\thistogram\x12-\n" +
-	"\x04took\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x04took*\x8f\x01\n" +
+	"\x04took\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x04took\x127\n" +
+	"\x06fields\x18\x06 \x03(\v2\x1f.hindsight.replay.v1.FieldStatsR\x06fields\x12-\n" +
+	"\x12correlation_fields\x18\a \x03(\tR\x11correlationFields\"\x98\x02\n" +
+	"\x13ExportSearchRequest\x12:\n" +
+	"\x06search\x18\x01 \x01(\v2\".hindsight.replay.v1.SearchRequestR\x06search\x12G\n" +
+	"\x06format\x18\x02 \x01(\x0e2/.hindsight.replay.v1.ExportSearchRequest.FormatR\x06format\x12\x1d\n" +
+	"\n" +
+	"max_events\x18\x03 \x01(\x05R\tmaxEvents\x12\x18\n" +
+	"\acolumns\x18\x04 \x03(\tR\acolumns\"C\n" +
+	"\x06Format\x12\x16\n" +
+	"\x12FORMAT_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rFORMAT_NDJSON\x10\x01\x12\x0e\n" +
+	"\n" +
+	"FORMAT_CSV\x10\x02*\x8f\x01\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTATE_PLANNING\x10\x01\x12\x11\n" +
@@ -1350,7 +1629,7 @@ const file_hindsight_replay_v1_replay_proto_rawDesc = "" +
 	"\vSTATE_READY\x10\x03\x12\x10\n" +
 	"\fSTATE_FAILED\x10\x04\x12\x12\n" +
 	"\x0eSTATE_DELETING\x10\x05\x12\x11\n" +
-	"\rSTATE_EXPIRED\x10\x062\xe4\x05\n" +
+	"\rSTATE_EXPIRED\x10\x062\xd4\x06\n" +
 	"\rReplayService\x12r\n" +
 	"\fCreateReplay\x12(.hindsight.replay.v1.CreateReplayRequest\x1a\x1b.hindsight.replay.v1.Replay\"\x1b\x82\xd3\xe4\x93\x02\x15:\x06replay\"\v/v1/replays\x12\x81\x01\n" +
 	"\x0eEstimateReplay\x12*.hindsight.replay.v1.EstimateReplayRequest\x1a\x1d.hindsight.replay.v1.Estimate\"$\x82\xd3\xe4\x93\x02\x1e:\x06replay\"\x14/v1/replays:estimate\x12k\n" +
@@ -1359,7 +1638,8 @@ const file_hindsight_replay_v1_replay_proto_rawDesc = "" +
 	"\fDeleteReplay\x12(.hindsight.replay.v1.DeleteReplayRequest\x1a).hindsight.replay.v1.DeleteReplayResponse\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/replays/{name}\x12v\n" +
 	"\x06Search\x12\".hindsight.replay.v1.SearchRequest\x1a#.hindsight.replay.v1.SearchResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*Z\f\x12\n" +
 	"/v1/search\"\n" +
-	"/v1/searchBGZEgithub.com/hindsight-dev/hindsight/proto/hindsight/replay/v1;replayv1b\x06proto3"
+	"/v1/search\x12n\n" +
+	"\fExportSearch\x12(.hindsight.replay.v1.ExportSearchRequest\x1a\x14.google.api.HttpBody\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/search:export0\x01BGZEgithub.com/hindsight-dev/hindsight/proto/hindsight/replay/v1;replayv1b\x06proto3"
 
 var (
 	file_hindsight_replay_v1_replay_proto_rawDescOnce sync.Once
@@ -1373,76 +1653,87 @@ func file_hindsight_replay_v1_replay_proto_rawDescGZIP() []byte {
 	return file_hindsight_replay_v1_replay_proto_rawDescData
 }
 
-var file_hindsight_replay_v1_replay_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_hindsight_replay_v1_replay_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_hindsight_replay_v1_replay_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_hindsight_replay_v1_replay_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_hindsight_replay_v1_replay_proto_goTypes = []any{
-	(State)(0),                    // 0: hindsight.replay.v1.State
-	(Source_Kind)(0),              // 1: hindsight.replay.v1.Source.Kind
-	(Target_Kind)(0),              // 2: hindsight.replay.v1.Target.Kind
-	(SearchRequest_Sort)(0),       // 3: hindsight.replay.v1.SearchRequest.Sort
-	(*Source)(nil),                // 4: hindsight.replay.v1.Source
-	(*Target)(nil),                // 5: hindsight.replay.v1.Target
-	(*Estimate)(nil),              // 6: hindsight.replay.v1.Estimate
-	(*Progress)(nil),              // 7: hindsight.replay.v1.Progress
-	(*Replay)(nil),                // 8: hindsight.replay.v1.Replay
-	(*CreateReplayRequest)(nil),   // 9: hindsight.replay.v1.CreateReplayRequest
-	(*EstimateReplayRequest)(nil), // 10: hindsight.replay.v1.EstimateReplayRequest
-	(*GetReplayRequest)(nil),      // 11: hindsight.replay.v1.GetReplayRequest
-	(*ListReplaysRequest)(nil),    // 12: hindsight.replay.v1.ListReplaysRequest
-	(*ListReplaysResponse)(nil),   // 13: hindsight.replay.v1.ListReplaysResponse
-	(*DeleteReplayRequest)(nil),   // 14: hindsight.replay.v1.DeleteReplayRequest
-	(*DeleteReplayResponse)(nil),  // 15: hindsight.replay.v1.DeleteReplayResponse
-	(*SearchRequest)(nil),         // 16: hindsight.replay.v1.SearchRequest
-	(*HistogramBucket)(nil),       // 17: hindsight.replay.v1.HistogramBucket
-	(*SearchResponse)(nil),        // 18: hindsight.replay.v1.SearchResponse
-	(*v1.Parser)(nil),             // 19: hindsight.routing.v1.Parser
-	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*v11.Event)(nil),             // 22: hindsight.event.v1.Event
+	(State)(0),                      // 0: hindsight.replay.v1.State
+	(Source_Kind)(0),                // 1: hindsight.replay.v1.Source.Kind
+	(Target_Kind)(0),                // 2: hindsight.replay.v1.Target.Kind
+	(SearchRequest_Sort)(0),         // 3: hindsight.replay.v1.SearchRequest.Sort
+	(ExportSearchRequest_Format)(0), // 4: hindsight.replay.v1.ExportSearchRequest.Format
+	(*Source)(nil),                  // 5: hindsight.replay.v1.Source
+	(*Target)(nil),                  // 6: hindsight.replay.v1.Target
+	(*Estimate)(nil),                // 7: hindsight.replay.v1.Estimate
+	(*Progress)(nil),                // 8: hindsight.replay.v1.Progress
+	(*Replay)(nil),                  // 9: hindsight.replay.v1.Replay
+	(*CreateReplayRequest)(nil),     // 10: hindsight.replay.v1.CreateReplayRequest
+	(*EstimateReplayRequest)(nil),   // 11: hindsight.replay.v1.EstimateReplayRequest
+	(*GetReplayRequest)(nil),        // 12: hindsight.replay.v1.GetReplayRequest
+	(*ListReplaysRequest)(nil),      // 13: hindsight.replay.v1.ListReplaysRequest
+	(*ListReplaysResponse)(nil),     // 14: hindsight.replay.v1.ListReplaysResponse
+	(*DeleteReplayRequest)(nil),     // 15: hindsight.replay.v1.DeleteReplayRequest
+	(*DeleteReplayResponse)(nil),    // 16: hindsight.replay.v1.DeleteReplayResponse
+	(*SearchRequest)(nil),           // 17: hindsight.replay.v1.SearchRequest
+	(*ValueCount)(nil),              // 18: hindsight.replay.v1.ValueCount
+	(*FieldStats)(nil),              // 19: hindsight.replay.v1.FieldStats
+	(*HistogramBucket)(nil),         // 20: hindsight.replay.v1.HistogramBucket
+	(*SearchResponse)(nil),          // 21: hindsight.replay.v1.SearchResponse
+	(*ExportSearchRequest)(nil),     // 22: hindsight.replay.v1.ExportSearchRequest
+	(*v1.Parser)(nil),               // 23: hindsight.routing.v1.Parser
+	(*durationpb.Duration)(nil),     // 24: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 25: google.protobuf.Timestamp
+	(*v11.Event)(nil),               // 26: hindsight.event.v1.Event
+	(*httpbody.HttpBody)(nil),       // 27: google.api.HttpBody
 }
 var file_hindsight_replay_v1_replay_proto_depIdxs = []int32{
 	1,  // 0: hindsight.replay.v1.Source.kind:type_name -> hindsight.replay.v1.Source.Kind
-	19, // 1: hindsight.replay.v1.Source.parser:type_name -> hindsight.routing.v1.Parser
+	23, // 1: hindsight.replay.v1.Source.parser:type_name -> hindsight.routing.v1.Parser
 	2,  // 2: hindsight.replay.v1.Target.kind:type_name -> hindsight.replay.v1.Target.Kind
-	20, // 3: hindsight.replay.v1.Progress.eta:type_name -> google.protobuf.Duration
-	21, // 4: hindsight.replay.v1.Replay.from:type_name -> google.protobuf.Timestamp
-	21, // 5: hindsight.replay.v1.Replay.to:type_name -> google.protobuf.Timestamp
-	20, // 6: hindsight.replay.v1.Replay.ttl:type_name -> google.protobuf.Duration
-	4,  // 7: hindsight.replay.v1.Replay.source:type_name -> hindsight.replay.v1.Source
-	5,  // 8: hindsight.replay.v1.Replay.target:type_name -> hindsight.replay.v1.Target
+	24, // 3: hindsight.replay.v1.Progress.eta:type_name -> google.protobuf.Duration
+	25, // 4: hindsight.replay.v1.Replay.from:type_name -> google.protobuf.Timestamp
+	25, // 5: hindsight.replay.v1.Replay.to:type_name -> google.protobuf.Timestamp
+	24, // 6: hindsight.replay.v1.Replay.ttl:type_name -> google.protobuf.Duration
+	5,  // 7: hindsight.replay.v1.Replay.source:type_name -> hindsight.replay.v1.Source
+	6,  // 8: hindsight.replay.v1.Replay.target:type_name -> hindsight.replay.v1.Target
 	0,  // 9: hindsight.replay.v1.Replay.state:type_name -> hindsight.replay.v1.State
-	6,  // 10: hindsight.replay.v1.Replay.estimate:type_name -> hindsight.replay.v1.Estimate
-	7,  // 11: hindsight.replay.v1.Replay.progress:type_name -> hindsight.replay.v1.Progress
-	21, // 12: hindsight.replay.v1.Replay.create_time:type_name -> google.protobuf.Timestamp
-	21, // 13: hindsight.replay.v1.Replay.expire_time:type_name -> google.protobuf.Timestamp
-	8,  // 14: hindsight.replay.v1.CreateReplayRequest.replay:type_name -> hindsight.replay.v1.Replay
-	8,  // 15: hindsight.replay.v1.EstimateReplayRequest.replay:type_name -> hindsight.replay.v1.Replay
-	8,  // 16: hindsight.replay.v1.ListReplaysResponse.replays:type_name -> hindsight.replay.v1.Replay
-	21, // 17: hindsight.replay.v1.SearchRequest.from:type_name -> google.protobuf.Timestamp
-	21, // 18: hindsight.replay.v1.SearchRequest.to:type_name -> google.protobuf.Timestamp
+	7,  // 10: hindsight.replay.v1.Replay.estimate:type_name -> hindsight.replay.v1.Estimate
+	8,  // 11: hindsight.replay.v1.Replay.progress:type_name -> hindsight.replay.v1.Progress
+	25, // 12: hindsight.replay.v1.Replay.create_time:type_name -> google.protobuf.Timestamp
+	25, // 13: hindsight.replay.v1.Replay.expire_time:type_name -> google.protobuf.Timestamp
+	9,  // 14: hindsight.replay.v1.CreateReplayRequest.replay:type_name -> hindsight.replay.v1.Replay
+	9,  // 15: hindsight.replay.v1.EstimateReplayRequest.replay:type_name -> hindsight.replay.v1.Replay
+	9,  // 16: hindsight.replay.v1.ListReplaysResponse.replays:type_name -> hindsight.replay.v1.Replay
+	25, // 17: hindsight.replay.v1.SearchRequest.from:type_name -> google.protobuf.Timestamp
+	25, // 18: hindsight.replay.v1.SearchRequest.to:type_name -> google.protobuf.Timestamp
 	3,  // 19: hindsight.replay.v1.SearchRequest.sort:type_name -> hindsight.replay.v1.SearchRequest.Sort
-	20, // 20: hindsight.replay.v1.SearchRequest.histogram_interval:type_name -> google.protobuf.Duration
-	21, // 21: hindsight.replay.v1.HistogramBucket.start:type_name -> google.protobuf.Timestamp
-	22, // 22: hindsight.replay.v1.SearchResponse.events:type_name -> hindsight.event.v1.Event
-	17, // 23: hindsight.replay.v1.SearchResponse.histogram:type_name -> hindsight.replay.v1.HistogramBucket
-	20, // 24: hindsight.replay.v1.SearchResponse.took:type_name -> google.protobuf.Duration
-	9,  // 25: hindsight.replay.v1.ReplayService.CreateReplay:input_type -> hindsight.replay.v1.CreateReplayRequest
-	10, // 26: hindsight.replay.v1.ReplayService.EstimateReplay:input_type -> hindsight.replay.v1.EstimateReplayRequest
-	11, // 27: hindsight.replay.v1.ReplayService.GetReplay:input_type -> hindsight.replay.v1.GetReplayRequest
-	12, // 28: hindsight.replay.v1.ReplayService.ListReplays:input_type -> hindsight.replay.v1.ListReplaysRequest
-	14, // 29: hindsight.replay.v1.ReplayService.DeleteReplay:input_type -> hindsight.replay.v1.DeleteReplayRequest
-	16, // 30: hindsight.replay.v1.ReplayService.Search:input_type -> hindsight.replay.v1.SearchRequest
-	8,  // 31: hindsight.replay.v1.ReplayService.CreateReplay:output_type -> hindsight.replay.v1.Replay
-	6,  // 32: hindsight.replay.v1.ReplayService.EstimateReplay:output_type -> hindsight.replay.v1.Estimate
-	8,  // 33: hindsight.replay.v1.ReplayService.GetReplay:output_type -> hindsight.replay.v1.Replay
-	13, // 34: hindsight.replay.v1.ReplayService.ListReplays:output_type -> hindsight.replay.v1.ListReplaysResponse
-	15, // 35: hindsight.replay.v1.ReplayService.DeleteReplay:output_type -> hindsight.replay.v1.DeleteReplayResponse
-	18, // 36: hindsight.replay.v1.ReplayService.Search:output_type -> hindsight.replay.v1.SearchResponse
-	31, // [31:37] is the sub-list for method output_type
-	25, // [25:31] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	24, // 20: hindsight.replay.v1.SearchRequest.histogram_interval:type_name -> google.protobuf.Duration
+	18, // 21: hindsight.replay.v1.FieldStats.top:type_name -> hindsight.replay.v1.ValueCount
+	25, // 22: hindsight.replay.v1.HistogramBucket.start:type_name -> google.protobuf.Timestamp
+	26, // 23: hindsight.replay.v1.SearchResponse.events:type_name -> hindsight.event.v1.Event
+	20, // 24: hindsight.replay.v1.SearchResponse.histogram:type_name -> hindsight.replay.v1.HistogramBucket
+	24, // 25: hindsight.replay.v1.SearchResponse.took:type_name -> google.protobuf.Duration
+	19, // 26: hindsight.replay.v1.SearchResponse.fields:type_name -> hindsight.replay.v1.FieldStats
+	17, // 27: hindsight.replay.v1.ExportSearchRequest.search:type_name -> hindsight.replay.v1.SearchRequest
+	4,  // 28: hindsight.replay.v1.ExportSearchRequest.format:type_name -> hindsight.replay.v1.ExportSearchRequest.Format
+	10, // 29: hindsight.replay.v1.ReplayService.CreateReplay:input_type -> hindsight.replay.v1.CreateReplayRequest
+	11, // 30: hindsight.replay.v1.ReplayService.EstimateReplay:input_type -> hindsight.replay.v1.EstimateReplayRequest
+	12, // 31: hindsight.replay.v1.ReplayService.GetReplay:input_type -> hindsight.replay.v1.GetReplayRequest
+	13, // 32: hindsight.replay.v1.ReplayService.ListReplays:input_type -> hindsight.replay.v1.ListReplaysRequest
+	15, // 33: hindsight.replay.v1.ReplayService.DeleteReplay:input_type -> hindsight.replay.v1.DeleteReplayRequest
+	17, // 34: hindsight.replay.v1.ReplayService.Search:input_type -> hindsight.replay.v1.SearchRequest
+	22, // 35: hindsight.replay.v1.ReplayService.ExportSearch:input_type -> hindsight.replay.v1.ExportSearchRequest
+	9,  // 36: hindsight.replay.v1.ReplayService.CreateReplay:output_type -> hindsight.replay.v1.Replay
+	7,  // 37: hindsight.replay.v1.ReplayService.EstimateReplay:output_type -> hindsight.replay.v1.Estimate
+	9,  // 38: hindsight.replay.v1.ReplayService.GetReplay:output_type -> hindsight.replay.v1.Replay
+	14, // 39: hindsight.replay.v1.ReplayService.ListReplays:output_type -> hindsight.replay.v1.ListReplaysResponse
+	16, // 40: hindsight.replay.v1.ReplayService.DeleteReplay:output_type -> hindsight.replay.v1.DeleteReplayResponse
+	21, // 41: hindsight.replay.v1.ReplayService.Search:output_type -> hindsight.replay.v1.SearchResponse
+	27, // 42: hindsight.replay.v1.ReplayService.ExportSearch:output_type -> google.api.HttpBody
+	36, // [36:43] is the sub-list for method output_type
+	29, // [29:36] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_hindsight_replay_v1_replay_proto_init() }
@@ -1455,8 +1746,8 @@ func file_hindsight_replay_v1_replay_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hindsight_replay_v1_replay_proto_rawDesc), len(file_hindsight_replay_v1_replay_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   15,
+			NumEnums:      5,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

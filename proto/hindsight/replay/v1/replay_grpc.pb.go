@@ -8,6 +8,7 @@ package replayv1
 
 import (
 	context "context"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -25,6 +26,7 @@ const (
 	ReplayService_ListReplays_FullMethodName    = "/hindsight.replay.v1.ReplayService/ListReplays"
 	ReplayService_DeleteReplay_FullMethodName   = "/hindsight.replay.v1.ReplayService/DeleteReplay"
 	ReplayService_Search_FullMethodName         = "/hindsight.replay.v1.ReplayService/Search"
+	ReplayService_ExportSearch_FullMethodName   = "/hindsight.replay.v1.ReplayService/ExportSearch"
 )
 
 // ReplayServiceClient is the client API for ReplayService service.
@@ -37,6 +39,7 @@ type ReplayServiceClient interface {
 	ListReplays(ctx context.Context, in *ListReplaysRequest, opts ...grpc.CallOption) (*ListReplaysResponse, error)
 	DeleteReplay(ctx context.Context, in *DeleteReplayRequest, opts ...grpc.CallOption) (*DeleteReplayResponse, error)
 	Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error)
+	ExportSearch(ctx context.Context, in *ExportSearchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
 }
 
 type replayServiceClient struct {
@@ -107,6 +110,25 @@ func (c *replayServiceClient) Search(ctx context.Context, in *SearchRequest, opt
 	return out, nil
 }
 
+func (c *replayServiceClient) ExportSearch(ctx context.Context, in *ExportSearchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ReplayService_ServiceDesc.Streams[0], ReplayService_ExportSearch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportSearchRequest, httpbody.HttpBody]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReplayService_ExportSearchClient = grpc.ServerStreamingClient[httpbody.HttpBody]
+
 // ReplayServiceServer is the server API for ReplayService service.
 // All implementations should embed UnimplementedReplayServiceServer
 // for forward compatibility.
@@ -117,6 +139,7 @@ type ReplayServiceServer interface {
 	ListReplays(context.Context, *ListReplaysRequest) (*ListReplaysResponse, error)
 	DeleteReplay(context.Context, *DeleteReplayRequest) (*DeleteReplayResponse, error)
 	Search(context.Context, *SearchRequest) (*SearchResponse, error)
+	ExportSearch(*ExportSearchRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
 }
 
 // UnimplementedReplayServiceServer should be embedded to have
@@ -143,6 +166,9 @@ func (UnimplementedReplayServiceServer) DeleteReplay(context.Context, *DeleteRep
 }
 func (UnimplementedReplayServiceServer) Search(context.Context, *SearchRequest) (*SearchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Search not implemented")
+}
+func (UnimplementedReplayServiceServer) ExportSearch(*ExportSearchRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error {
+	return status.Error(codes.Unimplemented, "method ExportSearch not implemented")
 }
 func (UnimplementedReplayServiceServer) testEmbeddedByValue() {}
 
@@ -272,6 +298,17 @@ func _ReplayService_Search_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReplayService_ExportSearch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportSearchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ReplayServiceServer).ExportSearch(m, &grpc.GenericServerStream[ExportSearchRequest, httpbody.HttpBody]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReplayService_ExportSearchServer = grpc.ServerStreamingServer[httpbody.HttpBody]
+
 // ReplayService_ServiceDesc is the grpc.ServiceDesc for ReplayService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -304,6 +341,12 @@ var ReplayService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ReplayService_Search_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportSearch",
+			Handler:       _ReplayService_ExportSearch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "hindsight/replay/v1/replay.proto",
 }
