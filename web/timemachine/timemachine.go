@@ -1,11 +1,15 @@
 // Package timemachine is the web page of replays and search: list replays
 // with their progress, create one (datasets, time range, query, name), open
-// it, search it (or live data) with a time histogram and a table of events,
-// page through, delete it. Plain HTML, CSS and JavaScript served from the
+// it, search it (or live data) Discover-style: a histogram to zoom by
+// dragging, a sidebar of fields with their top values to filter by, events
+// opening into all their fields, chosen columns, relative ranges, live tail,
+// follow one request through every dataset, export; delete it. Plain HTML, CSS and JavaScript served from the
 // binary, talking to the REST gateway's /v1/replays and /v1/search.
 //
 // Links into the page look like /search?q=<query>&from=<RFC 3339>&to=..&replay=<name>
-// (no replay: live data); the replay list is at /replays/.
+// (no replay: live data), or range=15m|1h|24h|7d instead of from and to, and
+// sort=oldest, cols=<field>,.., follow=<request id>; the URL always holds the
+// whole view, so it can be shared. The replay list is at /replays/.
 package timemachine
 
 import (

@@ -1,5 +1,5 @@
-// The time machine page: replays (list, create, delete) and search (a replay
-// or live data). Talks to the REST gateway; no framework, no build step.
+// The time machine page: replays (list, create, delete); search.js is the
+// search view. Talks to the REST gateway; no framework, no build step.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -19,14 +19,22 @@ const userInput = $("#user");
 userInput.value = localStorage.getItem("hindsight.user") || "";
 userInput.addEventListener("change", () => localStorage.setItem("hindsight.user", userInput.value.trim()));
 
-async function api(method, path, body) {
+// request sends one API call with the page's credentials; a refusal throws
+// the API's message.
+async function request(method, path, body) {
   const headers = { "Content-Type": "application/json" };
   const user = userInput.value.trim();
   if (user) headers["Grpc-Metadata-X-Hindsight-User"] = user;
   const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(data.message || `${resp.status} ${resp.statusText}`);
-  return data;
+  if (!resp.ok) {
+    const data = await resp.json().catch(() => ({}));
+    throw new Error(data.message || `${resp.status} ${resp.statusText}`);
+  }
+  return resp;
+}
+
+async function api(method, path, body) {
+  return (await request(method, path, body)).json().catch(() => ({}));
 }
 
 // datetime-local inputs hold UTC wall time; the API takes RFC 3339.
@@ -153,128 +161,6 @@ async function refreshReplays() {
   $("#replays-empty").hidden = list.length > 0;
 }
 
-// ---------------------------------------------------------------- search
-
-const search = { tokens: [""], page: 0 };
-
-async function fillReplayChoices(selected) {
-  const sel = $("#s-replay");
-  try {
-    const list = (await api("GET", "/v1/replays")).replays || [];
-    for (const r of list) sel.append(el("option", { value: r.name }, `replay ${r.name}`));
-  } catch (err) {
-    say($("#search-msg"), `Listing replays: ${err.message}`, true);
-  }
-  if (selected && ![...sel.options].some((o) => o.value === selected)) sel.append(el("option", { value: selected }, `replay ${selected}`));
-  sel.value = selected || "";
-}
-
-function searchURL() {
-  const q = new URLSearchParams();
-  q.set("q", $("#s-query").value);
-  if ($("#s-from").value) q.set("from", fromInput($("#s-from").value));
-  if ($("#s-to").value) q.set("to", fromInput($("#s-to").value));
-  if ($("#s-replay").value) q.set("replay", $("#s-replay").value);
-  if ($("#s-sort").value === "SORT_OLDEST_FIRST") q.set("sort", "oldest");
-  return `/search?${q}`;
-}
-
-async function runSearch() {
-  history.replaceState(null, "", searchURL());
-  const body = {
-    replay: $("#s-replay").value,
-    query: $("#s-query").value,
-    from: fromInput($("#s-from").value),
-    to: fromInput($("#s-to").value),
-    pageSize: 50,
-    pageToken: search.tokens[search.page],
-    sort: $("#s-sort").value,
-  };
-  say($("#search-msg"), "Searching…");
-  let resp;
-  try {
-    resp = await api("POST", "/v1/search", body);
-  } catch (err) {
-    say($("#search-msg"), err.message, true);
-    return;
-  }
-  say($("#search-msg"), "");
-  const total = Number(resp.total);
-  $("#total").textContent = `${fmtNum(total)} events`;
-  $("#took").textContent = `in ${Math.round(seconds(resp.took) * 1000)} ms`;
-  drawHistogram(resp.histogram || []);
-  drawEvents(resp.events || []);
-  if (resp.nextPageToken) search.tokens[search.page + 1] = resp.nextPageToken;
-  $("#next").disabled = !resp.nextPageToken;
-  $("#prev").disabled = search.page === 0;
-  const first = search.page * 50 + 1;
-  $("#page").textContent = total ? `${fmtNum(first)}–${fmtNum(first + (resp.events || []).length - 1)} of ${fmtNum(total)}` : "";
-}
-
-function drawHistogram(buckets) {
-  const svg = $("#histogram");
-  const w = svg.clientWidth || 800, h = 90;
-  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  svg.replaceChildren();
-  if (!buckets.length) return;
-  const max = Math.max(1, ...buckets.map((b) => Number(b.count)));
-  const bw = w / buckets.length;
-  buckets.forEach((b, i) => {
-    const c = Number(b.count);
-    const bh = c ? Math.max(2, ((h - 4) * c) / max) : 0;
-    const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-    r.setAttribute("x", i * bw + 1);
-    r.setAttribute("y", h - bh);
-    r.setAttribute("width", Math.max(1, bw - 2));
-    r.setAttribute("height", bh);
-    r.setAttribute("data-count", c);
-    const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
-    title.textContent = `${fmtTime(b.start)}: ${fmtNum(c)} events`;
-    r.append(title);
-    // A bar zooms the search to its bucket.
-    r.addEventListener("click", () => {
-      const end = buckets[i + 1]?.start || fromInput($("#s-to").value);
-      $("#s-from").value = toInput(b.start);
-      if (end) $("#s-to").value = toInput(end);
-      search.tokens = [""];
-      search.page = 0;
-      runSearch();
-    });
-    svg.append(r);
-  });
-  $("#h-from").textContent = fmtTime(buckets[0].start);
-  $("#h-to").textContent = fmtTime(buckets[buckets.length - 1].start);
-}
-
-// flatten lists every field of an event as dotted names.
-function flatten(obj, prefix = "", out = []) {
-  for (const [k, v] of Object.entries(obj || {})) {
-    const key = prefix ? `${prefix}.${k}` : k;
-    if (v && typeof v === "object" && !Array.isArray(v)) flatten(v, key, out);
-    else out.push([key, Array.isArray(v) ? v.join(", ") : String(v)]);
-  }
-  return out;
-}
-
-function drawEvents(events) {
-  const tbody = $("#events tbody");
-  tbody.replaceChildren();
-  for (const e of events) {
-    const row = el("tr", { class: "event", "data-id": e.id },
-      el("td", { class: "small" }, fmtTime(e.timestamp)),
-      el("td", {}, e.dataset),
-      el("td", { class: `level-${e.level}` }, e.level),
-      el("td", {}, e.service),
-      el("td", { class: "msg-cell" }, e.message));
-    const { fields, ...rest } = e;
-    const dl = el("dl");
-    for (const [k, v] of [...flatten(rest), ...flatten(fields)]) dl.append(el("dt", {}, k), el("dd", {}, v));
-    const detail = el("tr", { class: "fields", hidden: "" }, el("td", { colspan: 5, class: "fields" }, dl));
-    row.addEventListener("click", () => { detail.hidden = !detail.hidden; });
-    tbody.append(row, detail);
-  }
-}
-
 // ---------------------------------------------------------------- start
 
 async function start() {
@@ -293,22 +179,7 @@ async function start() {
     setInterval(refreshReplays, 2000);
     return;
   }
-  const params = new URLSearchParams(location.search);
-  if (!params.get("replay")) $("#nav-live").classList.add("active");
-  $("#s-query").value = params.get("q") || "";
-  $("#s-from").value = toInput(params.get("from"));
-  $("#s-to").value = toInput(params.get("to"));
-  if (params.get("sort") === "oldest") $("#s-sort").value = "SORT_OLDEST_FIRST";
-  await fillReplayChoices(params.get("replay"));
-  $("#search-form").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    search.tokens = [""];
-    search.page = 0;
-    runSearch();
-  });
-  $("#next").addEventListener("click", () => { search.page++; runSearch(); });
-  $("#prev").addEventListener("click", () => { search.page = Math.max(0, search.page - 1); runSearch(); });
-  runSearch();
+  startSearch();
 }
 
 start();
