@@ -10,7 +10,7 @@ const DEFAULT_COLS = ["data_stream.dataset", "log.level", "service.name", "messa
 
 const view = {
   tokens: [""], page: 0, cols: DEFAULT_COLS.slice(), follow: "", correlation: [],
-  tail: null, tailSeen: new Set(), events: [],
+  tail: null, tailSeen: new Set(), tailed: 0, events: [],
 };
 
 // ecs flattens an API event into its ECS field names, as the index holds
@@ -155,6 +155,8 @@ async function runSearch() {
   drawHistogram(resp.histogram || [], body.to);
   view.events = resp.events || [];
   view.tailSeen = new Set(view.events.map((e) => e.id));
+  view.tailed = 0;
+  $("#tail-count").textContent = "";
   drawHeader();
   drawEvents(view.events, false);
   drawFields(resp.fields || []);
@@ -368,7 +370,8 @@ async function tick() {
     if (fresh.length) {
       view.events = [...fresh.reverse(), ...view.events];
       drawEvents(fresh, true);
-      $("#tail-count").textContent = `+${fmtNum(view.events.length)} shown`;
+      view.tailed += fresh.length;
+      $("#tail-count").textContent = `+${fmtNum(view.tailed)} new`;
     }
   } catch (err) {
     say($("#search-msg"), `Tail: ${err.message}`, true);
