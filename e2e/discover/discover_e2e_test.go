@@ -2,8 +2,8 @@
 // Chromium against the all-in-one binary running its demo: the test writes
 // JSON log lines of its own into the inbox (beside the demo's traffic), so it
 // knows what every count on the page must be, then checks the field sidebar,
-// click-to-filter, event detail, relative ranges, histogram zoom, live tail,
-// a shared URL, export and follow-a-request.
+// click-to-filter, event detail and its surrounding events, relative ranges,
+// histogram zoom, live tail, a shared URL, export and follow-a-request.
 package discover
 
 import (
@@ -242,6 +242,22 @@ func TestSearchPage(t *testing.T) {
 		t.Fatalf("detail of the newest event: %+v", detail)
 	}
 	headless.Screenshot(t, ctx, "search-sidebar-detail.png")
+
+	// Surrounding events: the lines of its file around one event, by offset.
+	js("open order 15", `document.querySelector("#events tr.event").click(); document.querySelectorAll("#events tr.event")[14].click(); true`, new(bool))
+	run("surrounding", chromedp.Click(`tr.fields:not([hidden]) button.surrounding`))
+	waitFor("surrounding lines", `document.querySelectorAll("ol.surrounding-lines li").length > 0`)
+	var around struct {
+		N     int    `json:"n"`
+		This  string `json:"this"`
+		First string `json:"first"`
+	}
+	js("surrounding lines", `(() => { const li = [...document.querySelectorAll("ol.surrounding-lines li")];
+		return {n: li.length, this: li.find(l => l.classList.contains("this"))?.textContent || "", first: li[0].textContent}; })()`, &around)
+	// The file holds the 35 lines: 14 before order 15, it, and 20 after.
+	if around.N != len(lines) || !strings.HasSuffix(around.This, "e2e order 15") || !strings.HasSuffix(around.First, "e2e order 1") {
+		t.Fatalf("surrounding events %+v, want the file's %d lines from order 1, order 15 marked", around, len(lines))
+	}
 
 	// Shared URL: a new page opened on it shows the same view.
 	var shared string
