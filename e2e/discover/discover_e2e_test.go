@@ -52,6 +52,9 @@ func freePort(t *testing.T) string {
 func start(t *testing.T) (string, string) {
 	t.Helper()
 	bin := *allinone
+	if root := os.Getenv("TEST_SRCDIR"); bin != "" && !filepath.IsAbs(bin) && root != "" {
+		bin = filepath.Join(root, os.Getenv("TEST_WORKSPACE"), bin) // Bazel's $(rootpath)
+	}
 	if bin == "" {
 		bin = filepath.Join(t.TempDir(), "allinone")
 		b := exec.Command("go", "build", "-o", bin, "github.com/hindsight-dev/hindsight/services/allinone")

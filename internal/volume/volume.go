@@ -1,0 +1,299 @@
+// Package volume watches event rates: per dataset, per dataset and
+// service.name, and per dataset and host, it counts events in fixed time
+// buckets, learns what a bucket should hold from recent buckets and the same
+// time of previous days, and reports anomalies: a dataset or service whose
+// events drop to zero, a spike, a host that goes silent. It exports them as
+// Prometheus metrics and lists them for the API and the /volume page.
+//
+// A bucket is judged when it has been closed for half a bucket (events reach
+// the index a little late), so an anomaly shows within 1.5 buckets of its
+// start. A bucket is compared with two baselines, the median of the recent
+// buckets and the median of the same bucket on previous days (medians ignore
+// a lone outlier, and anomalous buckets are left out of both, so one burst
+// does not raise the bar for the next): a spike is many times above both, a
+// drop is zero where both expect events.
+package volume
+
+import (
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Kind is what is wrong with a series.
+type Kind string
+
+const (
+	// Drop: a dataset or a service that sends steadily sent nothing.
+	Drop Kind = "drop"
+	// Spike: many times the expected events.
+	Spike Kind = "spike"
+	// Silence: a host that sends steadily sent nothing.
+	Silence Kind = "silence"
+)
+
+// Key names a series: a dataset, optionally one service or one host of it.
+type Key struct {
+	Dataset, Service, Host string
+}
+
+// Anomaly is a series' bucket that is far from its expected count.
+type Anomaly struct {
+	Key
+	Kind     Kind
+	Bucket   time.Time // start of the first anomalous bucket
+	Count    int64     // events in the last judged bucket
+	Expected float64
+}
+
+// Config tunes the detector; zero values take the defaults.
+type Config struct {
+	Bucket time.Duration // default 1 minute
+	// Recent is how many recent buckets make the baseline (default 60), Days
+	// how many previous days' same bucket join them (default 7).
+	Recent, Days int
+	// Warmup is how many buckets a series needs before it is judged
+	// (default 10).
+	Warmup int
+	// MinExpected: a series expecting fewer events a bucket is not judged
+	// for drops or silence (default 5), so a sparse series that is sometimes
+	// empty is no anomaly.
+	MinExpected float64
+	// SpikeFactor: a bucket holding more than this times the expected count
+	// (and at least SpikeFactor × MinExpected) is a spike (default 5).
+	SpikeFactor float64
+	// MaxSeries bounds the series (and the metrics' label sets) kept;
+	// events of further series are not watched (default 1000).
+	MaxSeries int
+}
+
+func (c *Config) defaults() {
+	if c.Bucket <= 0 {
+		c.Bucket = time.Minute
+	}
+	if c.Recent <= 0 {
+		c.Recent = 60
+	}
+	if c.Days <= 0 {
+		c.Days = 7
+	}
+	if c.Warmup <= 0 {
+		c.Warmup = 10
+	}
+	if c.MinExpected <= 0 {
+		c.MinExpected = 5
+	}
+	if c.SpikeFactor <= 0 {
+		c.SpikeFactor = 5
+	}
+	if c.MaxSeries <= 0 {
+		c.MaxSeries = 1000
+	}
+}
+
+// Detector counts events and judges buckets. It is safe for concurrent use.
+type Detector struct {
+	cfg     Config
+	mu      sync.Mutex
+	series  map[Key]*series
+	judged  time.Time // start of the next bucket to judge
+
+	active  *prometheus.GaugeVec
+	total   *prometheus.CounterVec
+	overCap prometheus.Counter
+}
+
+type series struct {
+	counts  map[time.Time]int64 // bucket start -> events, for Days days
+	since   time.Time           // the first bucket watched
+	judged  int                 // buckets judged so far
+	anomaly *Anomaly
+}
+
+// New returns a detector registering its metrics with reg (nil: none).
+func New(cfg Config, reg prometheus.Registerer) (*Detector, error) {
+	cfg.defaults()
+	d := &Detector{
+		cfg:     cfg,
+		series:  map[Key]*series{},
+		active:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "hindsight", Subsystem: "volume", Name: "anomaly", Help: "1 while a series' event rate is anomalous, by kind (drop, spike, silence)."}, []string{"dataset", "service", "host", "kind"}),
+		total:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hindsight", Subsystem: "volume", Name: "anomalies_total", Help: "Anomalies that began, by kind."}, []string{"kind"}),
+		overCap: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "hindsight", Subsystem: "volume", Name: "unwatched_events_total", Help: "Events of series beyond the cap on series, not watched."}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{d.active, d.total, d.overCap} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return d, nil
+}
+
+func (d *Detector) start(t time.Time) time.Time { return t.Truncate(d.cfg.Bucket) }
+
+// Observe counts n events of a dataset (with their service and host, either
+// may be empty) at t.
+func (d *Detector) Observe(dataset, service, host string, t time.Time, n int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b := d.start(t)
+	keys := []Key{{Dataset: dataset}}
+	if service != "" {
+		keys = append(keys, Key{Dataset: dataset, Service: service})
+	}
+	if host != "" {
+		keys = append(keys, Key{Dataset: dataset, Host: host})
+	}
+	for _, k := range keys {
+		s := d.series[k]
+		if s == nil {
+			if len(d.series) >= d.cfg.MaxSeries {
+				d.overCap.Add(float64(n))
+				continue
+			}
+			s = &series{counts: map[time.Time]int64{}, since: b}
+			d.series[k] = s
+		}
+		if b.Before(s.since) {
+			s.since = b
+		}
+		s.counts[b] += n
+	}
+}
+
+// Tick judges every bucket closed for half a bucket by now and returns the
+// anomalies that began.
+func (d *Detector) Tick(now time.Time) []Anomaly {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	last := d.start(now.Add(-d.cfg.Bucket - d.cfg.Bucket/2)) // newest judgeable bucket
+	if d.judged.IsZero() {
+		d.judged = last
+	}
+	var began []Anomaly
+	for ; !d.judged.After(last); d.judged = d.judged.Add(d.cfg.Bucket) {
+		for k, s := range d.series {
+			if a := d.judge(k, s, d.judged); a != nil {
+				began = append(began, *a)
+			}
+		}
+	}
+	d.forget(last)
+	return began
+}
+
+// judge decides bucket b of one series; it returns the anomaly if one began.
+func (d *Detector) judge(k Key, s *series, b time.Time) *Anomaly {
+	s.judged++
+	count := s.counts[b]
+	var recent, daily []int64
+	for i := 1; i <= d.cfg.Recent; i++ {
+		if c, ok := d.sample(s, b.Add(-time.Duration(i)*d.cfg.Bucket)); ok {
+			recent = append(recent, c)
+		}
+	}
+	for i := 1; i <= d.cfg.Days; i++ {
+		if c, ok := d.sample(s, b.AddDate(0, 0, -i)); ok {
+			daily = append(daily, c)
+		}
+	}
+	if s.judged <= d.cfg.Warmup || len(recent) == 0 {
+		return nil
+	}
+	// A spike is above both baselines (a daily peak is expected at its
+	// hour); a drop is below both (a quiet hour is expected to be quiet).
+	expected, low := median(recent), median(recent)
+	if len(daily) > 0 {
+		expected, low = max(expected, median(daily)), min(low, median(daily))
+	}
+	var kind Kind
+	switch {
+	case count == 0 && low >= d.cfg.MinExpected && k.Host != "":
+		kind = Silence
+	case count == 0 && low >= d.cfg.MinExpected:
+		kind = Drop
+	case float64(count) > d.cfg.SpikeFactor*expected && float64(count) >= d.cfg.SpikeFactor*d.cfg.MinExpected:
+		kind = Spike
+	}
+	if kind == "" {
+		if s.anomaly != nil {
+			d.active.DeleteLabelValues(k.Dataset, k.Service, k.Host, string(s.anomaly.Kind))
+			s.anomaly = nil
+		}
+		return nil
+	}
+	if s.anomaly != nil && s.anomaly.Kind == kind {
+		s.anomaly.Count, s.anomaly.Expected = count, expected
+		return nil
+	}
+	if s.anomaly != nil {
+		d.active.DeleteLabelValues(k.Dataset, k.Service, k.Host, string(s.anomaly.Kind))
+	}
+	s.anomaly = &Anomaly{Key: k, Kind: kind, Bucket: b, Count: count, Expected: expected}
+	d.active.WithLabelValues(k.Dataset, k.Service, k.Host, string(kind)).Set(1)
+	d.total.WithLabelValues(string(kind)).Inc()
+	return s.anomaly
+}
+
+// sample is a past bucket's count, if the series was watched then (its
+// first bucket or later) and the bucket was normal: anomalies do not teach
+// the baseline.
+func (d *Detector) sample(s *series, b time.Time) (int64, bool) {
+	if b.Before(s.since) {
+		return 0, false
+	}
+	c := s.counts[b]
+	if s.anomaly != nil && !b.Before(s.anomaly.Bucket) {
+		return 0, false
+	}
+	return c, true
+}
+
+// forget drops counts older than the baseline reaches back.
+func (d *Detector) forget(last time.Time) {
+	horizon := last.AddDate(0, 0, -d.cfg.Days).Add(-time.Duration(d.cfg.Recent) * d.cfg.Bucket)
+	for _, s := range d.series {
+		for b := range s.counts {
+			if b.Before(horizon) {
+				delete(s.counts, b)
+			}
+		}
+	}
+}
+
+// Active lists the anomalies going on, by dataset, service and host.
+func (d *Detector) Active() []Anomaly {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []Anomaly
+	for _, s := range d.series {
+		if s.anomaly != nil {
+			out = append(out, *s.anomaly)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Key, out[j].Key
+		if a.Dataset != b.Dataset {
+			return a.Dataset < b.Dataset
+		}
+		if a.Service != b.Service {
+			return a.Service < b.Service
+		}
+		return a.Host < b.Host
+	})
+	return out
+}
+
+func median(v []int64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return float64(s[n/2])
+	}
+	return float64(s[n/2-1]+s[n/2]) / 2
+}

@@ -1,0 +1,156 @@
+package volume
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// demo is the all-in-one demo's steady traffic on a simulated clock: every
+// second 5-14 nginx and app lines and 0-1 syslog lines, from host web-1.
+type demo struct {
+	t       *testing.T
+	d       *Detector
+	now     time.Time
+	rng     *rand.Rand
+	stopped map[string]bool
+	burst   map[string]int // dataset -> factor
+	began   []Anomaly
+}
+
+func newDemo(t *testing.T, reg prometheus.Registerer) *demo {
+	d, err := New(Config{}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &demo{t: t, d: d, now: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), rng: rand.New(rand.NewPCG(1, 2)),
+		stopped: map[string]bool{}, burst: map[string]int{}}
+}
+
+// run advances the clock by dur, a second at a time, ticking every second.
+func (m *demo) run(dur time.Duration) {
+	for end := m.now.Add(dur); m.now.Before(end); m.now = m.now.Add(time.Second) {
+		for _, ds := range []string{"nginx.access", "app", "syslog"} {
+			n := 5 + m.rng.IntN(10)
+			if ds == "syslog" {
+				n = m.rng.IntN(2)
+			}
+			if f := m.burst[ds]; f > 0 {
+				n *= f
+			}
+			if !m.stopped[ds] && n > 0 {
+				service := map[string]string{"app": "api"}[ds]
+				m.d.Observe(ds, service, "web-1", m.now, int64(n))
+			}
+		}
+		m.began = append(m.began, m.d.Tick(m.now)...)
+	}
+}
+
+func TestSteadyTrafficHasNoAnomaly(t *testing.T) {
+	m := newDemo(t, nil)
+	m.run(2 * time.Hour)
+	if len(m.began) != 0 || len(m.d.Active()) != 0 {
+		t.Fatalf("%d anomalies in two hours of steady traffic: %+v", len(m.began), m.began)
+	}
+}
+
+func TestStoppedDatasetIsADropWithinTwoBuckets(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newDemo(t, reg)
+	m.run(30 * time.Minute)
+	stop := m.now
+	m.stopped["app"] = true
+	m.run(2 * time.Minute)
+	var drop, silence bool
+	for _, a := range m.d.Active() {
+		if a.Dataset != "app" {
+			t.Fatalf("anomaly of %+v, which did not stop", a.Key)
+		}
+		drop = drop || a.Kind == Drop && a.Host == ""
+		silence = silence || a.Kind == Silence && a.Host == "web-1"
+		if a.Bucket.Before(stop.Truncate(time.Minute)) {
+			t.Fatalf("anomaly %+v starts before the stop at %s", a, stop)
+		}
+	}
+	if !drop || !silence {
+		t.Fatalf("2 buckets after app stopped: active %+v, want a drop of app and the silence of web-1 in it", m.d.Active())
+	}
+	if n := testutil.ToFloat64(m.d.active.WithLabelValues("app", "", "", "drop")); n != 1 {
+		t.Fatalf("hindsight_volume_anomaly{dataset=app,kind=drop} = %v", n)
+	}
+	// It resumes: the anomaly ends and the metric goes.
+	m.stopped["app"] = false
+	m.run(3 * time.Minute)
+	if a := m.d.Active(); len(a) != 0 {
+		t.Fatalf("after app resumed: %+v", a)
+	}
+	if strings.Contains(promText(t, reg), `kind="drop"`) {
+		t.Fatal("the drop's gauge outlived it")
+	}
+}
+
+func TestTenfoldBurstIsASpike(t *testing.T) {
+	m := newDemo(t, nil)
+	m.run(30 * time.Minute)
+	m.burst["nginx.access"] = 10
+	m.run(2 * time.Minute)
+	var spike bool
+	for _, a := range m.began {
+		spike = spike || a.Kind == Spike && a.Dataset == "nginx.access" && a.Host == ""
+	}
+	if !spike {
+		t.Fatalf("no spike 2 buckets into a 10x burst: %+v", m.began)
+	}
+	// One burst does not teach the baseline: the same burst again is still a spike.
+	m.burst["nginx.access"] = 0
+	m.run(5 * time.Minute)
+	m.began = nil
+	m.burst["nginx.access"] = 10
+	m.run(2 * time.Minute)
+	if len(m.began) == 0 {
+		t.Fatal("a second burst after the first is no spike")
+	}
+}
+
+func TestSameHourOfPreviousDaysIsTheBaseline(t *testing.T) {
+	d, _ := New(Config{Warmup: 1}, nil)
+	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	// Three days of 10 events a minute, and 100 at 10:00-10:04 every day:
+	// a spike on the first day, expected on the next.
+	spikes := map[int]int{}
+	for i := range 3 * 24 * 60 {
+		at := day.Add(time.Duration(i) * time.Minute)
+		n := int64(10)
+		if at.Hour() == 10 && at.Minute() < 5 {
+			n = 100
+		}
+		d.Observe("app", "", "", at, n)
+		for _, a := range d.Tick(at.Add(time.Minute)) {
+			if a.Kind != Spike {
+				t.Fatalf("%+v", a)
+			}
+			spikes[a.Bucket.Day()]++
+		}
+	}
+	if spikes[1] != 1 || spikes[2]+spikes[3] != 0 {
+		t.Fatalf("spikes by day %v, want one on the first day only", spikes)
+	}
+}
+
+func promText(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		b.WriteString(mf.String())
+	}
+	return b.String()
+}
