@@ -191,8 +191,18 @@ func TestSearchPage(t *testing.T) {
 		t.Helper()
 		c, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 		defer cancel()
-		if _, err := chromedp.Run(c, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(timeout))); err != nil {
-			fail(what, err)
+		deadline := time.Now().Add(timeout)
+		for {
+			_, err := chromedp.Run(c, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(time.Until(deadline))))
+			// A poll started as the page was still loading loses its
+			// JavaScript context: poll again in the new one.
+			if err != nil && strings.Contains(err.Error(), "Cannot find context") && time.Now().Before(deadline) {
+				continue
+			}
+			if err != nil {
+				fail(what, err)
+			}
+			return
 		}
 	}
 	waitFor := func(what, cond string) { t.Helper(); poll(what, cond, 15*time.Second) }

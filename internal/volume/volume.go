@@ -96,10 +96,10 @@ func (c *Config) defaults() {
 
 // Detector counts events and judges buckets. It is safe for concurrent use.
 type Detector struct {
-	cfg     Config
-	mu      sync.Mutex
-	series  map[Key]*series
-	judged  time.Time // start of the next bucket to judge
+	cfg    Config
+	mu     sync.Mutex
+	series map[Key]*series
+	judged time.Time // start of the next bucket to judge
 
 	active  *prometheus.GaugeVec
 	total   *prometheus.CounterVec
