@@ -380,7 +380,7 @@ async function tick() {
 
 function setTail(on) {
   clearInterval(view.tail);
-  view.tail = on ? setInterval(tick, 1000) : null;
+  view.tail = on ? setInterval(tick, 500) : null;
   $("#tail").textContent = on ? "Pause tail" : "Live tail";
   $("#tail").setAttribute("aria-pressed", String(on));
   if (on) {
