@@ -67,7 +67,7 @@ func start(t *testing.T) (string, string) {
 	// machine runs other suites): start again on fresh ports when it exits.
 	for attempt := 1; ; attempt++ {
 		httpAddr, admin := freePort(t), freePort(t)
-		cmd := exec.Command(bin, "--demo", "--demo-days=1", "--data-dir="+data, "--http-addr="+httpAddr,
+		cmd := exec.Command(bin, "--demo", "--demo-days=1", "--data-dir="+data, "--gateway.http-addr="+httpAddr,
 			"--grpc-addr="+freePort(t), "--admin-addr="+admin, "--kafka-port=0", "--etcd-client-addr="+freePort(t))
 		logf, err := os.Create(filepath.Join(headless.OutputDir(t), fmt.Sprintf("allinone-%d.log", attempt)))
 		if err != nil {
