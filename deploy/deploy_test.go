@@ -205,7 +205,12 @@ func TestCompose(t *testing.T) {
 			Ports       []string          `yaml:"ports"`
 			Expose      []string          `yaml:"expose"`
 			Volumes     []string          `yaml:"volumes"`
-			DependsOn   []string          `yaml:"depends_on"`
+			DependsOn   map[string]struct {
+				Condition string `yaml:"condition"`
+			} `yaml:"depends_on"`
+			Healthcheck struct {
+				Test []string `yaml:"test"`
+			} `yaml:"healthcheck"`
 		} `yaml:"services"`
 		Volumes map[string]any `yaml:"volumes"`
 	}
@@ -219,10 +224,20 @@ func TestCompose(t *testing.T) {
 	}
 	for name, s := range c.Services {
 		where := "compose.yaml " + name
-		svc := checkImage(t, where, s.Image)
-		for _, d := range s.DependsOn {
-			if _, ok := c.Services[d]; !ok {
+		// Our images' tag is HINDSIGHT_IMAGE_TAG, latest unless set.
+		svc := checkImage(t, where, strings.ReplaceAll(s.Image, "${HINDSIGHT_IMAGE_TAG:-latest}", "latest"))
+		// up is ordered by health, not by sleeps: every dependency has a
+		// health check and is waited for until healthy.
+		if len(s.Healthcheck.Test) == 0 {
+			t.Errorf("%s: no healthcheck", where)
+		}
+		for d, cond := range s.DependsOn {
+			dep, ok := c.Services[d]
+			if !ok {
 				t.Errorf("%s: depends on unknown %s", where, d)
+			}
+			if cond.Condition != "service_healthy" || len(dep.Healthcheck.Test) == 0 {
+				t.Errorf("%s: depends on %s with condition %q, want service_healthy (and a healthcheck there)", where, d, cond.Condition)
 			}
 		}
 		for _, v := range s.Volumes {
@@ -234,6 +249,16 @@ func TestCompose(t *testing.T) {
 		}
 		if svc == "" {
 			continue
+		}
+		// Ours check their own gRPC health with the CLI every image carries.
+		if hc := s.Healthcheck.Test; len(hc) == 4 && hc[0] == "CMD" && hc[1] == "hindsight" && hc[2] == "health" {
+			host, port, _ := strings.Cut(hc[3], ":")
+			if host != "localhost" {
+				t.Errorf("%s: health check of %s, not of localhost", where, hc[3])
+			}
+			checkPort(t, where+" healthcheck", svc, port)
+		} else {
+			t.Errorf("%s: healthcheck %q, want [CMD hindsight health localhost:<grpc port>]", where, hc)
 		}
 		var vars []string
 		for k := range s.Environment {

@@ -45,6 +45,26 @@ func LoadImage(t testing.TB, tarPath string) string {
 	return tag
 }
 
+// ImageID is the id (sha256:<config digest>) of the image in a tarball
+// LoadImage takes: a name for that image that another load of the same tag
+// cannot change, e.g. to tag it for one test alone.
+func ImageID(t testing.TB, tarPath string) string {
+	t.Helper()
+	file, err := findTarball(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := readManifest(file)
+	if err != nil {
+		t.Fatalf("%s: %v", tarPath, err)
+	}
+	return manifestImageID(m)
+}
+
+func manifestImageID(m archiveManifest) string {
+	return "sha256:" + strings.TrimSuffix(strings.TrimPrefix(m.Config, "sha256:"), ".json")
+}
+
 // bazelLabel guesses the target that builds a tarball: images/x_image.tar -> //images:x_image.
 func bazelLabel(tarPath string) string {
 	dir, file := path.Split(filepath.ToSlash(tarPath))
@@ -141,7 +161,7 @@ func loadTarball(ctx context.Context, cli *client.Client, file string) (string, 
 	}
 	tag := m.RepoTags[0]
 	// The image id is its config's digest: skip the load when the tag already names it.
-	id := "sha256:" + strings.TrimSuffix(strings.TrimPrefix(m.Config, "sha256:"), ".json")
+	id := manifestImageID(m)
 	if img, err := cli.ImageInspect(ctx, tag); err == nil && img.ID == id {
 		return tag, nil
 	}

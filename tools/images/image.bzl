@@ -58,13 +58,14 @@ oci_image_tarball = rule(
     },
 )
 
-def go_service_image(name, binary, repo_tag = None, exposed_ports = [], env = {}, labels = {}, tools = {}, visibility = None, **kwargs):
+def go_service_image(name, binary, repo_tag = None, exposed_ports = [], env = {}, labels = {}, visibility = None, **kwargs):
     """An image and a plain tarball for one Go service.
 
     Creates:
       <name>_image: <name>_image.tar, a docker-archive tarball tagged
           hindsight/<name>:latest (or repo_tag), FROM scratch; entrypoint
-          /usr/local/bin/<name>, user 65532 (hindsight), working directory
+          /usr/local/bin/<name> (beside the hindsight CLI, a layer shared by
+          every image: container health checks run `hindsight health`), user 65532 (hindsight), working directory
           /data (owned by that user), HOME=/tmp, PATH set.
       <name>: <name>.tar, the same files as one plain tarball (a root file system to
           unpack into an empty directory, for deployments without Docker).
@@ -77,18 +78,17 @@ def go_service_image(name, binary, repo_tag = None, exposed_ports = [], env = {}
       exposed_ports: ports the image declares, e.g. ["8080/tcp"].
       env: extra environment variables.
       labels: extra image labels.
-      tools: more static binaries for /usr/local/bin, label -> name (e.g. the CLI).
       visibility: visibility of the outputs.
       **kwargs: passed to every target (tags, testonly, ...).
     """
     pkg_tar(
         name = name + "_layer",
-        files = dict([(binary, "usr/local/bin/" + name)] + [(t, "usr/local/bin/" + n) for t, n in tools.items()]),
+        files = {binary: "usr/local/bin/" + name},
         mode = "0755",
         visibility = ["//visibility:private"],
         **kwargs
     )
-    layers = ["//tools/images:base_layer", ":" + name + "_layer"]
+    layers = ["//tools/images:base_layer", "//tools/images:cli_layer", ":" + name + "_layer"]
     all_env = {"HOME": "/tmp", "PATH": "/usr/local/bin:/usr/bin:/bin"}
     all_env.update(env)
     all_labels = {"org.opencontainers.image.title": name}

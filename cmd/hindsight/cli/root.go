@@ -97,7 +97,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	a.conn.bind(root)
 	root.AddCommand(a.replayCommand(), a.searchCommand(), a.datasetsCommand(), a.routesCommand(),
-		a.applyCommand(), a.deleteFileCommand(), a.membersCommand(), a.graphCommand())
+		a.applyCommand(), a.deleteFileCommand(), a.membersCommand(), a.graphCommand(), a.healthCommand())
 	a.markRuns(root)
 	return root
 }
