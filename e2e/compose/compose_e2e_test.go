@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hindsight-dev/hindsight/e2e/harness"
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 )
 
 func TestMain(m *testing.M) { harness.Main(m) }
@@ -207,21 +208,6 @@ func (s *stack) archived(rng map[string]any) (int, string) {
 	return n, raw
 }
 
-func eventually(t *testing.T, what string, timeout time.Duration, ok func() (bool, string)) time.Duration {
-	t.Helper()
-	began := time.Now()
-	last := ""
-	for time.Since(began) < timeout {
-		var done bool
-		if done, last = ok(); done {
-			return time.Since(began)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v; last: %.600s", what, timeout, last)
-	return 0
-}
-
 func TestComposeStack(t *testing.T) {
 	s := newStack(t)
 	t.Logf("compose: %s", strings.Join(s.cmd, " "))
@@ -235,17 +221,17 @@ func TestComposeStack(t *testing.T) {
 	search := func() map[string]any {
 		return map[string]any{"datasets": rng["datasets"], "from": rng["from"], "to": rng["to"]}
 	}
-	eventually(t, "a first line searchable through the gateway", 3*time.Minute, func() (bool, string) {
+	polltest.Until(t, "a first line searchable through the gateway", 3*time.Minute, func() (bool, string) {
 		n, raw := s.total(search())
 		return n > 0, raw
 	})
 	t.Logf("TIME compose up -> first searchable line: %v", time.Since(began).Round(time.Millisecond))
-	eventually(t, "every line searchable", 2*time.Minute, func() (bool, string) {
+	polltest.Until(t, "every line searchable", 2*time.Minute, func() (bool, string) {
 		n, raw := s.total(search())
 		return n == lines, raw
 	})
 	t.Logf("compose up -> all %d lines searchable: %v", lines, time.Since(began).Round(time.Millisecond))
-	eventually(t, "every line archived", 2*time.Minute, func() (bool, string) {
+	polltest.Until(t, "every line archived", 2*time.Minute, func() (bool, string) {
 		n, raw := s.archived(rng)
 		return n == lines, raw
 	})
@@ -266,7 +252,7 @@ func TestComposeStack(t *testing.T) {
 		n, raw := s.total(body)
 		return n == lines, raw
 	}
-	eventually(t, "the replay READY with every line", 2*time.Minute, replayed)
+	polltest.Until(t, "the replay READY with every line", 2*time.Minute, replayed)
 
 	// down keeps the named volumes; up again finds everything where it was.
 	if out, err := s.compose(context.Background(), "down"); err != nil {
@@ -278,23 +264,23 @@ func TestComposeStack(t *testing.T) {
 	began = time.Now()
 	upTook = s.up()
 	t.Logf("second compose up -d returned in %v", upTook.Round(time.Millisecond))
-	eventually(t, "the live index kept (OpenSearch volume)", 3*time.Minute, func() (bool, string) {
+	polltest.Until(t, "the live index kept (OpenSearch volume)", 3*time.Minute, func() (bool, string) {
 		n, raw := s.total(search())
 		return n == lines, raw
 	})
 	t.Logf("second up -> searchable again: %v", time.Since(began).Round(time.Millisecond))
-	eventually(t, "the replay kept (etcd and replays volumes)", time.Minute, replayed)
+	polltest.Until(t, "the replay kept (etcd and replays volumes)", time.Minute, replayed)
 	if n, raw := s.archived(rng); n != lines {
 		t.Fatalf("the archive after the restart holds %d events, want %d: %s", n, lines, raw)
 	}
 
 	// The agent's registry survived too: new lines are shipped, old ones not again.
 	s.writeLines(lines, linesAfter)
-	eventually(t, "the lines written after the restart searchable", 2*time.Minute, func() (bool, string) {
+	polltest.Until(t, "the lines written after the restart searchable", 2*time.Minute, func() (bool, string) {
 		n, raw := s.total(search())
 		return n == lines+linesAfter, raw
 	})
-	eventually(t, "the lines written after the restart archived, once", 2*time.Minute, func() (bool, string) {
+	polltest.Until(t, "the lines written after the restart archived, once", 2*time.Minute, func() (bool, string) {
 		n, raw := s.archived(rng)
 		if n > lines+linesAfter {
 			t.Fatalf("archive holds %d events, want %d: lines shipped twice", n, lines+linesAfter)

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
@@ -88,7 +89,7 @@ func startAllInOne(t *testing.T) *allinone {
 			t.Logf("all-in-one log (tail):\n%s", tail(string(b), 4000))
 		}
 	})
-	eventually(t, "the all-in-one ready", 90*time.Second, func() (bool, string) {
+	polltest.Until(t, "the all-in-one ready", 90*time.Second, func() (bool, string) {
 		resp, err := http.Get("http://" + admin + "/readyz")
 		if err != nil {
 			return false, err.Error()
@@ -104,20 +105,6 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-func eventually(t *testing.T, what string, timeout time.Duration, ok func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		var done bool
-		if done, last = ok(); done {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v; last: %.800s", what, timeout, last)
 }
 
 // syncBuffer is a bytes.Buffer safe for a command running in a goroutine.
@@ -180,7 +167,7 @@ func TestCLIAgainstAllInOne(t *testing.T) {
 	rangeArgs := []string{"--from", from.Format(time.RFC3339), "--to", now.Add(time.Minute).Format(time.RFC3339)}
 
 	t.Run("search", func(t *testing.T) {
-		eventually(t, "the inbox's lines searchable", 60*time.Second, func() (bool, string) {
+		polltest.Until(t, "the inbox's lines searchable", 60*time.Second, func() (bool, string) {
 			r := a.run(context.Background(), "", append([]string{"search", "clitest", "-o", "json", "-n", "1"}, rangeArgs...)...)
 			var resp replayv1.SearchResponse
 			if r.code != 0 || protojson.Unmarshal([]byte(r.stdout), &resp) != nil {
@@ -235,7 +222,7 @@ func TestCLIAgainstAllInOne(t *testing.T) {
 		defer f.Close()
 		for i := range 3 {
 			fmt.Fprintf(f, `{"@timestamp":%q,"message":"clitail %d"}`+"\n", time.Now().UTC().Format(time.RFC3339Nano), i)
-			eventually(t, fmt.Sprintf("line %d followed", i), 30*time.Second, func() (bool, string) {
+			polltest.Until(t, fmt.Sprintf("line %d followed", i), 30*time.Second, func() (bool, string) {
 				return strings.Count(out.String(), "\n") == i+1 && strings.Contains(out.String(), fmt.Sprintf("clitail %d", i)), out.String() + errw.String()
 			})
 		}
@@ -251,7 +238,7 @@ func TestCLIAgainstAllInOne(t *testing.T) {
 	t.Run("replay", func(t *testing.T) {
 		create := append([]string{"replay", "create", "cli-two-hours", "--dataset", "app", "--query", "clitest"}, rangeArgs...)
 		// The archiver flushes each second: wait until every line is archived.
-		eventually(t, "every line archived", 60*time.Second, func() (bool, string) {
+		polltest.Until(t, "every line archived", 60*time.Second, func() (bool, string) {
 			r := a.run(context.Background(), "", append(create, "--dry-run", "-o", "json")...)
 			var e replayv1.Estimate
 			if r.code != 0 || protojson.Unmarshal([]byte(r.stdout), &e) != nil {
@@ -297,7 +284,7 @@ func TestCLIAgainstAllInOne(t *testing.T) {
 			t.Errorf("the same name again: exit %d, %s", r.code, r.err)
 		}
 		a.ok(t, "replay", "delete", "cli-two-hours")
-		eventually(t, "the replay gone", 30*time.Second, func() (bool, string) {
+		polltest.Until(t, "the replay gone", 30*time.Second, func() (bool, string) {
 			r := a.run(context.Background(), "", "replay", "get", "cli-two-hours")
 			return r.code == exitNotFound, fmt.Sprint(r)
 		})
@@ -385,7 +372,7 @@ copy: true
 			Ttl:    durationpb.New(30 * time.Second)}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the watch sees the join", 20*time.Second, func() (bool, string) {
+		polltest.Until(t, "the watch sees the join", 20*time.Second, func() (bool, string) {
 			return strings.Contains(out.String(), "JOIN   cliweb/cliweb-1 127.0.0.1:8081"), out.String()
 		})
 		r := a.ok(t, "members", "list", "--service", "cliweb")
@@ -395,7 +382,7 @@ copy: true
 		if _, err := mc.Deregister(ctx, &membershipv1.DeregisterRequest{Service: "cliweb", Id: "cliweb-1"}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the watch sees the leave", 20*time.Second, func() (bool, string) {
+		polltest.Until(t, "the watch sees the leave", 20*time.Second, func() (bool, string) {
 			return strings.Contains(out.String(), "LEAVE  cliweb/cliweb-1"), out.String()
 		})
 		cancel()
@@ -432,7 +419,7 @@ copy: true
 		if _, err := stream.CloseAndRecv(); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the edge in the graph", 20*time.Second, func() (bool, string) {
+		polltest.Until(t, "the edge in the graph", 20*time.Second, func() (bool, string) {
 			r := a.run(context.Background(), "", "graph")
 			return r.code == 0 && strings.Contains(r.stdout, "cli-frontend -> cli-api") && strings.Contains(r.stdout, "http"), r.stdout + r.err
 		})
