@@ -2,7 +2,8 @@
 // watches the prefixes its templates read (the membership registry above
 // all), renders Go templates, replaces each destination atomically when its
 // content changes, after a check command accepted the candidate, and then
-// runs a reload command. See package renderer for the config file.
+// runs a reload command. See package renderer for the config file
+// and services/render/app.
 //
 //	render --config /etc/hindsight/render.yaml                # follow etcd
 //	render --config ... --onetime                            # render once and exit (status 1 on failure)
@@ -18,40 +19,32 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/logging"
 	"github.com/hindsight-dev/hindsight/internal/server"
-	"github.com/hindsight-dev/hindsight/services/render/renderer"
+	"github.com/hindsight-dev/hindsight/services/render/app"
 )
 
 const name = "render"
 
 type config struct {
 	server.Flags
-	Config  string
-	etcd    etcdclient.Flags
-	Onetime bool
-	Noop    bool
+	etcd etcdclient.Flags
+	app  app.Flags
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
 	c.Flags.Bind(fs, ":9901", ":9902")
-	fs.StringVar(&c.Config, "config", "/etc/hindsight/render.yaml", "config file (YAML) listing the template resources")
 	c.etcd.Bind(fs)
-	fs.BoolVar(&c.Onetime, "onetime", false, "render every resource once and exit; exit status 1 if any failed")
-	fs.BoolVar(&c.Noop, "noop", false, "render and run check commands, but never replace a file or run a reload command")
+	c.app.Bind(fs)
 }
 
 func main() {
@@ -86,14 +79,19 @@ func (c *config) onetime(fs *flag.FlagSet) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	r, cli, err := c.renderer(context.Background(), log, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cli, err := c.etcd.Dial(ctx, log)
 	if err != nil {
 		log.Error("exiting", "err", err)
 		return 1
 	}
 	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	r, err := app.New(c.app, cli, log, nil, nil)
+	if err != nil {
+		log.Error("exiting", "err", err)
+		return 1
+	}
 	if err := r.Once(ctx); err != nil {
 		log.Error("onetime render failed", "err", err)
 		return 1
@@ -101,50 +99,17 @@ func (c *config) onetime(fs *flag.FlagSet) int {
 	return 0
 }
 
-func (c *config) renderer(ctx context.Context, log *slog.Logger, s *server.Server, onStatus func(renderer.Status)) (*renderer.Renderer, *clientv3.Client, error) {
-	cfg, err := renderer.Load(c.Config)
-	if err != nil {
-		return nil, nil, fmt.Errorf("config: %w", err)
-	}
-	cli, err := c.etcd.Dial(ctx, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := renderer.Options{Noop: c.Noop, Log: log, OnStatus: onStatus}
-	if s != nil {
-		opts.Registerer = s.Registry
-	}
-	r, err := renderer.New(cli, cfg, opts)
-	if err != nil {
-		cli.Close()
-		return nil, nil, err
-	}
-	return r, cli, nil
-}
-
 func (c *config) setup(ctx context.Context, s *server.Server) error {
-	onStatus := func(st renderer.Status) {
-		h := healthpb.HealthCheckResponse_SERVING
-		if !st.OK {
-			h = healthpb.HealthCheckResponse_NOT_SERVING
-		}
-		s.Health.SetServingStatus("hindsight.render."+st.Name, h)
-	}
-	r, cli, err := c.renderer(ctx, s.Log, s, onStatus)
+	cli, err := c.etcd.Dial(ctx, s.Log)
 	if err != nil {
 		return err
 	}
 	s.OnClose(func() { cli.Close() })
-	s.Admin.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(r.Statuses())
-	})
+	if err := app.Start(s, c.app, cli); err != nil {
+		return err
+	}
 	// The process serves as long as it follows etcd; a failing resource is
 	// reported on its own name (its file keeps the last good content).
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.Go(r.Run)
-	s.Log.Info("rendering", "config", c.Config, "etcd", c.etcd.Endpoints, "noop", c.Noop)
 	return nil
 }

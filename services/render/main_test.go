@@ -17,7 +17,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/server"
+	"github.com/hindsight-dev/hindsight/services/render/app"
 )
 
 // The binary's wiring: a resource whose check fails turns its gRPC health
@@ -103,5 +105,12 @@ templates:
 	waitHealth(healthpb.HealthCheckResponse_SERVING)
 	if b, _ := os.ReadFile(filepath.Join(dir, "out.conf")); string(b) != "mode=fast\n" {
 		t.Fatalf("out.conf = %q", b)
+	}
+}
+
+// TestAppFlags: the render binary offers its app's flags with their defaults.
+func TestAppFlags(t *testing.T) {
+	if d := flagenv.Diff(new(config).bind, new(app.Flags).Bind); d != "" {
+		t.Fatal(d)
 	}
 }
