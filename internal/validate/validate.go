@@ -8,9 +8,13 @@
 //   - (google.api.field_behavior) = REQUIRED: the field must be set (a
 //     non-empty string or list, a non-zero number, a present message);
 //   - (grpc.gateway.protoc_gen_openapiv2.options.openapiv2_field): pattern,
-//     min_length and max_length (characters) of strings; minimum and maximum
-//     (exclusive or not) of numbers; min_items and max_items of lists and
-//     max_properties of maps.
+//     min_length and max_length (characters) and enum of strings; minimum
+//     and maximum (exclusive or not) of numbers; min_items and max_items of
+//     lists (unique_items of lists of scalars) and max_properties of maps.
+//     On a list of scalars, pattern and lengths apply to every item (the
+//     OpenAPI document has them on "items"). A pattern applies to a value's JSON
+//     form, so it also bounds 64-bit integers (decimal strings) and
+//     durations and times ("30s", RFC 3339).
 //
 // Violations name fields by their JSON (lowerCamel) path from the message's
 // root, e.g. "member.healthCheck.path" or "lines[3].source", as REST and gRPC
@@ -19,18 +23,27 @@
 package validate
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hindsight-dev/hindsight/internal/badrequest"
 )
+
+// TimePattern is the form of a google.protobuf.Timestamp in JSON that the
+// REST gateway accepts and the OpenAPI document states: RFC 3339 with an
+// upper-case T and Z or an offset, at most nine fraction digits, from the
+// year 1970 (the indices keep nothing older, and refuse to search it).
+const TimePattern = `^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
 
 // Check returns an InvalidArgument status naming every field of m that breaks
 // a declared constraint, or nil.
@@ -115,9 +128,22 @@ func check(m protoreflect.Message, prefix string, v *badrequest.Violations) {
 		case fd.IsList():
 			l := val.List()
 			r.count(path, "items", l.Len(), v)
-			if fd.Message() != nil {
+			if r.schema.GetUniqueItems() && fd.Message() == nil {
+				seen := map[any]bool{}
 				for i := 0; i < l.Len(); i++ {
-					check(l.Get(i).Message(), fmt.Sprintf("%s[%d]", path, i), v)
+					if k := l.Get(i).Interface(); seen[k] {
+						v.Add(fmt.Sprintf("%s[%d]", path, i), "listed twice: %v", k)
+					} else {
+						seen[k] = true
+					}
+				}
+			}
+			for i := 0; i < l.Len(); i++ {
+				item := fmt.Sprintf("%s[%d]", path, i)
+				if fd.Message() != nil {
+					check(l.Get(i).Message(), item, v)
+				} else {
+					r.scalar(item, l.Get(i), v)
 				}
 			}
 		case fd.IsMap():
@@ -131,11 +157,26 @@ func check(m protoreflect.Message, prefix string, v *badrequest.Violations) {
 					return true
 				})
 			}
+		case fd.Message() != nil && r.pattern != nil:
+			// A well-known type written as a string (a Duration, a
+			// Timestamp): the pattern applies to its JSON form.
+			b, err := protojson.Marshal(val.Message().Interface())
+			var str string
+			if err == nil && json.Unmarshal(b, &str) == nil {
+				r.match(path, str, v)
+			}
 		case fd.Message() != nil:
 			check(val.Message(), path, v)
 		default:
 			r.scalar(path, val, v)
 		}
+	}
+}
+
+// match checks the pattern, if any, against a value's JSON string form.
+func (r rule) match(path, str string, v *badrequest.Violations) {
+	if r.pattern != nil && !r.pattern.MatchString(str) {
+		v.Add(path, "must match %s; got %q", r.schema.GetPattern(), str)
 	}
 }
 
@@ -166,14 +207,22 @@ func (r rule) scalar(path string, val protoreflect.Value, v *badrequest.Violatio
 			v.Add(path, "at least %d characters; got %d", s.GetMinLength(), n)
 		} else if s.GetMaxLength() > 0 && uint64(n) > s.GetMaxLength() {
 			v.Add(path, "at most %d characters; got %d", s.GetMaxLength(), n)
-		} else if r.pattern != nil && !r.pattern.MatchString(str) {
-			v.Add(path, "must match %s; got %q", s.GetPattern(), str)
+		} else if len(s.GetEnum()) > 0 && !slices.Contains(s.GetEnum(), str) {
+			v.Add(path, "must be one of %q; got %q", s.GetEnum(), str)
+		} else {
+			r.match(path, str, v)
 		}
-	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
-		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
 		r.number(path, float64(val.Int()), fmt.Sprint(val.Int()), v)
-	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		// 64-bit integers are strings in JSON: their bounds are patterns.
+		r.number(path, float64(val.Int()), fmt.Sprint(val.Int()), v)
+		r.match(path, fmt.Sprint(val.Int()), v)
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
 		r.number(path, float64(val.Uint()), fmt.Sprint(val.Uint()), v)
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		r.number(path, float64(val.Uint()), fmt.Sprint(val.Uint()), v)
+		r.match(path, fmt.Sprint(val.Uint()), v)
 	case protoreflect.FloatKind, protoreflect.DoubleKind:
 		r.number(path, val.Float(), fmt.Sprint(val.Float()), v)
 	}

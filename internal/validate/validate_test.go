@@ -3,6 +3,9 @@ package validate_test
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hindsight-dev/hindsight/internal/validate"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
@@ -17,7 +20,12 @@ func TestDeclaredConstraints(t *testing.T) {
 		{"valid", &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{Name: "nginx.access"}}, ""},
 		{"required", &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{}}, "dataset.name: required"},
 		{"pattern", &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{Name: "Nginx"}}, "dataset.name: must match"},
-		{"unset message is not checked", &routingv1.CreateDatasetRequest{}, ""},
+		{"required message", &routingv1.CreateDatasetRequest{}, "dataset: required"},
+		{"unset message is not checked", &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{Name: "a", Topic: nil}}, ""},
+		{"minimum", &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{Name: "a", Topic: &routingv1.TopicSettings{Partitions: -1}}}, "dataset.topic.partitions: must be greater than -1"},
+		{"64-bit integer pattern", &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{Name: "a", Topic: &routingv1.TopicSettings{RetentionBytes: -5}}}, "dataset.topic.retentionBytes: must match"},
+		{"duration pattern", &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{Name: "a", Topic: &routingv1.TopicSettings{Retention: durationpb.New(-time.Second)}}}, "dataset.topic.retention: must match"},
+		{"enum of strings", &routingv1.CreateDatasetRequest{Dataset: &routingv1.Dataset{Name: "a", Topic: &routingv1.TopicSettings{Compression: "brotli"}}}, "dataset.topic.compression: must be one of"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := validate.Violations(tc.msg, "")

@@ -39,13 +39,20 @@
 // spec) and enum names. Responses include fields holding default values
 // (EmitDefaultValues: "port": 0, "members": [], "healthyOnly": false), so
 // clients see every documented field without knowing proto3 defaults, while
-// unset message fields are omitted rather than written as null. Request bodies
-// are parsed strictly: an unknown field is a 400 naming it, so a typo is not
-// silently ignored.
+// unset message fields are omitted rather than written as null. Requests are
+// checked against the RPC's input before they are forwarded (request.go):
+// JSON exactly as the OpenAPI document describes it (lowerCamel names only,
+// 64-bit integers as strings, enums by name, no nulls, no unknown fields or
+// query parameters) and the constraints the protos declare
+// (internal/validate); a 400 names every field at fault by the JSON path the
+// client wrote, in a google.rpc.BadRequest detail. A client stream
+// (/v1/ingest:stream, /v1/flows) is checked whole, every message, before the
+// first is sent: a stream with a bad message ingests nothing. A path no RPC
+// is bound to is a 404, a method the path is not bound to a 405 with Allow.
 //
 // gRPC errors become HTTP statuses by grpc-gateway's mapping (InvalidArgument
 // 400, Unauthenticated 401, PermissionDenied 403, NotFound 404, AlreadyExists
-// 409, ResourceExhausted 429, Unimplemented 501, Unavailable 503,
+// 409, FailedPrecondition 409 (grpc-gateway says 400), ResourceExhausted 429, Unimplemented 501, Unavailable 503,
 // DeadlineExceeded 504) with a body {"code", "message", "details"} carrying the
 // backend's message. Server-streaming RPCs (Watch, WatchGraph) answer
 // newline-delimited JSON (Content-Type application/x-ndjson), one
@@ -116,7 +123,7 @@ type Config struct {
 	CallTimeout time.Duration
 
 	// MaxBodyBytes bounds request bodies under /v1/ (default 16 MiB; negative
-	// disables). A larger body is a 400.
+	// disables). A larger body is a 413.
 	MaxBodyBytes int64
 
 	// ForwardAuthorization passes the client's Authorization header on to the
@@ -384,6 +391,12 @@ func (g *Gateway) errorHandler(ctx context.Context, mux *runtime.ServeMux, m run
 				err = rt.clientErr(st).Err()
 			}
 		}
+	}
+	if status.Code(err) == codes.FailedPrecondition {
+		// The resource's state forbids the change (a dataset the
+		// configuration declares, one routes still use): 409 Conflict,
+		// not grpc-gateway's 400, which would call the request malformed.
+		err = &runtime.HTTPStatusError{HTTPStatus: http.StatusConflict, Err: err}
 	}
 	if s, ok := status.FromError(err); ok && runtime.HTTPStatusFromCode(s.Code()) >= 500 {
 		method, _ := runtime.RPCMethod(ctx)

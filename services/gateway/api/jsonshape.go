@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/hindsight-dev/hindsight/internal/badrequest"
+	"github.com/hindsight-dev/hindsight/internal/validate"
 )
 
 // The REST API accepts JSON exactly as its OpenAPI document describes it,
@@ -306,6 +308,8 @@ func shapeSingle(raw json.RawMessage, fd protoreflect.FieldDescriptor, path stri
 	}
 }
 
+var timeRE = regexp.MustCompile(validate.TimePattern)
+
 // wkt says whether md is a well-known type with its own JSON form.
 func wkt(md protoreflect.MessageDescriptor) bool {
 	return md.ParentFile().Package() == "google.protobuf"
@@ -325,6 +329,13 @@ func shapeWKT(raw json.RawMessage, md protoreflect.MessageDescriptor, path strin
 	if what != "" && raw[0] != '"' {
 		v.Add(path, "must be %s; got %s", what, kindOf(raw))
 		return
+	}
+	if md.FullName() == "google.protobuf.Timestamp" {
+		var str string
+		if json.Unmarshal(raw, &str) != nil || !timeRE.MatchString(str) {
+			v.Add(path, "must be %s, from 1970 on; got %s", what, raw)
+			return
+		}
 	}
 	mt, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName())
 	if err != nil {

@@ -21,7 +21,9 @@ func maskPaths(m proto.Message, mask *fieldmaskpb.FieldMask) ([]string, error) {
 	paths := []string{}
 	for _, p := range mask.GetPaths() {
 		switch {
-		case p == "name" || p == "update_time":
+		// grpc-gateway derives a PATCH's mask from its body and writes ""
+		// for an empty one ({}): nothing to change.
+		case p == "" || p == "name" || p == "update_time":
 		case !(&fieldmaskpb.FieldMask{Paths: []string{p}}).IsValid(m):
 			v.Add("update_mask", "%q is not a field of %s", p, m.ProtoReflect().Descriptor().Name())
 		default:

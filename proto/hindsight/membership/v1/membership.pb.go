@@ -7,6 +7,7 @@
 package membershipv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -979,57 +980,57 @@ var File_hindsight_membership_v1_membership_proto protoreflect.FileDescriptor
 
 const file_hindsight_membership_v1_membership_proto_rawDesc = "" +
 	"\n" +
-	"(hindsight/membership/v1/membership.proto\x12\x17hindsight.membership.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x02\n" +
+	"(hindsight/membership/v1/membership.proto\x12\x17hindsight.membership.v1\x1a\x1cgoogle/api/annotations.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x03\n" +
 	"\vHealthCheck\x125\n" +
 	"\x03tcp\x18\x01 \x01(\v2!.hindsight.membership.v1.TCPProbeH\x00R\x03tcp\x128\n" +
-	"\x04http\x18\x02 \x01(\v2\".hindsight.membership.v1.HTTPProbeH\x00R\x04http\x125\n" +
-	"\binterval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
-	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x1c\n" +
-	"\tthreshold\x18\x05 \x01(\x05R\tthresholdB\a\n" +
+	"\x04http\x18\x02 \x01(\v2\".hindsight.membership.v1.HTTPProbeH\x00R\x04http\x12\xa2\x01\n" +
+	"\binterval\x18\x03 \x01(\v2\x19.google.protobuf.DurationBk\x92Ah\x8a\x01e^(0\\.[2-9][0-9]{0,8}|([1-9][0-9]{0,2}|[1-2][0-9]{3}|3[0-5][0-9]{2})(\\.[0-9]{1,9})?|3600(\\.0{1,9})?)s$R\binterval\x12{\n" +
+	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationBF\x92AC\x8a\x01@^(0\\.[0-9]{0,8}[1-9][0-9]{0,8}|[1-9][0-9]{0,9}(\\.[0-9]{1,9})?)s$R\atimeout\x125\n" +
+	"\tthreshold\x18\x05 \x01(\x05B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x00Y@i\x00\x00\x00\x00\x00\x00\xf0\xbfp\x01R\tthresholdB\a\n" +
 	"\x05probe\"\n" +
 	"\n" +
-	"\bTCPProbe\"H\n" +
-	"\tHTTPProbe\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\x12'\n" +
-	"\x0fexpected_status\x18\x02 \x01(\x05R\x0eexpectedStatus\"\xeb\x03\n" +
-	"\x06Member\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x12\n" +
-	"\x04port\x18\x04 \x01(\x05R\x04port\x12C\n" +
-	"\x06labels\x18\x05 \x03(\v2+.hindsight.membership.v1.Member.LabelsEntryR\x06labels\x12G\n" +
-	"\fhealth_check\x18\x06 \x01(\v2$.hindsight.membership.v1.HealthCheckR\vhealthCheck\x127\n" +
-	"\x06health\x18\a \x01(\x0e2\x1f.hindsight.membership.v1.HealthR\x06health\x12+\n" +
-	"\x03ttl\x18\b \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12\x19\n" +
-	"\blease_id\x18\t \x01(\x03R\aleaseId\x12?\n" +
+	"\bTCPProbe\"[\n" +
+	"\tHTTPProbe\x12%\n" +
+	"\x04path\x18\x01 \x01(\tB\x11\x92A\x0ex\x80\x10\x8a\x01\b^(/.*)?$R\x04path\x12'\n" +
+	"\x0fexpected_status\x18\x02 \x01(\x05R\x0eexpectedStatus\"\xbb\x06\n" +
+	"\x06Member\x12G\n" +
+	"\aservice\x18\x01 \x01(\tB-\x92A'\x8a\x01$^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$\xe0A\x02R\aservice\x12\x8c\x01\n" +
+	"\x02id\x18\x02 \x01(\tB|\x92Av\x8a\x01s^([A-Za-z0-9_-]|[A-Za-z0-9_-][A-Za-z0-9._-]{1,127}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,126}|\\.\\.[A-Za-z0-9._-]{1,126})$\xe0A\x02R\x02id\x12\x83\x01\n" +
+	"\aaddress\x18\x03 \x01(\tBi\x92Acx\xfd\x01\x8a\x01]^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$\xe0A\x02R\aaddress\x12,\n" +
+	"\x04port\x18\x04 \x01(\x05B\x18\x92A\x12Y\x00\x00\x00\x00\xe0\xff\xef@i\x00\x00\x00\x00\x00\x00\xf0?\xe0A\x02R\x04port\x12K\n" +
+	"\x06labels\x18\x05 \x03(\v2+.hindsight.membership.v1.Member.LabelsEntryB\x06\x92A\x03\xc0\x01@R\x06labels\x12G\n" +
+	"\fhealth_check\x18\x06 \x01(\v2$.hindsight.membership.v1.HealthCheckR\vhealthCheck\x12<\n" +
+	"\x06health\x18\a \x01(\x0e2\x1f.hindsight.membership.v1.HealthB\x03\xe0A\x03R\x06health\x120\n" +
+	"\x03ttl\x18\b \x01(\v2\x19.google.protobuf.DurationB\x03\xe0A\x03R\x03ttl\x12\x1e\n" +
+	"\blease_id\x18\t \x01(\x03B\x03\xe0A\x03R\aleaseId\x12D\n" +
 	"\rregister_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\fregisterTime\x1a9\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fregisterTime\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"w\n" +
-	"\x0fRegisterRequest\x127\n" +
-	"\x06member\x18\x01 \x01(\v2\x1f.hindsight.membership.v1.MemberR\x06member\x12+\n" +
-	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"K\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xda\x01\n" +
+	"\x0fRegisterRequest\x12<\n" +
+	"\x06member\x18\x01 \x01(\v2\x1f.hindsight.membership.v1.MemberB\x03\xe0A\x02R\x06member\x12\x88\x01\n" +
+	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationB[\x92AU\x8a\x01R^(([1-9][0-9]{0,2}|[1-2][0-9]{3}|3[0-5][0-9]{2})(\\.[0-9]{1,9})?|3600(\\.0{1,9})?)s$\xe0A\x02R\x03ttl\"K\n" +
 	"\x10RegisterResponse\x127\n" +
-	"\x06member\x18\x01 \x01(\v2\x1f.hindsight.membership.v1.MemberR\x06member\"<\n" +
-	"\x10KeepAliveRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"@\n" +
+	"\x06member\x18\x01 \x01(\v2\x1f.hindsight.membership.v1.MemberR\x06member\"\xea\x01\n" +
+	"\x10KeepAliveRequest\x12G\n" +
+	"\aservice\x18\x01 \x01(\tB-\x92A'\x8a\x01$^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$\xe0A\x02R\aservice\x12\x8c\x01\n" +
+	"\x02id\x18\x02 \x01(\tB|\x92Av\x8a\x01s^([A-Za-z0-9_-]|[A-Za-z0-9_-][A-Za-z0-9._-]{1,127}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,126}|\\.\\.[A-Za-z0-9._-]{1,126})$\xe0A\x02R\x02id\"@\n" +
 	"\x11KeepAliveResponse\x12+\n" +
-	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"=\n" +
-	"\x11DeregisterRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\x14\n" +
-	"\x12DeregisterResponse\"Q\n" +
-	"\x12ListMembersRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12!\n" +
+	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"\xeb\x01\n" +
+	"\x11DeregisterRequest\x12G\n" +
+	"\aservice\x18\x01 \x01(\tB-\x92A'\x8a\x01$^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$\xe0A\x02R\aservice\x12\x8c\x01\n" +
+	"\x02id\x18\x02 \x01(\tB|\x92Av\x8a\x01s^([A-Za-z0-9_-]|[A-Za-z0-9_-][A-Za-z0-9._-]{1,127}|\\.[A-Za-z0-9_-][A-Za-z0-9._-]{0,126}|\\.\\.[A-Za-z0-9._-]{1,126})$\xe0A\x02R\x02id\"\x14\n" +
+	"\x12DeregisterResponse\"\x80\x01\n" +
+	"\x12ListMembersRequest\x12G\n" +
+	"\aservice\x18\x01 \x01(\tB-\x92A*\x8a\x01'^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$R\aservice\x12!\n" +
 	"\fhealthy_only\x18\x02 \x01(\bR\vhealthyOnly\"l\n" +
 	"\x13ListMembersResponse\x129\n" +
 	"\amembers\x18\x01 \x03(\v2\x1f.hindsight.membership.v1.MemberR\amembers\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"O\n" +
-	"\fWatchRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12%\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x03R\rafterRevision\"\xef\x01\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"\x93\x01\n" +
+	"\fWatchRequest\x12G\n" +
+	"\aservice\x18\x01 \x01(\tB-\x92A*\x8a\x01'^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$R\aservice\x12:\n" +
+	"\x0eafter_revision\x18\x02 \x01(\x03B\x13\x92A\x10\x8a\x01\r^[0-9]{1,18}$R\rafterRevision\"\xef\x01\n" +
 	"\vMemberEvent\x12=\n" +
 	"\x04type\x18\x01 \x01(\x0e2).hindsight.membership.v1.MemberEvent.TypeR\x04type\x127\n" +
 	"\x06member\x18\x02 \x01(\v2\x1f.hindsight.membership.v1.MemberR\x06member\x12\x1a\n" +

@@ -7,6 +7,7 @@
 package topologyv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1151,35 +1152,35 @@ var File_hindsight_topology_v1_topology_proto protoreflect.FileDescriptor
 
 const file_hindsight_topology_v1_topology_proto_rawDesc = "" +
 	"\n" +
-	"$hindsight/topology/v1/topology.proto\x12\x15hindsight.topology.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"p\n" +
-	"\bEndpoint\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
-	"\tcontainer\x18\x02 \x01(\tR\tcontainer\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x12\n" +
-	"\x04port\x18\x04 \x01(\x05R\x04port\"\x91\x04\n" +
+	"$hindsight/topology/v1/topology.proto\x12\x15hindsight.topology.v1\x1a\x1cgoogle/api/annotations.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x01\n" +
+	"\bEndpoint\x12>\n" +
+	"\aservice\x18\x01 \x01(\tB$\x92A!x\xfd\x01\x8a\x01\x1b^[^\\s\\x00-\\x1f\\x7f]{0,253}$R\aservice\x12B\n" +
+	"\tcontainer\x18\x02 \x01(\tB$\x92A!x\xfd\x01\x8a\x01\x1b^[^\\s\\x00-\\x1f\\x7f]{0,253}$R\tcontainer\x12>\n" +
+	"\aaddress\x18\x03 \x01(\tB$\x92A!x\xfd\x01\x8a\x01\x1b^[^\\s\\x00-\\x1f\\x7f]{0,253}$R\aaddress\x12+\n" +
+	"\x04port\x18\x04 \x01(\x05B\x17\x92A\x14Y\x00\x00\x00\x00\xe0\xff\xef@i\x00\x00\x00\x00\x00\x00\xf0\xbfp\x01R\x04port\"\xfa\x04\n" +
 	"\x04Flow\x127\n" +
-	"\x06source\x18\x01 \x01(\v2\x1f.hindsight.topology.v1.EndpointR\x06source\x12A\n" +
-	"\vdestination\x18\x02 \x01(\v2\x1f.hindsight.topology.v1.EndpointR\vdestination\x12;\n" +
+	"\x06source\x18\x01 \x01(\v2\x1f.hindsight.topology.v1.EndpointR\x06source\x12F\n" +
+	"\vdestination\x18\x02 \x01(\v2\x1f.hindsight.topology.v1.EndpointB\x03\xe0A\x02R\vdestination\x12;\n" +
 	"\bprotocol\x18\x03 \x01(\x0e2\x1f.hindsight.topology.v1.ProtocolR\bprotocol\x12:\n" +
 	"\x06status\x18\x04 \x01(\x0e2\".hindsight.topology.v1.StatusClassR\x06status\x12\x1c\n" +
-	"\toperation\x18\x05 \x01(\tR\toperation\x12\x14\n" +
-	"\x05count\x18\x06 \x01(\x03R\x05count\x123\n" +
-	"\alatency\x18\a \x01(\v2\x19.google.protobuf.DurationR\alatency\x12\x1d\n" +
+	"\toperation\x18\x05 \x01(\tR\toperation\x12)\n" +
+	"\x05count\x18\x06 \x01(\x03B\x13\x92A\x10\x8a\x01\r^[0-9]{1,18}$R\x05count\x12X\n" +
+	"\alatency\x18\a \x01(\v2\x19.google.protobuf.DurationB#\x92A \x8a\x01\x1d^[0-9]{1,10}(\\.[0-9]{1,9})?s$R\alatency\x122\n" +
 	"\n" +
-	"bytes_sent\x18\b \x01(\x03R\tbytesSent\x12%\n" +
-	"\x0ebytes_received\x18\t \x01(\x03R\rbytesReceived\x12.\n" +
+	"bytes_sent\x18\b \x01(\x03B\x13\x92A\x10\x8a\x01\r^[0-9]{1,18}$R\tbytesSent\x12:\n" +
+	"\x0ebytes_received\x18\t \x01(\x03B\x13\x92A\x10\x8a\x01\r^[0-9]{1,18}$R\rbytesReceived\x12.\n" +
 	"\x04time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x125\n" +
-	"\x06origin\x18\v \x01(\x0e2\x1d.hindsight.topology.v1.OriginR\x06origin\"G\n" +
-	"\x12ReportFlowsRequest\x121\n" +
-	"\x05flows\x18\x01 \x03(\v2\x1b.hindsight.topology.v1.FlowR\x05flows\"1\n" +
+	"\x06origin\x18\v \x01(\x0e2\x1d.hindsight.topology.v1.OriginR\x06origin\"P\n" +
+	"\x12ReportFlowsRequest\x12:\n" +
+	"\x05flows\x18\x01 \x03(\v2\x1b.hindsight.topology.v1.FlowB\a\x92A\x04\xa0\x01\x90NR\x05flows\"1\n" +
 	"\x13ReportFlowsResponse\x12\x1a\n" +
-	"\baccepted\x18\x01 \x01(\x03R\baccepted\"D\n" +
-	"\x0fGetGraphRequest\x121\n" +
-	"\x06window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06window\"}\n" +
-	"\x11WatchGraphRequest\x121\n" +
-	"\x06window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06window\x125\n" +
-	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xbe\x01\n" +
+	"\baccepted\x18\x01 \x01(\x03R\baccepted\"\x8f\x01\n" +
+	"\x0fGetGraphRequest\x12|\n" +
+	"\x06window\x18\x01 \x01(\v2\x19.google.protobuf.DurationBI\x92AF\x8a\x01C^(([1-9]|[1-9][0-9]|[1-8][0-9]{2})(\\.[0-9]{1,9})?|900(\\.0{1,9})?)s$R\x06window\"\x86\x02\n" +
+	"\x11WatchGraphRequest\x12|\n" +
+	"\x06window\x18\x01 \x01(\v2\x19.google.protobuf.DurationBI\x92AF\x8a\x01C^(([1-9]|[1-9][0-9]|[1-8][0-9]{2})(\\.[0-9]{1,9})?|900(\\.0{1,9})?)s$R\x06window\x12s\n" +
+	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationB<\x92A9\x8a\x016^(0\\.[2-9][0-9]{0,8}|[1-9][0-9]{0,9}(\\.[0-9]{1,9})?)s$R\binterval\"\xbe\x01\n" +
 	"\x04Node\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1e\n" +
 	"\n" +
