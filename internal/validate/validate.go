@@ -41,9 +41,10 @@ import (
 
 // TimePattern is the form of a google.protobuf.Timestamp in JSON that the
 // REST gateway accepts and the OpenAPI document states: RFC 3339 with an
-// upper-case T and Z or an offset, at most nine fraction digits, from the
-// year 1970 (the indices keep nothing older, and refuse to search it).
-const TimePattern = `^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
+// upper-case T and Z or an offset, at most nine fraction digits, in the
+// years 1679 to 2261 (nanoseconds since 1970 fit 64 bits there: the indices
+// keep times so, and refuse to search outside).
+const TimePattern = `^(1679|16[89][0-9]|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
 
 // Check returns an InvalidArgument status naming every field of m that breaks
 // a declared constraint, or nil.

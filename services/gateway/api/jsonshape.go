@@ -277,13 +277,13 @@ func shapeSingle(raw json.RawMessage, fd protoreflect.FieldDescriptor, path stri
 		}
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
 		if want("a string holding an integer (64-bit integers are strings in JSON)", raw[0] == '"') {
-			if _, err := strconv.ParseInt(str(), 10, 64); err != nil {
+			if _, err := strconv.ParseInt(str(), 10, 64); err != nil || !canonicalInt(str()) {
 				v.Add(path, "must be a 64-bit integer in a string; got %q", str())
 			}
 		}
 	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
 		if want("a string holding an integer (64-bit integers are strings in JSON)", raw[0] == '"') {
-			if _, err := strconv.ParseUint(str(), 10, 64); err != nil {
+			if _, err := strconv.ParseUint(str(), 10, 64); err != nil || !canonicalInt(str()) {
 				v.Add(path, "must be an unsigned 64-bit integer in a string; got %q", str())
 			}
 		}
@@ -310,6 +310,13 @@ func shapeSingle(raw json.RawMessage, fd protoreflect.FieldDescriptor, path stri
 
 var timeRE = regexp.MustCompile(validate.TimePattern)
 
+// canonicalInt says whether s is an integer as protojson writes and reads
+// it: no sign but '-', no leading zeros.
+func canonicalInt(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	return s != "" && s[0] != '+' && (s == "0" || s[0] != '0')
+}
+
 // wkt says whether md is a well-known type with its own JSON form.
 func wkt(md protoreflect.MessageDescriptor) bool {
 	return md.ParentFile().Package() == "google.protobuf"
@@ -333,7 +340,7 @@ func shapeWKT(raw json.RawMessage, md protoreflect.MessageDescriptor, path strin
 	if md.FullName() == "google.protobuf.Timestamp" {
 		var str string
 		if json.Unmarshal(raw, &str) != nil || !timeRE.MatchString(str) {
-			v.Add(path, "must be %s, from 1970 on; got %s", what, raw)
+			v.Add(path, "must be %s, in the years 1679 to 2261; got %s", what, raw)
 			return
 		}
 	}

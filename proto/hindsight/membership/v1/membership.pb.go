@@ -1027,10 +1027,10 @@ const file_hindsight_membership_v1_membership_proto_rawDesc = "" +
 	"\fhealthy_only\x18\x02 \x01(\bR\vhealthyOnly\"l\n" +
 	"\x13ListMembersResponse\x129\n" +
 	"\amembers\x18\x01 \x03(\v2\x1f.hindsight.membership.v1.MemberR\amembers\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"\x93\x01\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"\x9c\x01\n" +
 	"\fWatchRequest\x12G\n" +
-	"\aservice\x18\x01 \x01(\tB-\x92A*\x8a\x01'^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$R\aservice\x12:\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x03B\x13\x92A\x10\x8a\x01\r^[0-9]{1,18}$R\rafterRevision\"\xef\x01\n" +
+	"\aservice\x18\x01 \x01(\tB-\x92A*\x8a\x01'^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$R\aservice\x12C\n" +
+	"\x0eafter_revision\x18\x02 \x01(\x03B\x1c\x92A\x19\x8a\x01\x16^(0|[1-9][0-9]{0,17})$R\rafterRevision\"\xef\x01\n" +
 	"\vMemberEvent\x12=\n" +
 	"\x04type\x18\x01 \x01(\x0e2).hindsight.membership.v1.MemberEvent.TypeR\x04type\x127\n" +
 	"\x06member\x18\x02 \x01(\v2\x1f.hindsight.membership.v1.MemberR\x06member\x12\x1a\n" +

@@ -265,7 +265,6 @@ type RawLine struct {
 	Line          []byte                 `protobuf:"bytes,2,opt,name=line,proto3" json:"line,omitempty"`
 	ReadTime      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=read_time,json=readTime,proto3" json:"read_time,omitempty"`
 	Truncated     bool                   `protobuf:"varint,4,opt,name=truncated,proto3" json:"truncated,omitempty"`
-	FileTime      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=file_time,json=fileTime,proto3" json:"file_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -326,13 +325,6 @@ func (x *RawLine) GetTruncated() bool {
 		return x.Truncated
 	}
 	return false
-}
-
-func (x *RawLine) GetFileTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.FileTime
-	}
-	return nil
 }
 
 type Batch struct {
@@ -1707,32 +1699,31 @@ var File_hindsight_routing_v1_routing_proto protoreflect.FileDescriptor
 
 const file_hindsight_routing_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\"hindsight/routing/v1/routing.proto\x12\x14hindsight.routing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\"\xe1\x01\n" +
-	"\aRawLine\x122\n" +
-	"\x06source\x18\x01 \x01(\v2\x1a.hindsight.event.v1.SourceR\x06source\x12\x12\n" +
+	"\"hindsight/routing/v1/routing.proto\x12\x14hindsight.routing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\"\xad\x01\n" +
+	"\aRawLine\x127\n" +
+	"\x06source\x18\x01 \x01(\v2\x1a.hindsight.event.v1.SourceB\x03\xe0A\x02R\x06source\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\fR\x04line\x127\n" +
 	"\tread_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\breadTime\x12\x1c\n" +
-	"\ttruncated\x18\x04 \x01(\bR\ttruncated\x127\n" +
-	"\tfile_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bfileTime\"\xee\x01\n" +
+	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"\xa6\x02\n" +
 	"\x05Batch\x12\x1a\n" +
-	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x18\n" +
-	"\adataset\x18\x02 \x01(\tR\adataset\x12?\n" +
-	"\x06labels\x18\x03 \x03(\v2'.hindsight.routing.v1.Batch.LabelsEntryR\x06labels\x123\n" +
-	"\x05lines\x18\x04 \x03(\v2\x1d.hindsight.routing.v1.RawLineR\x05lines\x1a9\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12>\n" +
+	"\adataset\x18\x02 \x01(\tB$\x92A\x1e\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xe0A\x02R\adataset\x12G\n" +
+	"\x06labels\x18\x03 \x03(\v2'.hindsight.routing.v1.Batch.LabelsEntryB\x06\x92A\x03\xc0\x01@R\x06labels\x12=\n" +
+	"\x05lines\x18\x04 \x03(\v2\x1d.hindsight.routing.v1.RawLineB\b\x92A\x05\xa0\x01\xa0\x8d\x06R\x05lines\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"B\n" +
-	"\rIngestRequest\x121\n" +
-	"\x05batch\x18\x01 \x01(\v2\x1b.hindsight.routing.v1.BatchR\x05batch\"d\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +
+	"\rIngestRequest\x126\n" +
+	"\x05batch\x18\x01 \x01(\v2\x1b.hindsight.routing.v1.BatchB\x03\xe0A\x02R\x05batch\"d\n" +
 	"\x03Ack\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x03R\baccepted\x12%\n" +
 	"\x0eparse_failures\x18\x03 \x01(\x03R\rparseFailures\"=\n" +
 	"\x0eIngestResponse\x12+\n" +
-	"\x03ack\x18\x01 \x01(\v2\x19.hindsight.routing.v1.AckR\x03ack\"\xed\a\n" +
+	"\x03ack\x18\x01 \x01(\v2\x19.hindsight.routing.v1.AckR\x03ack\"\xf6\a\n" +
 	"\x06Parser\x12;\n" +
-	"\x06format\x18\x01 \x01(\x0e2#.hindsight.routing.v1.Parser.FormatR\x06format\x12\x18\n" +
-	"\apattern\x18\x02 \x01(\tR\apattern\x12'\n" +
+	"\x06format\x18\x01 \x01(\x0e2#.hindsight.routing.v1.Parser.FormatR\x06format\x12!\n" +
+	"\apattern\x18\x02 \x01(\tB\a\x92A\x04x\x80\x80\x04R\apattern\x12'\n" +
 	"\x0ftimestamp_field\x18\x03 \x01(\tR\x0etimestampField\x12)\n" +
 	"\x10timestamp_layout\x18\x04 \x01(\tR\x0ftimestampLayout\x12\x1a\n" +
 	"\btimezone\x18\x05 \x01(\tR\btimezone\x12\x1a\n" +
@@ -1786,25 +1777,25 @@ const file_hindsight_routing_v1_routing_proto_rawDesc = "" +
 	"\fOP_LOWERCASE\x10\x05\x12\n" +
 	"\n" +
 	"\x06OP_MAP\x10\x06\x12\v\n" +
-	"\aOP_DROP\x10\a\"\xf8\x01\n" +
-	"\rTopicSettings\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1e\n" +
+	"\aOP_DROP\x10\a\"\xc9\x03\n" +
+	"\rTopicSettings\x123\n" +
+	"\x05topic\x18\x01 \x01(\tB\x1d\x92A\x1a\x8a\x01\x17^[a-zA-Z0-9._-]{0,249}$R\x05topic\x127\n" +
 	"\n" +
-	"partitions\x18\x02 \x01(\x05R\n" +
-	"partitions\x12-\n" +
-	"\x12replication_factor\x18\x03 \x01(\x05R\x11replicationFactor\x127\n" +
-	"\tretention\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\tretention\x12'\n" +
-	"\x0fretention_bytes\x18\x05 \x01(\x03R\x0eretentionBytes\x12 \n" +
-	"\vcompression\x18\x06 \x01(\tR\vcompression\"\x93\x02\n" +
-	"\aDataset\x128\n" +
-	"\x04name\x18\x01 \x01(\tB$\x92A\x1e\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xe0A\x02R\x04name\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\x124\n" +
+	"partitions\x18\x02 \x01(\x05B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x88\xc3@i\x00\x00\x00\x00\x00\x00\xf0\xbfp\x01R\n" +
+	"partitions\x12F\n" +
+	"\x12replication_factor\x18\x03 \x01(\x05B\x17\x92A\x14Y\x00\x00\x00\x00\xc0\xff\xdf@i\x00\x00\x00\x00\x00\x00\xf0\xbfp\x01R\x11replicationFactor\x12Z\n" +
+	"\tretention\x18\x04 \x01(\v2\x19.google.protobuf.DurationB!\x92A\x1e\x8a\x01\x1b^[0-9]{1,10}(\\.[0-9]{3})?s$R\tretention\x12E\n" +
+	"\x0fretention_bytes\x18\x05 \x01(\x03B\x1c\x92A\x19\x8a\x01\x16^(0|[1-9][0-9]{0,17})$R\x0eretentionBytes\x12_\n" +
+	"\vcompression\x18\x06 \x01(\tB=\x92A:\xf2\x02\x00\xf2\x02\x04zstd\xf2\x02\x03lz4\xf2\x02\x06snappy\xf2\x02\x04gzip\xf2\x02\bproducer\xf2\x02\funcompressedR\vcompression\"\xaa\x02\n" +
+	"\aDataset\x12B\n" +
+	"\x04name\x18\x01 \x01(\tB.\x92A(\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xca>\a\xfa\x02\x04name\xe0A\x02R\x04name\x12(\n" +
+	"\vdescription\x18\x02 \x01(\tB\x06\x92A\x03x\x80\bR\vdescription\x124\n" +
 	"\x06parser\x18\x03 \x01(\v2\x1c.hindsight.routing.v1.ParserR\x06parser\x129\n" +
-	"\x05topic\x18\x04 \x01(\v2#.hindsight.routing.v1.TopicSettingsR\x05topic\x12;\n" +
-	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xc6\x01\n" +
-	"\tCondition\x12\x14\n" +
-	"\x05field\x18\x01 \x01(\tR\x05field\x122\n" +
+	"\x05topic\x18\x04 \x01(\v2#.hindsight.routing.v1.TopicSettingsR\x05topic\x12@\n" +
+	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\"\xd4\x01\n" +
+	"\tCondition\x12\"\n" +
+	"\x05field\x18\x01 \x01(\tB\f\x92A\x06x\x80\x02\x80\x01\x01\xe0A\x02R\x05field\x122\n" +
 	"\x02op\x18\x02 \x01(\x0e2\".hindsight.routing.v1.Condition.OpR\x02op\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\tR\x05value\"Y\n" +
 	"\x02Op\x12\x12\n" +
@@ -1813,44 +1804,44 @@ const file_hindsight_routing_v1_routing_proto_rawDesc = "" +
 	"\rOP_NOT_EQUALS\x10\x02\x12\r\n" +
 	"\tOP_EXISTS\x10\x03\x12\x0e\n" +
 	"\n" +
-	"OP_MATCHES\x10\x04\"\xbc\x01\n" +
-	"\x05Route\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\adataset\x18\x02 \x01(\tR\adataset\x12?\n" +
+	"OP_MATCHES\x10\x04\"\xbc\x02\n" +
+	"\x05Route\x12B\n" +
+	"\x04name\x18\x01 \x01(\tB.\x92A(\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xca>\a\xfa\x02\x04name\xe0A\x02R\x04name\x12>\n" +
+	"\adataset\x18\x02 \x01(\tB$\x92A\x1e\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xe0A\x02R\adataset\x12G\n" +
 	"\n" +
-	"conditions\x18\x03 \x03(\v2\x1f.hindsight.routing.v1.ConditionR\n" +
-	"conditions\x12\x14\n" +
-	"\x05topic\x18\x04 \x01(\tR\x05topic\x12\x1a\n" +
+	"conditions\x18\x03 \x03(\v2\x1f.hindsight.routing.v1.ConditionB\x06\x92A\x03\xa0\x01 R\n" +
+	"conditions\x126\n" +
+	"\x05topic\x18\x04 \x01(\tB \x92A\x1a\x8a\x01\x17^[a-zA-Z0-9._-]{1,249}$\xe0A\x02R\x05topic\x12\x1a\n" +
 	"\bpriority\x18\x05 \x01(\x05R\bpriority\x12\x12\n" +
 	"\x04copy\x18\x06 \x01(\bR\x04copy\"\x15\n" +
 	"\x13ListDatasetsRequest\"Q\n" +
 	"\x14ListDatasetsResponse\x129\n" +
-	"\bdatasets\x18\x01 \x03(\v2\x1d.hindsight.routing.v1.DatasetR\bdatasets\"'\n" +
-	"\x11GetDatasetRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"O\n" +
-	"\x14CreateDatasetRequest\x127\n" +
-	"\adataset\x18\x01 \x01(\v2\x1d.hindsight.routing.v1.DatasetR\adataset\"\x8c\x01\n" +
-	"\x14UpdateDatasetRequest\x127\n" +
-	"\adataset\x18\x01 \x01(\v2\x1d.hindsight.routing.v1.DatasetR\adataset\x12;\n" +
+	"\bdatasets\x18\x01 \x03(\v2\x1d.hindsight.routing.v1.DatasetR\bdatasets\"M\n" +
+	"\x11GetDatasetRequest\x128\n" +
+	"\x04name\x18\x01 \x01(\tB$\x92A\x1e\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xe0A\x02R\x04name\"T\n" +
+	"\x14CreateDatasetRequest\x12<\n" +
+	"\adataset\x18\x01 \x01(\v2\x1d.hindsight.routing.v1.DatasetB\x03\xe0A\x02R\adataset\"\x91\x01\n" +
+	"\x14UpdateDatasetRequest\x12<\n" +
+	"\adataset\x18\x01 \x01(\v2\x1d.hindsight.routing.v1.DatasetB\x03\xe0A\x02R\adataset\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"*\n" +
-	"\x14DeleteDatasetRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x17\n" +
-	"\x15DeleteDatasetResponse\"-\n" +
-	"\x11ListRoutesRequest\x12\x18\n" +
-	"\adataset\x18\x01 \x01(\tR\adataset\"I\n" +
+	"updateMask\"P\n" +
+	"\x14DeleteDatasetRequest\x128\n" +
+	"\x04name\x18\x01 \x01(\tB$\x92A\x1e\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xe0A\x02R\x04name\"\x17\n" +
+	"\x15DeleteDatasetResponse\"S\n" +
+	"\x11ListRoutesRequest\x12>\n" +
+	"\adataset\x18\x01 \x01(\tB$\x92A!\x8a\x01\x1e^([a-z0-9][a-z0-9._-]{0,99})?$R\adataset\"I\n" +
 	"\x12ListRoutesResponse\x123\n" +
-	"\x06routes\x18\x01 \x03(\v2\x1b.hindsight.routing.v1.RouteR\x06routes\"%\n" +
-	"\x0fGetRouteRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"G\n" +
-	"\x12CreateRouteRequest\x121\n" +
-	"\x05route\x18\x01 \x01(\v2\x1b.hindsight.routing.v1.RouteR\x05route\"\x84\x01\n" +
-	"\x12UpdateRouteRequest\x121\n" +
-	"\x05route\x18\x01 \x01(\v2\x1b.hindsight.routing.v1.RouteR\x05route\x12;\n" +
+	"\x06routes\x18\x01 \x03(\v2\x1b.hindsight.routing.v1.RouteR\x06routes\"K\n" +
+	"\x0fGetRouteRequest\x128\n" +
+	"\x04name\x18\x01 \x01(\tB$\x92A\x1e\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xe0A\x02R\x04name\"L\n" +
+	"\x12CreateRouteRequest\x126\n" +
+	"\x05route\x18\x01 \x01(\v2\x1b.hindsight.routing.v1.RouteB\x03\xe0A\x02R\x05route\"\x89\x01\n" +
+	"\x12UpdateRouteRequest\x126\n" +
+	"\x05route\x18\x01 \x01(\v2\x1b.hindsight.routing.v1.RouteB\x03\xe0A\x02R\x05route\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"(\n" +
-	"\x12DeleteRouteRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x15\n" +
+	"updateMask\"N\n" +
+	"\x12DeleteRouteRequest\x128\n" +
+	"\x04name\x18\x01 \x01(\tB$\x92A\x1e\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xe0A\x02R\x04name\"\x15\n" +
 	"\x13DeleteRouteResponse2\xb1\v\n" +
 	"\x0eRoutingService\x12u\n" +
 	"\x06Ingest\x12#.hindsight.routing.v1.IngestRequest\x1a$.hindsight.routing.v1.IngestResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/ingest:stream(\x010\x01\x12\\\n" +
@@ -1926,61 +1917,60 @@ var file_hindsight_routing_v1_routing_proto_goTypes = []any{
 var file_hindsight_routing_v1_routing_proto_depIdxs = []int32{
 	32, // 0: hindsight.routing.v1.RawLine.source:type_name -> hindsight.event.v1.Source
 	33, // 1: hindsight.routing.v1.RawLine.read_time:type_name -> google.protobuf.Timestamp
-	33, // 2: hindsight.routing.v1.RawLine.file_time:type_name -> google.protobuf.Timestamp
-	29, // 3: hindsight.routing.v1.Batch.labels:type_name -> hindsight.routing.v1.Batch.LabelsEntry
-	4,  // 4: hindsight.routing.v1.Batch.lines:type_name -> hindsight.routing.v1.RawLine
-	5,  // 5: hindsight.routing.v1.IngestRequest.batch:type_name -> hindsight.routing.v1.Batch
-	7,  // 6: hindsight.routing.v1.IngestResponse.ack:type_name -> hindsight.routing.v1.Ack
-	0,  // 7: hindsight.routing.v1.Parser.format:type_name -> hindsight.routing.v1.Parser.Format
-	30, // 8: hindsight.routing.v1.Parser.pattern_definitions:type_name -> hindsight.routing.v1.Parser.PatternDefinitionsEntry
-	1,  // 9: hindsight.routing.v1.Parser.envelope:type_name -> hindsight.routing.v1.Parser.Envelope
-	10, // 10: hindsight.routing.v1.Parser.processors:type_name -> hindsight.routing.v1.Processor
-	2,  // 11: hindsight.routing.v1.Processor.op:type_name -> hindsight.routing.v1.Processor.Op
-	31, // 12: hindsight.routing.v1.Processor.mapping:type_name -> hindsight.routing.v1.Processor.MappingEntry
-	13, // 13: hindsight.routing.v1.Processor.when:type_name -> hindsight.routing.v1.Condition
-	34, // 14: hindsight.routing.v1.TopicSettings.retention:type_name -> google.protobuf.Duration
-	9,  // 15: hindsight.routing.v1.Dataset.parser:type_name -> hindsight.routing.v1.Parser
-	11, // 16: hindsight.routing.v1.Dataset.topic:type_name -> hindsight.routing.v1.TopicSettings
-	33, // 17: hindsight.routing.v1.Dataset.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 18: hindsight.routing.v1.Condition.op:type_name -> hindsight.routing.v1.Condition.Op
-	13, // 19: hindsight.routing.v1.Route.conditions:type_name -> hindsight.routing.v1.Condition
-	12, // 20: hindsight.routing.v1.ListDatasetsResponse.datasets:type_name -> hindsight.routing.v1.Dataset
-	12, // 21: hindsight.routing.v1.CreateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
-	12, // 22: hindsight.routing.v1.UpdateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
-	35, // 23: hindsight.routing.v1.UpdateDatasetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 24: hindsight.routing.v1.ListRoutesResponse.routes:type_name -> hindsight.routing.v1.Route
-	14, // 25: hindsight.routing.v1.CreateRouteRequest.route:type_name -> hindsight.routing.v1.Route
-	14, // 26: hindsight.routing.v1.UpdateRouteRequest.route:type_name -> hindsight.routing.v1.Route
-	35, // 27: hindsight.routing.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,  // 28: hindsight.routing.v1.RoutingService.Ingest:input_type -> hindsight.routing.v1.IngestRequest
-	5,  // 29: hindsight.routing.v1.RoutingService.IngestBatch:input_type -> hindsight.routing.v1.Batch
-	15, // 30: hindsight.routing.v1.RoutingService.ListDatasets:input_type -> hindsight.routing.v1.ListDatasetsRequest
-	17, // 31: hindsight.routing.v1.RoutingService.GetDataset:input_type -> hindsight.routing.v1.GetDatasetRequest
-	18, // 32: hindsight.routing.v1.RoutingService.CreateDataset:input_type -> hindsight.routing.v1.CreateDatasetRequest
-	19, // 33: hindsight.routing.v1.RoutingService.UpdateDataset:input_type -> hindsight.routing.v1.UpdateDatasetRequest
-	20, // 34: hindsight.routing.v1.RoutingService.DeleteDataset:input_type -> hindsight.routing.v1.DeleteDatasetRequest
-	22, // 35: hindsight.routing.v1.RoutingService.ListRoutes:input_type -> hindsight.routing.v1.ListRoutesRequest
-	24, // 36: hindsight.routing.v1.RoutingService.GetRoute:input_type -> hindsight.routing.v1.GetRouteRequest
-	25, // 37: hindsight.routing.v1.RoutingService.CreateRoute:input_type -> hindsight.routing.v1.CreateRouteRequest
-	26, // 38: hindsight.routing.v1.RoutingService.UpdateRoute:input_type -> hindsight.routing.v1.UpdateRouteRequest
-	27, // 39: hindsight.routing.v1.RoutingService.DeleteRoute:input_type -> hindsight.routing.v1.DeleteRouteRequest
-	8,  // 40: hindsight.routing.v1.RoutingService.Ingest:output_type -> hindsight.routing.v1.IngestResponse
-	7,  // 41: hindsight.routing.v1.RoutingService.IngestBatch:output_type -> hindsight.routing.v1.Ack
-	16, // 42: hindsight.routing.v1.RoutingService.ListDatasets:output_type -> hindsight.routing.v1.ListDatasetsResponse
-	12, // 43: hindsight.routing.v1.RoutingService.GetDataset:output_type -> hindsight.routing.v1.Dataset
-	12, // 44: hindsight.routing.v1.RoutingService.CreateDataset:output_type -> hindsight.routing.v1.Dataset
-	12, // 45: hindsight.routing.v1.RoutingService.UpdateDataset:output_type -> hindsight.routing.v1.Dataset
-	21, // 46: hindsight.routing.v1.RoutingService.DeleteDataset:output_type -> hindsight.routing.v1.DeleteDatasetResponse
-	23, // 47: hindsight.routing.v1.RoutingService.ListRoutes:output_type -> hindsight.routing.v1.ListRoutesResponse
-	14, // 48: hindsight.routing.v1.RoutingService.GetRoute:output_type -> hindsight.routing.v1.Route
-	14, // 49: hindsight.routing.v1.RoutingService.CreateRoute:output_type -> hindsight.routing.v1.Route
-	14, // 50: hindsight.routing.v1.RoutingService.UpdateRoute:output_type -> hindsight.routing.v1.Route
-	28, // 51: hindsight.routing.v1.RoutingService.DeleteRoute:output_type -> hindsight.routing.v1.DeleteRouteResponse
-	40, // [40:52] is the sub-list for method output_type
-	28, // [28:40] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	29, // 2: hindsight.routing.v1.Batch.labels:type_name -> hindsight.routing.v1.Batch.LabelsEntry
+	4,  // 3: hindsight.routing.v1.Batch.lines:type_name -> hindsight.routing.v1.RawLine
+	5,  // 4: hindsight.routing.v1.IngestRequest.batch:type_name -> hindsight.routing.v1.Batch
+	7,  // 5: hindsight.routing.v1.IngestResponse.ack:type_name -> hindsight.routing.v1.Ack
+	0,  // 6: hindsight.routing.v1.Parser.format:type_name -> hindsight.routing.v1.Parser.Format
+	30, // 7: hindsight.routing.v1.Parser.pattern_definitions:type_name -> hindsight.routing.v1.Parser.PatternDefinitionsEntry
+	1,  // 8: hindsight.routing.v1.Parser.envelope:type_name -> hindsight.routing.v1.Parser.Envelope
+	10, // 9: hindsight.routing.v1.Parser.processors:type_name -> hindsight.routing.v1.Processor
+	2,  // 10: hindsight.routing.v1.Processor.op:type_name -> hindsight.routing.v1.Processor.Op
+	31, // 11: hindsight.routing.v1.Processor.mapping:type_name -> hindsight.routing.v1.Processor.MappingEntry
+	13, // 12: hindsight.routing.v1.Processor.when:type_name -> hindsight.routing.v1.Condition
+	34, // 13: hindsight.routing.v1.TopicSettings.retention:type_name -> google.protobuf.Duration
+	9,  // 14: hindsight.routing.v1.Dataset.parser:type_name -> hindsight.routing.v1.Parser
+	11, // 15: hindsight.routing.v1.Dataset.topic:type_name -> hindsight.routing.v1.TopicSettings
+	33, // 16: hindsight.routing.v1.Dataset.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 17: hindsight.routing.v1.Condition.op:type_name -> hindsight.routing.v1.Condition.Op
+	13, // 18: hindsight.routing.v1.Route.conditions:type_name -> hindsight.routing.v1.Condition
+	12, // 19: hindsight.routing.v1.ListDatasetsResponse.datasets:type_name -> hindsight.routing.v1.Dataset
+	12, // 20: hindsight.routing.v1.CreateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
+	12, // 21: hindsight.routing.v1.UpdateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
+	35, // 22: hindsight.routing.v1.UpdateDatasetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	14, // 23: hindsight.routing.v1.ListRoutesResponse.routes:type_name -> hindsight.routing.v1.Route
+	14, // 24: hindsight.routing.v1.CreateRouteRequest.route:type_name -> hindsight.routing.v1.Route
+	14, // 25: hindsight.routing.v1.UpdateRouteRequest.route:type_name -> hindsight.routing.v1.Route
+	35, // 26: hindsight.routing.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 27: hindsight.routing.v1.RoutingService.Ingest:input_type -> hindsight.routing.v1.IngestRequest
+	5,  // 28: hindsight.routing.v1.RoutingService.IngestBatch:input_type -> hindsight.routing.v1.Batch
+	15, // 29: hindsight.routing.v1.RoutingService.ListDatasets:input_type -> hindsight.routing.v1.ListDatasetsRequest
+	17, // 30: hindsight.routing.v1.RoutingService.GetDataset:input_type -> hindsight.routing.v1.GetDatasetRequest
+	18, // 31: hindsight.routing.v1.RoutingService.CreateDataset:input_type -> hindsight.routing.v1.CreateDatasetRequest
+	19, // 32: hindsight.routing.v1.RoutingService.UpdateDataset:input_type -> hindsight.routing.v1.UpdateDatasetRequest
+	20, // 33: hindsight.routing.v1.RoutingService.DeleteDataset:input_type -> hindsight.routing.v1.DeleteDatasetRequest
+	22, // 34: hindsight.routing.v1.RoutingService.ListRoutes:input_type -> hindsight.routing.v1.ListRoutesRequest
+	24, // 35: hindsight.routing.v1.RoutingService.GetRoute:input_type -> hindsight.routing.v1.GetRouteRequest
+	25, // 36: hindsight.routing.v1.RoutingService.CreateRoute:input_type -> hindsight.routing.v1.CreateRouteRequest
+	26, // 37: hindsight.routing.v1.RoutingService.UpdateRoute:input_type -> hindsight.routing.v1.UpdateRouteRequest
+	27, // 38: hindsight.routing.v1.RoutingService.DeleteRoute:input_type -> hindsight.routing.v1.DeleteRouteRequest
+	8,  // 39: hindsight.routing.v1.RoutingService.Ingest:output_type -> hindsight.routing.v1.IngestResponse
+	7,  // 40: hindsight.routing.v1.RoutingService.IngestBatch:output_type -> hindsight.routing.v1.Ack
+	16, // 41: hindsight.routing.v1.RoutingService.ListDatasets:output_type -> hindsight.routing.v1.ListDatasetsResponse
+	12, // 42: hindsight.routing.v1.RoutingService.GetDataset:output_type -> hindsight.routing.v1.Dataset
+	12, // 43: hindsight.routing.v1.RoutingService.CreateDataset:output_type -> hindsight.routing.v1.Dataset
+	12, // 44: hindsight.routing.v1.RoutingService.UpdateDataset:output_type -> hindsight.routing.v1.Dataset
+	21, // 45: hindsight.routing.v1.RoutingService.DeleteDataset:output_type -> hindsight.routing.v1.DeleteDatasetResponse
+	23, // 46: hindsight.routing.v1.RoutingService.ListRoutes:output_type -> hindsight.routing.v1.ListRoutesResponse
+	14, // 47: hindsight.routing.v1.RoutingService.GetRoute:output_type -> hindsight.routing.v1.Route
+	14, // 48: hindsight.routing.v1.RoutingService.CreateRoute:output_type -> hindsight.routing.v1.Route
+	14, // 49: hindsight.routing.v1.RoutingService.UpdateRoute:output_type -> hindsight.routing.v1.Route
+	28, // 50: hindsight.routing.v1.RoutingService.DeleteRoute:output_type -> hindsight.routing.v1.DeleteRouteResponse
+	39, // [39:51] is the sub-list for method output_type
+	27, // [27:39] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_hindsight_routing_v1_routing_proto_init() }
