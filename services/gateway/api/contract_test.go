@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/gateway/api"
@@ -53,6 +54,10 @@ func (f *fakeRouting) CreateDataset(_ context.Context, r *routingv1.CreateDatase
 	return r.GetDataset(), nil
 }
 
+func (f *fakeRouting) DeleteDataset(_ context.Context, r *routingv1.DeleteDatasetRequest) (*routingv1.DeleteDatasetResponse, error) {
+	return nil, status.Errorf(codes.FailedPrecondition, "dataset %q is declared in router.yaml", r.GetName())
+}
+
 func (f *fakeRouting) received() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -64,17 +69,10 @@ func (f *fakeRouting) received() int {
 func startRouting(t *testing.T) (*fakeRouting, string) {
 	t.Helper()
 	fake := &fakeRouting{}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	routingv1.RegisterRoutingServiceServer(s, fake)
-	go func() { _ = s.Serve(lis) }()
-	t.Cleanup(s.Stop)
+	addr := serve(t, func(s *grpc.Server) { routingv1.RegisterRoutingServiceServer(s, fake) })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	gw, err := api.New(ctx, api.Config{RoutingEndpoint: lis.Addr().String(), MaxBodyBytes: 4096})
+	gw, err := api.New(ctx, api.Config{RoutingEndpoint: addr, MaxBodyBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +144,9 @@ func TestStatusCodes(t *testing.T) {
 	}
 	if resp, b := do(t, "GET", url+"/v1/nowhere/at/all", ""); resp.StatusCode != 404 || decode(t, b)["code"] != 5.0 {
 		t.Errorf("unknown path: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := do(t, "DELETE", url+"/v1/datasets/app", ""); resp.StatusCode != 409 || decode(t, b)["code"] != 9.0 {
+		t.Errorf("FailedPrecondition: %d %s; want 409", resp.StatusCode, b)
 	}
 	big := `{"name": "app", "description": "` + strings.Repeat("x", 5000) + `"}`
 	if resp, b := do(t, "POST", url+"/v1/datasets", big); resp.StatusCode != 413 {

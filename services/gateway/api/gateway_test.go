@@ -106,13 +106,19 @@ func (f *fakeMembership) Watch(req *membershipv1.WatchRequest, stream grpc.Serve
 
 // backend starts a real gRPC server on a loopback port serving only fake.
 func backend(t *testing.T, fake *fakeMembership) string {
+	return serve(t, func(s *grpc.Server) { membershipv1.RegisterMembershipServiceServer(s, fake) })
+}
+
+// serve starts a real gRPC server on a loopback port with what register
+// puts on it, and returns its address.
+func serve(t *testing.T, register func(*grpc.Server)) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := grpc.NewServer()
-	membershipv1.RegisterMembershipServiceServer(s, fake)
+	register(s)
 	go func() { _ = s.Serve(lis) }()
 	t.Cleanup(s.Stop)
 	return lis.Addr().String()
