@@ -265,6 +265,7 @@ type RawLine struct {
 	Line          []byte                 `protobuf:"bytes,2,opt,name=line,proto3" json:"line,omitempty"`
 	ReadTime      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=read_time,json=readTime,proto3" json:"read_time,omitempty"`
 	Truncated     bool                   `protobuf:"varint,4,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	FileTime      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=file_time,json=fileTime,proto3" json:"file_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -325,6 +326,13 @@ func (x *RawLine) GetTruncated() bool {
 		return x.Truncated
 	}
 	return false
+}
+
+func (x *RawLine) GetFileTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FileTime
+	}
+	return nil
 }
 
 type Batch struct {
@@ -1699,12 +1707,13 @@ var File_hindsight_routing_v1_routing_proto protoreflect.FileDescriptor
 
 const file_hindsight_routing_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\"hindsight/routing/v1/routing.proto\x12\x14hindsight.routing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\"\xad\x01\n" +
+	"\"hindsight/routing/v1/routing.proto\x12\x14hindsight.routing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\"\xe6\x01\n" +
 	"\aRawLine\x127\n" +
 	"\x06source\x18\x01 \x01(\v2\x1a.hindsight.event.v1.SourceB\x03\xe0A\x02R\x06source\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\fR\x04line\x127\n" +
 	"\tread_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\breadTime\x12\x1c\n" +
-	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"\xa6\x02\n" +
+	"\ttruncated\x18\x04 \x01(\bR\ttruncated\x127\n" +
+	"\tfile_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bfileTime\"\xa6\x02\n" +
 	"\x05Batch\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12>\n" +
 	"\adataset\x18\x02 \x01(\tB$\x92A\x1e\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xe0A\x02R\adataset\x12G\n" +
@@ -1917,60 +1926,61 @@ var file_hindsight_routing_v1_routing_proto_goTypes = []any{
 var file_hindsight_routing_v1_routing_proto_depIdxs = []int32{
 	32, // 0: hindsight.routing.v1.RawLine.source:type_name -> hindsight.event.v1.Source
 	33, // 1: hindsight.routing.v1.RawLine.read_time:type_name -> google.protobuf.Timestamp
-	29, // 2: hindsight.routing.v1.Batch.labels:type_name -> hindsight.routing.v1.Batch.LabelsEntry
-	4,  // 3: hindsight.routing.v1.Batch.lines:type_name -> hindsight.routing.v1.RawLine
-	5,  // 4: hindsight.routing.v1.IngestRequest.batch:type_name -> hindsight.routing.v1.Batch
-	7,  // 5: hindsight.routing.v1.IngestResponse.ack:type_name -> hindsight.routing.v1.Ack
-	0,  // 6: hindsight.routing.v1.Parser.format:type_name -> hindsight.routing.v1.Parser.Format
-	30, // 7: hindsight.routing.v1.Parser.pattern_definitions:type_name -> hindsight.routing.v1.Parser.PatternDefinitionsEntry
-	1,  // 8: hindsight.routing.v1.Parser.envelope:type_name -> hindsight.routing.v1.Parser.Envelope
-	10, // 9: hindsight.routing.v1.Parser.processors:type_name -> hindsight.routing.v1.Processor
-	2,  // 10: hindsight.routing.v1.Processor.op:type_name -> hindsight.routing.v1.Processor.Op
-	31, // 11: hindsight.routing.v1.Processor.mapping:type_name -> hindsight.routing.v1.Processor.MappingEntry
-	13, // 12: hindsight.routing.v1.Processor.when:type_name -> hindsight.routing.v1.Condition
-	34, // 13: hindsight.routing.v1.TopicSettings.retention:type_name -> google.protobuf.Duration
-	9,  // 14: hindsight.routing.v1.Dataset.parser:type_name -> hindsight.routing.v1.Parser
-	11, // 15: hindsight.routing.v1.Dataset.topic:type_name -> hindsight.routing.v1.TopicSettings
-	33, // 16: hindsight.routing.v1.Dataset.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 17: hindsight.routing.v1.Condition.op:type_name -> hindsight.routing.v1.Condition.Op
-	13, // 18: hindsight.routing.v1.Route.conditions:type_name -> hindsight.routing.v1.Condition
-	12, // 19: hindsight.routing.v1.ListDatasetsResponse.datasets:type_name -> hindsight.routing.v1.Dataset
-	12, // 20: hindsight.routing.v1.CreateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
-	12, // 21: hindsight.routing.v1.UpdateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
-	35, // 22: hindsight.routing.v1.UpdateDatasetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 23: hindsight.routing.v1.ListRoutesResponse.routes:type_name -> hindsight.routing.v1.Route
-	14, // 24: hindsight.routing.v1.CreateRouteRequest.route:type_name -> hindsight.routing.v1.Route
-	14, // 25: hindsight.routing.v1.UpdateRouteRequest.route:type_name -> hindsight.routing.v1.Route
-	35, // 26: hindsight.routing.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,  // 27: hindsight.routing.v1.RoutingService.Ingest:input_type -> hindsight.routing.v1.IngestRequest
-	5,  // 28: hindsight.routing.v1.RoutingService.IngestBatch:input_type -> hindsight.routing.v1.Batch
-	15, // 29: hindsight.routing.v1.RoutingService.ListDatasets:input_type -> hindsight.routing.v1.ListDatasetsRequest
-	17, // 30: hindsight.routing.v1.RoutingService.GetDataset:input_type -> hindsight.routing.v1.GetDatasetRequest
-	18, // 31: hindsight.routing.v1.RoutingService.CreateDataset:input_type -> hindsight.routing.v1.CreateDatasetRequest
-	19, // 32: hindsight.routing.v1.RoutingService.UpdateDataset:input_type -> hindsight.routing.v1.UpdateDatasetRequest
-	20, // 33: hindsight.routing.v1.RoutingService.DeleteDataset:input_type -> hindsight.routing.v1.DeleteDatasetRequest
-	22, // 34: hindsight.routing.v1.RoutingService.ListRoutes:input_type -> hindsight.routing.v1.ListRoutesRequest
-	24, // 35: hindsight.routing.v1.RoutingService.GetRoute:input_type -> hindsight.routing.v1.GetRouteRequest
-	25, // 36: hindsight.routing.v1.RoutingService.CreateRoute:input_type -> hindsight.routing.v1.CreateRouteRequest
-	26, // 37: hindsight.routing.v1.RoutingService.UpdateRoute:input_type -> hindsight.routing.v1.UpdateRouteRequest
-	27, // 38: hindsight.routing.v1.RoutingService.DeleteRoute:input_type -> hindsight.routing.v1.DeleteRouteRequest
-	8,  // 39: hindsight.routing.v1.RoutingService.Ingest:output_type -> hindsight.routing.v1.IngestResponse
-	7,  // 40: hindsight.routing.v1.RoutingService.IngestBatch:output_type -> hindsight.routing.v1.Ack
-	16, // 41: hindsight.routing.v1.RoutingService.ListDatasets:output_type -> hindsight.routing.v1.ListDatasetsResponse
-	12, // 42: hindsight.routing.v1.RoutingService.GetDataset:output_type -> hindsight.routing.v1.Dataset
-	12, // 43: hindsight.routing.v1.RoutingService.CreateDataset:output_type -> hindsight.routing.v1.Dataset
-	12, // 44: hindsight.routing.v1.RoutingService.UpdateDataset:output_type -> hindsight.routing.v1.Dataset
-	21, // 45: hindsight.routing.v1.RoutingService.DeleteDataset:output_type -> hindsight.routing.v1.DeleteDatasetResponse
-	23, // 46: hindsight.routing.v1.RoutingService.ListRoutes:output_type -> hindsight.routing.v1.ListRoutesResponse
-	14, // 47: hindsight.routing.v1.RoutingService.GetRoute:output_type -> hindsight.routing.v1.Route
-	14, // 48: hindsight.routing.v1.RoutingService.CreateRoute:output_type -> hindsight.routing.v1.Route
-	14, // 49: hindsight.routing.v1.RoutingService.UpdateRoute:output_type -> hindsight.routing.v1.Route
-	28, // 50: hindsight.routing.v1.RoutingService.DeleteRoute:output_type -> hindsight.routing.v1.DeleteRouteResponse
-	39, // [39:51] is the sub-list for method output_type
-	27, // [27:39] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	33, // 2: hindsight.routing.v1.RawLine.file_time:type_name -> google.protobuf.Timestamp
+	29, // 3: hindsight.routing.v1.Batch.labels:type_name -> hindsight.routing.v1.Batch.LabelsEntry
+	4,  // 4: hindsight.routing.v1.Batch.lines:type_name -> hindsight.routing.v1.RawLine
+	5,  // 5: hindsight.routing.v1.IngestRequest.batch:type_name -> hindsight.routing.v1.Batch
+	7,  // 6: hindsight.routing.v1.IngestResponse.ack:type_name -> hindsight.routing.v1.Ack
+	0,  // 7: hindsight.routing.v1.Parser.format:type_name -> hindsight.routing.v1.Parser.Format
+	30, // 8: hindsight.routing.v1.Parser.pattern_definitions:type_name -> hindsight.routing.v1.Parser.PatternDefinitionsEntry
+	1,  // 9: hindsight.routing.v1.Parser.envelope:type_name -> hindsight.routing.v1.Parser.Envelope
+	10, // 10: hindsight.routing.v1.Parser.processors:type_name -> hindsight.routing.v1.Processor
+	2,  // 11: hindsight.routing.v1.Processor.op:type_name -> hindsight.routing.v1.Processor.Op
+	31, // 12: hindsight.routing.v1.Processor.mapping:type_name -> hindsight.routing.v1.Processor.MappingEntry
+	13, // 13: hindsight.routing.v1.Processor.when:type_name -> hindsight.routing.v1.Condition
+	34, // 14: hindsight.routing.v1.TopicSettings.retention:type_name -> google.protobuf.Duration
+	9,  // 15: hindsight.routing.v1.Dataset.parser:type_name -> hindsight.routing.v1.Parser
+	11, // 16: hindsight.routing.v1.Dataset.topic:type_name -> hindsight.routing.v1.TopicSettings
+	33, // 17: hindsight.routing.v1.Dataset.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 18: hindsight.routing.v1.Condition.op:type_name -> hindsight.routing.v1.Condition.Op
+	13, // 19: hindsight.routing.v1.Route.conditions:type_name -> hindsight.routing.v1.Condition
+	12, // 20: hindsight.routing.v1.ListDatasetsResponse.datasets:type_name -> hindsight.routing.v1.Dataset
+	12, // 21: hindsight.routing.v1.CreateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
+	12, // 22: hindsight.routing.v1.UpdateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
+	35, // 23: hindsight.routing.v1.UpdateDatasetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	14, // 24: hindsight.routing.v1.ListRoutesResponse.routes:type_name -> hindsight.routing.v1.Route
+	14, // 25: hindsight.routing.v1.CreateRouteRequest.route:type_name -> hindsight.routing.v1.Route
+	14, // 26: hindsight.routing.v1.UpdateRouteRequest.route:type_name -> hindsight.routing.v1.Route
+	35, // 27: hindsight.routing.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 28: hindsight.routing.v1.RoutingService.Ingest:input_type -> hindsight.routing.v1.IngestRequest
+	5,  // 29: hindsight.routing.v1.RoutingService.IngestBatch:input_type -> hindsight.routing.v1.Batch
+	15, // 30: hindsight.routing.v1.RoutingService.ListDatasets:input_type -> hindsight.routing.v1.ListDatasetsRequest
+	17, // 31: hindsight.routing.v1.RoutingService.GetDataset:input_type -> hindsight.routing.v1.GetDatasetRequest
+	18, // 32: hindsight.routing.v1.RoutingService.CreateDataset:input_type -> hindsight.routing.v1.CreateDatasetRequest
+	19, // 33: hindsight.routing.v1.RoutingService.UpdateDataset:input_type -> hindsight.routing.v1.UpdateDatasetRequest
+	20, // 34: hindsight.routing.v1.RoutingService.DeleteDataset:input_type -> hindsight.routing.v1.DeleteDatasetRequest
+	22, // 35: hindsight.routing.v1.RoutingService.ListRoutes:input_type -> hindsight.routing.v1.ListRoutesRequest
+	24, // 36: hindsight.routing.v1.RoutingService.GetRoute:input_type -> hindsight.routing.v1.GetRouteRequest
+	25, // 37: hindsight.routing.v1.RoutingService.CreateRoute:input_type -> hindsight.routing.v1.CreateRouteRequest
+	26, // 38: hindsight.routing.v1.RoutingService.UpdateRoute:input_type -> hindsight.routing.v1.UpdateRouteRequest
+	27, // 39: hindsight.routing.v1.RoutingService.DeleteRoute:input_type -> hindsight.routing.v1.DeleteRouteRequest
+	8,  // 40: hindsight.routing.v1.RoutingService.Ingest:output_type -> hindsight.routing.v1.IngestResponse
+	7,  // 41: hindsight.routing.v1.RoutingService.IngestBatch:output_type -> hindsight.routing.v1.Ack
+	16, // 42: hindsight.routing.v1.RoutingService.ListDatasets:output_type -> hindsight.routing.v1.ListDatasetsResponse
+	12, // 43: hindsight.routing.v1.RoutingService.GetDataset:output_type -> hindsight.routing.v1.Dataset
+	12, // 44: hindsight.routing.v1.RoutingService.CreateDataset:output_type -> hindsight.routing.v1.Dataset
+	12, // 45: hindsight.routing.v1.RoutingService.UpdateDataset:output_type -> hindsight.routing.v1.Dataset
+	21, // 46: hindsight.routing.v1.RoutingService.DeleteDataset:output_type -> hindsight.routing.v1.DeleteDatasetResponse
+	23, // 47: hindsight.routing.v1.RoutingService.ListRoutes:output_type -> hindsight.routing.v1.ListRoutesResponse
+	14, // 48: hindsight.routing.v1.RoutingService.GetRoute:output_type -> hindsight.routing.v1.Route
+	14, // 49: hindsight.routing.v1.RoutingService.CreateRoute:output_type -> hindsight.routing.v1.Route
+	14, // 50: hindsight.routing.v1.RoutingService.UpdateRoute:output_type -> hindsight.routing.v1.Route
+	28, // 51: hindsight.routing.v1.RoutingService.DeleteRoute:output_type -> hindsight.routing.v1.DeleteRouteResponse
+	40, // [40:52] is the sub-list for method output_type
+	28, // [28:40] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_hindsight_routing_v1_routing_proto_init() }
