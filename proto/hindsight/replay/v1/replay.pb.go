@@ -7,6 +7,7 @@
 package replayv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	v11 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	v1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
@@ -1499,7 +1500,7 @@ var File_hindsight_replay_v1_replay_proto protoreflect.FileDescriptor
 
 const file_hindsight_replay_v1_replay_proto_rawDesc = "" +
 	"\n" +
-	" hindsight/replay/v1/replay.proto\x12\x13hindsight.replay.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\x1a\"hindsight/routing/v1/routing.proto\"\xf1\x01\n" +
+	" hindsight/replay/v1/replay.proto\x12\x13hindsight.replay.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ehindsight/event/v1/event.proto\x1a\"hindsight/routing/v1/routing.proto\"\xf1\x01\n" +
 	"\x06Source\x124\n" +
 	"\x04kind\x18\x01 \x01(\x0e2 .hindsight.replay.v1.Source.KindR\x04kind\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12#\n" +
@@ -1534,56 +1535,56 @@ const file_hindsight_replay_v1_replay_proto_rawDesc = "" +
 	"\x0eevents_skipped\x18\x06 \x01(\x03R\reventsSkipped\x12*\n" +
 	"\x11events_per_second\x18\a \x01(\x01R\x0feventsPerSecond\x12+\n" +
 	"\x03eta\x18\b \x01(\v2\x19.google.protobuf.DurationR\x03eta\x12\x16\n" +
-	"\x06errors\x18\t \x03(\tR\x06errors\"\xbb\x05\n" +
-	"\x06Replay\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
-	"\bdatasets\x18\x02 \x03(\tR\bdatasets\x12.\n" +
-	"\x04from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
-	"\x02to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x14\n" +
-	"\x05query\x18\x05 \x01(\tR\x05query\x12\x1d\n" +
+	"\x06errors\x18\t \x03(\tR\x06errors\"\xf9\a\n" +
+	"\x06Replay\x12A\n" +
+	"\x04name\x18\x01 \x01(\tB-\x92A'\x8a\x01$^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$\xe0A\x02R\x04name\x12I\n" +
+	"\bdatasets\x18\x02 \x03(\tB-\x92A'\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xa0\x01d\xa8\x01\x01\xb0\x01\x01\xe0A\x02R\bdatasets\x123\n" +
+	"\x04from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\x04from\x12/\n" +
+	"\x02to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\x02to\x12\x1c\n" +
+	"\x05query\x18\x05 \x01(\tB\x06\x92A\x03x\x80 R\x05query\x12;\n" +
 	"\n" +
-	"max_events\x18\x06 \x01(\x03R\tmaxEvents\x12+\n" +
-	"\x03ttl\x18\a \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x123\n" +
+	"max_events\x18\x06 \x01(\x03B\x1c\x92A\x19\x8a\x01\x16^(0|[1-9][0-9]{0,17})$R\tmaxEvents\x12\xb7\x01\n" +
+	"\x03ttl\x18\a \x01(\v2\x19.google.protobuf.DurationB\x89\x01\x92A\x85\x01\x8a\x01\x81\x01^(([6-9][0-9]|[1-9][0-9]{2,5}|[1-6][0-9]{6}|7[0-6][0-9]{5}|77[0-6][0-9]{4}|777[0-5][0-9]{3})(\\.[0-9]{1,9})?|7776000(\\.0{1,9})?)s$R\x03ttl\x123\n" +
 	"\x06source\x18\b \x01(\v2\x1b.hindsight.replay.v1.SourceR\x06source\x123\n" +
-	"\x06target\x18\t \x01(\v2\x1b.hindsight.replay.v1.TargetR\x06target\x120\n" +
+	"\x06target\x18\t \x01(\v2\x1b.hindsight.replay.v1.TargetR\x06target\x125\n" +
 	"\x05state\x18\n" +
-	" \x01(\x0e2\x1a.hindsight.replay.v1.StateR\x05state\x129\n" +
-	"\bestimate\x18\v \x01(\v2\x1d.hindsight.replay.v1.EstimateR\bestimate\x129\n" +
-	"\bprogress\x18\f \x01(\v2\x1d.hindsight.replay.v1.ProgressR\bprogress\x12\x18\n" +
-	"\acreator\x18\r \x01(\tR\acreator\x12;\n" +
-	"\vcreate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vexpire_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\x12\x1d\n" +
+	" \x01(\x0e2\x1a.hindsight.replay.v1.StateB\x03\xe0A\x03R\x05state\x12>\n" +
+	"\bestimate\x18\v \x01(\v2\x1d.hindsight.replay.v1.EstimateB\x03\xe0A\x03R\bestimate\x12>\n" +
+	"\bprogress\x18\f \x01(\v2\x1d.hindsight.replay.v1.ProgressB\x03\xe0A\x03R\bprogress\x12\x1d\n" +
+	"\acreator\x18\r \x01(\tB\x03\xe0A\x03R\acreator\x12@\n" +
+	"\vcreate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vexpire_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"expireTime\x12\"\n" +
 	"\n" +
-	"search_url\x18\x10 \x01(\tR\tsearchUrl\"J\n" +
-	"\x13CreateReplayRequest\x123\n" +
-	"\x06replay\x18\x01 \x01(\v2\x1b.hindsight.replay.v1.ReplayR\x06replay\"L\n" +
-	"\x15EstimateReplayRequest\x123\n" +
-	"\x06replay\x18\x01 \x01(\v2\x1b.hindsight.replay.v1.ReplayR\x06replay\"&\n" +
-	"\x10GetReplayRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"P\n" +
-	"\x12ListReplaysRequest\x12\x1b\n" +
-	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"search_url\x18\x10 \x01(\tB\x03\xe0A\x03R\tsearchUrl\"O\n" +
+	"\x13CreateReplayRequest\x128\n" +
+	"\x06replay\x18\x01 \x01(\v2\x1b.hindsight.replay.v1.ReplayB\x03\xe0A\x02R\x06replay\"Q\n" +
+	"\x15EstimateReplayRequest\x128\n" +
+	"\x06replay\x18\x01 \x01(\v2\x1b.hindsight.replay.v1.ReplayB\x03\xe0A\x02R\x06replay\"U\n" +
+	"\x10GetReplayRequest\x12A\n" +
+	"\x04name\x18\x01 \x01(\tB-\x92A'\x8a\x01$^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$\xe0A\x02R\x04name\"i\n" +
+	"\x12ListReplaysRequest\x124\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\x17\x92A\x14Y\x00\x00\x00\x00\x00@\x8f@i\x00\x00\x00\x00\x00\x00\xf0\xbfp\x01R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"t\n" +
 	"\x13ListReplaysResponse\x125\n" +
 	"\areplays\x18\x01 \x03(\v2\x1b.hindsight.replay.v1.ReplayR\areplays\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
-	"\x13DeleteReplayRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
-	"\x14DeleteReplayResponse\"\xfd\x03\n" +
-	"\rSearchRequest\x12\x16\n" +
-	"\x06replay\x18\x01 \x01(\tR\x06replay\x12\x14\n" +
-	"\x05query\x18\x02 \x01(\tR\x05query\x12.\n" +
-	"\x04from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
-	"\x02to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x1a\n" +
-	"\bdatasets\x18\x05 \x03(\tR\bdatasets\x12\x1b\n" +
-	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"X\n" +
+	"\x13DeleteReplayRequest\x12A\n" +
+	"\x04name\x18\x01 \x01(\tB-\x92A'\x8a\x01$^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$\xe0A\x02R\x04name\"\x16\n" +
+	"\x14DeleteReplayResponse\"\xb7\b\n" +
+	"\rSearchRequest\x12E\n" +
+	"\x06replay\x18\x01 \x01(\tB-\x92A*\x8a\x01'^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$R\x06replay\x12\x1c\n" +
+	"\x05query\x18\x02 \x01(\tB\x06\x92A\x03x\x80 R\x05query\x12\xfd\x01\n" +
+	"\x04from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\xcc\x01\x92A\xc8\x01\x8a\x01\xc4\x01^(169[0-9]|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$R\x04from\x12\xf9\x01\n" +
+	"\x02to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\xcc\x01\x92A\xc8\x01\x8a\x01\xc4\x01^(169[0-9]|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$R\x02to\x12@\n" +
+	"\bdatasets\x18\x05 \x03(\tB$\x92A!\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xa0\x01dR\bdatasets\x124\n" +
+	"\tpage_size\x18\x06 \x01(\x05B\x17\x92A\x14Y\x00\x00\x00\x00\x00@\x8f@i\x00\x00\x00\x00\x00\x00\xf0\xbfp\x01R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\a \x01(\tR\tpageToken\x12;\n" +
-	"\x04sort\x18\b \x01(\x0e2'.hindsight.replay.v1.SearchRequest.SortR\x04sort\x12H\n" +
-	"\x12histogram_interval\x18\t \x01(\v2\x19.google.protobuf.DurationR\x11histogramInterval\x12\x1f\n" +
+	"\x04sort\x18\b \x01(\x0e2'.hindsight.replay.v1.SearchRequest.SortR\x04sort\x12l\n" +
+	"\x12histogram_interval\x18\t \x01(\v2\x19.google.protobuf.DurationB\"\x92A\x1f\x8a\x01\x1c^[0-9]{1,8}(\\.[0-9]{1,9})?s$R\x11histogramInterval\x12\x1f\n" +
 	"\vfield_stats\x18\n" +
 	" \x01(\bR\n" +
 	"fieldStats\x12\x16\n" +
