@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 )
 
@@ -38,6 +39,7 @@ const (
 	DefaultMaxTTL       = time.Hour
 	DefaultOpTimeout    = 3 * time.Second
 	DefaultPingInterval = time.Second
+	DefaultMaxMembers   = 1000
 )
 
 // Options configure a Service; zero fields take the defaults above.
@@ -53,6 +55,12 @@ type Options struct {
 	// PingInterval is how often etcd's reachability is checked (which ends
 	// watch streams when etcd is gone).
 	PingInterval time.Duration
+	// Addresses says which member addresses are accepted (by default no
+	// link-local, metadata or loopback address).
+	Addresses AddressPolicy
+	// MaxMembersPerService bounds one service's members (default
+	// DefaultMaxMembers; negative: no limit).
+	MaxMembersPerService int
 	// Log receives structured logs (default slog.Default()).
 	Log *slog.Logger
 	// Registerer gets the service's metrics; nil registers none.
@@ -77,6 +85,9 @@ func (o *Options) defaults() error {
 	}
 	if o.PingInterval == 0 {
 		o.PingInterval = DefaultPingInterval
+	}
+	if o.MaxMembersPerService == 0 {
+		o.MaxMembersPerService = DefaultMaxMembers
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -146,6 +157,40 @@ func (s *Service) Close() {
 func (s *Service) Prefix() string { return s.opts.Prefix }
 
 func (s *Service) key(service, id string) string { return s.opts.Prefix + service + "/" + id }
+
+// ownerKey holds the principal that registered a member, on the member's
+// lease. It lies outside the members' prefix, so watchers and renderers
+// never see it.
+func (s *Service) ownerKey(service, id string) string {
+	return strings.TrimSuffix(s.opts.Prefix, "/") + ".owners/" + service + "/" + id
+}
+
+// caller is the authenticated principal (auth.Anonymous, an admin, when
+// authentication is off or the call is in-process).
+func caller(ctx context.Context) auth.Principal {
+	if p, ok := auth.FromContext(ctx); ok {
+		return p
+	}
+	return auth.Anonymous
+}
+
+// checkOwner refuses a change to a member registered by someone else
+// (admins excepted) and returns the owner key's revision for the txn that
+// makes the change (0: no owner yet).
+func (s *Service) checkOwner(ctx, octx context.Context, service, id string) (int64, error) {
+	get, err := s.cli.Get(octx, s.ownerKey(service, id))
+	if err != nil {
+		return 0, s.etcdError(ctx, "get member owner", err)
+	}
+	if len(get.Kvs) == 0 {
+		return 0, nil
+	}
+	p := caller(ctx)
+	if owner := string(get.Kvs[0].Value); owner != p.Name && p.Role != auth.Admin {
+		return 0, status.Errorf(codes.PermissionDenied, "member %s/%s was registered by %s; only it or an admin may change it (pick another id)", service, id, owner)
+	}
+	return get.Kvs[0].ModRevision, nil
+}
 
 // servicePrefix is the prefix of one service's members, or of all for "".
 func (s *Service) servicePrefix(service string) string {
@@ -234,7 +279,14 @@ func (s *Service) Register(ctx context.Context, req *membershipv1.RegisterReques
 	m := proto.Clone(req.Member).(*membershipv1.Member)
 	// Output-only fields are the service's to set.
 	m.Health = membershipv1.Health_HEALTH_UNSPECIFIED
-	key := s.key(m.Service, m.Id)
+	key, ownerKey := s.key(m.Service, m.Id), s.ownerKey(m.Service, m.Id)
+	ownerRev, err := s.checkOwner(ctx, octx, m.Service, m.Id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkCount(ctx, octx, m.Service, key); err != nil {
+		return nil, err
+	}
 
 	grant, err := s.cli.Grant(octx, ttl)
 	if err != nil {
@@ -248,11 +300,22 @@ func (s *Service) Register(ctx context.Context, req *membershipv1.RegisterReques
 		s.revokeAsync(grant.ID)
 		return nil, status.Errorf(codes.Internal, "encode member: %v", err)
 	}
-	put, err := s.cli.Put(octx, key, string(value), clientv3.WithLease(grant.ID), clientv3.WithPrevKV())
+	// The owner is checked and written in one transaction with the member:
+	// two principals racing for one id cannot both win.
+	txn, err := s.cli.Txn(octx).
+		If(clientv3.Compare(clientv3.ModRevision(ownerKey), "=", ownerRev)).
+		Then(clientv3.OpPut(key, string(value), clientv3.WithLease(grant.ID), clientv3.WithPrevKV()),
+			clientv3.OpPut(ownerKey, caller(ctx).Name, clientv3.WithLease(grant.ID))).
+		Commit()
 	if err != nil {
 		s.revokeAsync(grant.ID)
 		return nil, s.etcdError(ctx, "put member", err)
 	}
+	if !txn.Succeeded {
+		s.revokeAsync(grant.ID)
+		return nil, status.Errorf(codes.Aborted, "member %s/%s was registered by someone else meanwhile; try again", m.Service, m.Id)
+	}
+	put := txn.Responses[0].GetResponsePut()
 	replaced := put.PrevKv != nil
 	if replaced && put.PrevKv.Lease != 0 && put.PrevKv.Lease != int64(grant.ID) {
 		// The key has left the old lease; revoking it only frees it early.
@@ -264,6 +327,25 @@ func (s *Service) Register(ctx context.Context, req *membershipv1.RegisterReques
 	s.log.Info("member registered", "service", m.Service, "id", m.Id, "address", m.Address, "port", m.Port,
 		"ttl", m.Ttl.AsDuration(), "lease", m.LeaseId, "replaced", replaced, "revision", put.Header.Revision)
 	return &membershipv1.RegisterResponse{Member: m}, nil
+}
+
+// checkCount refuses a new member beyond MaxMembersPerService (a member
+// registered again does not count twice).
+func (s *Service) checkCount(ctx, octx context.Context, service, key string) error {
+	if s.opts.MaxMembersPerService < 0 {
+		return nil
+	}
+	n, err := s.cli.Get(octx, s.servicePrefix(service), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return s.etcdError(ctx, "count members", err)
+	}
+	if n.Count < int64(s.opts.MaxMembersPerService) {
+		return nil
+	}
+	if cur, err := s.cli.Get(octx, key, clientv3.WithCountOnly()); err == nil && cur.Count > 0 {
+		return nil
+	}
+	return status.Errorf(codes.ResourceExhausted, "service %s has %d members, the limit is %d", service, n.Count, s.opts.MaxMembersPerService)
 }
 
 // revokeAsync frees a lease that holds nothing after a failed Register.
@@ -282,6 +364,9 @@ func (s *Service) KeepAlive(ctx context.Context, req *membershipv1.KeepAliveRequ
 	}
 	octx, cancel := s.op(ctx)
 	defer cancel()
+	if _, err := s.checkOwner(ctx, octx, req.Service, req.Id); err != nil {
+		return nil, err
+	}
 	get, err := s.cli.Get(octx, s.key(req.Service, req.Id))
 	if err != nil {
 		s.metrics.keepalives.WithLabelValues("error").Inc()
@@ -314,6 +399,9 @@ func (s *Service) Deregister(ctx context.Context, req *membershipv1.DeregisterRe
 	octx, cancel := s.op(ctx)
 	defer cancel()
 	key := s.key(req.Service, req.Id)
+	if _, err := s.checkOwner(ctx, octx, req.Service, req.Id); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		get, err := s.cli.Get(octx, key)
 		if err != nil {
@@ -325,7 +413,7 @@ func (s *Service) Deregister(ctx context.Context, req *membershipv1.DeregisterRe
 		kv := get.Kvs[0]
 		txn, err := s.cli.Txn(octx).
 			If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).
-			Then(clientv3.OpDelete(key)).
+			Then(clientv3.OpDelete(key), clientv3.OpDelete(s.ownerKey(req.Service, req.Id))).
 			Commit()
 		if err != nil {
 			return nil, s.etcdError(ctx, "delete member", err)

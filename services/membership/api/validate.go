@@ -195,6 +195,9 @@ func (s *Service) validateRegister(req *membershipv1.RegisterRequest) (int64, er
 		v.service("member.service", m.Service, true)
 		v.id("member.id", m.Id)
 		v.address("member.address", m.Address)
+		if why := s.opts.Addresses.refuse(m.Address); why != "" && m.Address != "" {
+			v.Add("member.address", "%q %s", truncate(m.Address), why)
+		}
 		v.port("member.port", m.Port)
 		v.labels("member.labels", m.Labels)
 		v.healthCheck("member.health_check", m.HealthCheck)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -60,10 +62,29 @@ func specOf(m *membershipv1.Member) string {
 	return fmt.Sprintf("%s|%d|%x", m.GetAddress(), m.GetPort(), hc)
 }
 
+// probeDialer refuses link-local, unspecified and multicast addresses at
+// connect time, after name resolution: the registry refuses such member
+// addresses, but a host name can resolve to 169.254.169.254 (a cloud
+// metadata service) later.
+var probeDialer = &net.Dialer{Control: func(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	if a = a.Unmap(); a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() || a.IsMulticast() {
+		return fmt.Errorf("probe refused: %s is a link-local, unspecified or multicast address", a)
+	}
+	return nil
+}}
+
 // probeClient opens a new connection per probe: a reused keep-alive connection
 // would hide a member that stopped accepting connections.
 var probeClient = &http.Client{
-	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, DialContext: probeDialer.DialContext},
 	// A redirect is an answer: judge the member by it, do not follow it.
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
@@ -73,7 +94,7 @@ func (c check) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	if c.http == nil {
-		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", c.addr)
+		conn, err := probeDialer.DialContext(ctx, "tcp", c.addr)
 		if err != nil {
 			return err
 		}

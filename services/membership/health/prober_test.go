@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	reg, err := api.New(e.Client(), api.Options{Log: testLog()})
+	reg, err := api.New(e.Client(), api.Options{Log: testLog(), Addresses: api.AddressPolicy{AllowLoopback: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,4 +336,20 @@ func mustGauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.C
 		}
 	}
 	return g
+}
+
+// A host name resolving to a metadata address is refused when the probe
+// connects, whatever the registry accepted.
+func TestProbeRefusesLinkLocal(t *testing.T) {
+	for _, addr := range []string{"169.254.169.254:80", "[fe80::1]:80", "0.0.0.0:80"} {
+		for _, http := range []bool{false, true} {
+			c := check{addr: addr, timeout: time.Second}
+			if http {
+				c.http = &membershipv1.HTTPProbe{}
+			}
+			if err := c.probe(context.Background()); err == nil || !strings.Contains(err.Error(), "probe refused") {
+				t.Errorf("%s (http %v): %v", addr, http, err)
+			}
+		}
+	}
 }
