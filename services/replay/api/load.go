@@ -116,10 +116,11 @@ func (l *load) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("query: %w", err)
 	}
-	src, err := s.source(ctx, r.GetSource())
+	src, release, err := s.source(ctx, r.GetSource())
 	if err != nil {
 		return err
 	}
+	defer release()
 	ix, addr, err := s.index(ctx, r)
 	if err != nil {
 		return err

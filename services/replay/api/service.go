@@ -78,7 +78,7 @@ type Service struct {
 	mu      sync.Mutex
 	loads   map[string]*load       // running loads by replay
 	indices map[string]index.Index // open indices by replay
-	sources map[string]source.Source
+	sources *sources // guarded by mu
 }
 
 // New builds the service. Call Run to resume loads and expire replays.
@@ -120,7 +120,7 @@ func New(cfg Config) (*Service, error) {
 		metrics: m,
 		loads:   map[string]*load{},
 		indices: map[string]index.Index{},
-		sources: map[string]source.Source{},
+		sources: newSources(),
 	}, nil
 }
 
@@ -197,10 +197,7 @@ func (s *Service) Close() {
 		_ = ix.Close()
 		delete(s.indices, n)
 	}
-	for u, src := range s.sources {
-		_ = src.Close()
-		delete(s.sources, u)
-	}
+	s.sources.closeAll()
 }
 
 func (s *Service) stopAll() {
@@ -266,10 +263,11 @@ func (s *Service) plan(ctx context.Context, r *replayv1.Replay) (*replayv1.Estim
 	if err := s.validate(r); err != nil {
 		return nil, err
 	}
-	src, err := s.source(ctx, r.GetSource())
+	src, release, err := s.source(ctx, r.GetSource())
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	if err := s.checkDatasets(ctx, src, r); err != nil {
 		return nil, err
 	}
@@ -494,24 +492,20 @@ func (s *Service) index(ctx context.Context, r *replayv1.Replay) (index.Index, s
 	return ix, addr, nil
 }
 
-// source returns the (shared, long-lived) source a replay reads.
-func (s *Service) source(ctx context.Context, src *replayv1.Source) (source.Source, error) {
+// source returns the (shared) source a replay reads and the function that
+// releases it (see sources).
+func (s *Service) source(ctx context.Context, src *replayv1.Source) (source.Source, func(), error) {
 	key := src.GetKind().String() + " " + src.GetUrl() + " " + src.GetPathTemplate() + " " + src.GetParser().String()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o := s.sources[key]; o != nil {
-		return o, nil
-	}
-	var o source.Source
-	var err error
-	if src.GetKind() == replayv1.Source_KIND_LEGACY_TREE {
-		o, err = source.OpenLegacy(ctx, src.GetUrl(), src.GetPathTemplate(), src.GetParser())
-	} else {
-		o, err = source.OpenArchive(ctx, src.GetUrl())
-	}
+	o, release, err := s.sources.get(key, func() (source.Source, error) {
+		if src.GetKind() == replayv1.Source_KIND_LEGACY_TREE {
+			return source.OpenLegacy(ctx, src.GetUrl(), src.GetPathTemplate(), src.GetParser())
+		}
+		return source.OpenArchive(ctx, src.GetUrl())
+	})
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "opening the source: %v", err)
+		return nil, nil, status.Errorf(codes.Unavailable, "opening the source: %v", err)
 	}
-	s.sources[key] = o
-	return o, nil
+	return o, func() { s.mu.Lock(); defer s.mu.Unlock(); release() }, nil
 }

@@ -24,6 +24,15 @@ import (
 // DefaultTemplate is the seed's layout: error/2015/10/21/*.gz.
 const DefaultTemplate = "{dataset}/{yyyy}/{mm}/{dd}/*.gz"
 
+// Bounds on reading a legacy file: a line longer than MaxLineBytes is cut
+// there (the rest of it skipped; offsets stay those of the file), and a file
+// is read up to MaxDecompressedBytes of decompressed data (a 254 KB gzip can
+// hold a 256 MiB line). Variables so that tests can lower them.
+var (
+	MaxLineBytes               = 1 << 20
+	MaxDecompressedBytes int64 = 4 << 30
+)
+
 // Legacy reads a tree of raw gzip log files laid out by date. Each line is
 // parsed with the configured parser, its time taken from the line (the
 // file's date stands in for a missing year, or a missing time). An event's id
@@ -150,24 +159,35 @@ func (l *Legacy) Read(ctx context.Context, f File, emit func(Record, int64) erro
 		return fmt.Errorf("legacy tree read %s: %w", f.Path, err)
 	}
 	defer gz.Close()
-	br := bufio.NewReaderSize(gz, 64<<10)
+	// A small file may expand without bound (a gzip bomb): stop at the cap.
+	capped := &io.LimitedReader{R: gz, N: MaxDecompressedBytes + 1}
+	br := bufio.NewReaderSize(capped, 64<<10)
 	ref := f.Day.Add(12 * time.Hour)
-	var offset int64
+	var offset, lineStart int64 // decompressed bytes consumed; where the current line began
+	var line []byte
 	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			start := offset
-			offset += int64(len(line))
-			line = trimEOL(line)
-			if len(line) > 0 {
-				doc, id, merr := l.event(f, line, start, ref)
-				if merr != nil {
-					return merr
-				}
-				if err := emit(Record{Doc: doc, ID: id}, cr.n); err != nil {
-					return err
-				}
+		// ReadSlice returns at most a buffer's worth: a longer line is kept
+		// up to MaxLineBytes and the rest skipped, so memory stays bounded.
+		chunk, err := br.ReadSlice('\n')
+		if room := MaxLineBytes - len(line); room > 0 {
+			line = append(line, chunk[:min(len(chunk), room)]...)
+		}
+		offset += int64(len(chunk))
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if text := trimEOL(line); len(text) > 0 {
+			doc, id, merr := l.event(f, text, lineStart, ref)
+			if merr != nil {
+				return merr
 			}
+			if err := emit(Record{Doc: doc, ID: id}, cr.n); err != nil {
+				return err
+			}
+		}
+		lineStart, line = offset, line[:0]
+		if capped.N <= 0 {
+			return fmt.Errorf("legacy tree read %s: expands beyond %d bytes; the rest is not read", f.Path, MaxDecompressedBytes)
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
