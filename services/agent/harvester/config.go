@@ -88,6 +88,10 @@ type Input struct {
 	// ExcludeFiles are glob patterns of files not to read, matched against the
 	// whole path and against the base name ("*.gz").
 	ExcludeFiles []string `yaml:"exclude_files"`
+	// FollowSymlinks reads files that are symbolic links. Off by default:
+	// the agent runs as root, and a link planted in a watched folder could
+	// otherwise ship any file of the host (/etc/shadow) as logs.
+	FollowSymlinks bool `yaml:"follow_symlinks"`
 	// Dataset is the log type of every line, e.g. "nginx.access": the router
 	// parses and routes by it.
 	Dataset string `yaml:"dataset"`

@@ -93,7 +93,15 @@ func statIDs(fi os.FileInfo) (di devIno, nlink uint64) {
 // consider decides what the file at path is, and reads it if there is
 // something to read.
 func (h *Harvester) consider(ctx context.Context, in *input, path string, now time.Time) {
-	f, err := os.Open(path)
+	flags := os.O_RDONLY
+	if !in.FollowSymlinks {
+		flags |= syscall.O_NOFOLLOW // a link fails to open (ELOOP), atomically
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		h.log.Debug("skipping a symbolic link (follow_symlinks is off)", "input", in.Name, "path", path)
+		return
+	}
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			h.log.Warn("cannot open file", "input", in.Name, "path", path, "err", err)
