@@ -121,7 +121,7 @@ func TestMainWiring(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = api.Register(ctx, &membershipv1.RegisterRequest{
-		Member: &membershipv1.Member{Service: "web", Id: "a", Address: "127.0.0.1", Port: 80},
+		Member: &membershipv1.Member{Service: "web", Id: "a", Address: "10.0.0.1", Port: 80},
 		Ttl:    durationpb.New(30 * time.Second),
 	})
 	if err != nil {
@@ -136,7 +136,7 @@ func TestMainWiring(t *testing.T) {
 		t.Fatalf("--etcd-prefix not used: %v %v", kv, err)
 	}
 	_, err = api.Register(ctx, &membershipv1.RegisterRequest{
-		Member: &membershipv1.Member{Service: "web", Id: "a", Address: "127.0.0.1", Port: 80},
+		Member: &membershipv1.Member{Service: "web", Id: "a", Address: "10.0.0.1", Port: 80},
 		Ttl:    durationpb.New(2 * time.Hour),
 	})
 	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "ttl: 2h exceeds maximum 1h") {

@@ -78,7 +78,7 @@ type Service struct {
 	mu      sync.Mutex
 	loads   map[string]*load       // running loads by replay
 	indices map[string]index.Index // open indices by replay
-	sources *sources // guarded by mu
+	sources *sources               // guarded by mu
 }
 
 // New builds the service. Call Run to resume loads and expire replays.
