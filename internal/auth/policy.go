@@ -24,6 +24,7 @@ var methods = map[string]Role{
 	"/hindsight.replay.v1.ReplayService/GetReplay":      Reader,
 	"/hindsight.replay.v1.ReplayService/ListReplays":    Reader,
 	"/hindsight.replay.v1.ReplayService/Search":         Reader,
+	"/hindsight.replay.v1.ReplayService/ExportSearch":   Reader,
 	"/hindsight.replay.v1.ReplayService/EstimateReplay": Reader,
 	"/hindsight.replay.v1.ReplayService/CreateReplay":   Operator,
 	"/hindsight.replay.v1.ReplayService/DeleteReplay":   Operator, // and only its creator or an admin
