@@ -368,12 +368,12 @@ copy: true
 			done <- Main(ctx, []string{"--server", a.grpc, "members", "watch", "--service", "cliweb"}, strings.NewReader(""), &out, &out)
 		}()
 		if _, err := mc.Register(ctx, &membershipv1.RegisterRequest{
-			Member: &membershipv1.Member{Service: "cliweb", Id: "cliweb-1", Address: "127.0.0.1", Port: 8081, Labels: map[string]string{"zone": "a"}},
+			Member: &membershipv1.Member{Service: "cliweb", Id: "cliweb-1", Address: "10.0.0.8", Port: 8081, Labels: map[string]string{"zone": "a"}},
 			Ttl:    durationpb.New(30 * time.Second)}); err != nil {
 			t.Fatal(err)
 		}
 		polltest.Until(t, "the watch sees the join", 20*time.Second, func() (bool, string) {
-			return strings.Contains(out.String(), "JOIN   cliweb/cliweb-1 127.0.0.1:8081"), out.String()
+			return strings.Contains(out.String(), "JOIN   cliweb/cliweb-1 10.0.0.8:8081"), out.String()
 		})
 		r := a.ok(t, "members", "list", "--service", "cliweb")
 		if !strings.Contains(r.stdout, "cliweb-1") || !strings.Contains(r.stdout, "zone=a") {
