@@ -1,7 +1,9 @@
 // Package server is the runtime every Hindsight service shares: one gRPC server
 // with health, reflection and Prometheus metrics; an admin HTTP listener with
-// /metrics, /healthz and /readyz; structured logs; and a graceful shutdown on
-// SIGTERM that stops accepting work, drains in-flight calls and then exits.
+// /metrics, /healthz and /readyz; authentication of every call (internal/auth:
+// bearer tokens, on unless --auth=none); structured logs; and a graceful
+// shutdown on SIGTERM that stops accepting work, drains in-flight calls and
+// then exits.
 package server
 
 import (
@@ -28,6 +30,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/logging"
 )
@@ -42,6 +45,11 @@ type Flags struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	Auth            auth.Flags
+	// Prepare, when set, runs in Main after the flags are parsed and before
+	// anything listens: a binary settles flags that depend on others there
+	// (the all-in-one picks its tokens file from its addresses).
+	Prepare func(f *Flags, log *slog.Logger) error
 }
 
 // Bind registers the common flags on fs with the service's default addresses.
@@ -51,6 +59,7 @@ func (f *Flags) Bind(fs *flag.FlagSet, grpcAddr, adminAddr string) {
 	fs.StringVar(&f.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "time to drain in-flight calls on SIGTERM")
+	f.Auth.Bind(fs)
 }
 
 // Server is one service process.
@@ -61,7 +70,14 @@ type Server struct {
 	Health   *health.Server
 	Registry *prometheus.Registry
 	// Admin is the admin HTTP mux; services may add their own endpoints.
+	// Everything on it but /healthz and /readyz needs a reader's token,
+	// unless the admin listener is bound to loopback only.
 	Admin *http.ServeMux
+	// Auth checks every gRPC call (and the admin endpoints).
+	Auth *auth.Authenticator
+	// ClientToken is the bearer token this process sends to the services it
+	// calls (--auth-token-file; "" sends none). See Credentials.
+	ClientToken string
 
 	flags    Flags
 	metrics  *grpcprom.ServerMetrics
@@ -74,13 +90,26 @@ type Server struct {
 // New creates the server and opens its listeners (so a bad address fails
 // before anything starts, and ":0" addresses are known once New returns).
 func New(name string, f Flags, log *slog.Logger, opts ...grpc.ServerOption) (*Server, error) {
+	authn, err := f.Auth.Authenticator()
+	if err != nil {
+		return nil, err
+	}
+	if !authn.Enabled() {
+		log.Warn("authentication is off (--auth=none): anyone who reaches a port may call every API")
+	}
+	clientToken, err := f.Auth.ClientToken()
+	if err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	reg.MustRegister(metrics)
 	opts = append([]grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor()),
-		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor()),
+		// Metrics first, so refused calls are counted (as Unauthenticated
+		// or PermissionDenied).
+		grpc.ChainUnaryInterceptor(metrics.UnaryServerInterceptor(), authn.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), authn.StreamInterceptor()),
 		// Clients ping idle connections to notice a server that vanished
 		// (the agent every 10 s); gRPC's default policy (one ping per 5
 		// minutes) would answer those with GOAWAY too_many_pings.
@@ -88,14 +117,16 @@ func New(name string, f Flags, log *slog.Logger, opts ...grpc.ServerOption) (*Se
 	}, opts...)
 
 	s := &Server{
-		Name:     name,
-		Log:      log,
-		GRPC:     grpc.NewServer(opts...),
-		Health:   health.NewServer(),
-		Registry: reg,
-		Admin:    http.NewServeMux(),
-		flags:    f,
-		metrics:  metrics,
+		Name:        name,
+		Log:         log,
+		GRPC:        grpc.NewServer(opts...),
+		Health:      health.NewServer(),
+		Registry:    reg,
+		Admin:       http.NewServeMux(),
+		Auth:        authn,
+		ClientToken: clientToken,
+		flags:       f,
+		metrics:     metrics,
 	}
 	healthpb.RegisterHealthServer(s.GRPC, s.Health)
 	reflection.Register(s.GRPC)
@@ -103,7 +134,6 @@ func New(name string, f Flags, log *slog.Logger, opts ...grpc.ServerOption) (*Se
 	s.Admin.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	s.Admin.HandleFunc("/readyz", s.ready)
 
-	var err error
 	if s.grpcLis, err = net.Listen("tcp", f.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("grpc-addr: %w", err)
 	}
@@ -114,6 +144,41 @@ func New(name string, f Flags, log *slog.Logger, opts ...grpc.ServerOption) (*Se
 		}
 	}
 	return s, nil
+}
+
+// Credentials is the dial option that sends ClientToken on every call.
+func (s *Server) Credentials() grpc.DialOption { return auth.WithToken(s.ClientToken) }
+
+// adminHandler guards the admin mux: health and readiness stay open (probes
+// carry no credentials); the rest (metrics, service status) needs a reader's
+// token unless only this host can reach the listener.
+func (s *Server) adminHandler() http.Handler {
+	if IsLoopback(s.AdminAddr()) {
+		return s.Admin
+	}
+	guarded := s.Auth.HTTP(auth.Reader, s.Admin)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			s.Admin.ServeHTTP(w, r)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
+}
+
+// IsLoopback reports whether a listen address (host:port) accepts
+// connections from this host only: 127.0.0.0/8, ::1 or localhost. An empty
+// host (":9090") listens everywhere.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // GRPCAddr is the address the gRPC listener is bound to.
@@ -185,7 +250,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	var admin *http.Server
 	if s.adminLis != nil {
-		admin = &http.Server{Handler: s.Admin, ReadHeaderTimeout: 10 * time.Second}
+		admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := admin.Serve(s.adminLis); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
@@ -239,6 +304,12 @@ func Main(name string, fs *flag.FlagSet, f *Flags, setup func(ctx context.Contex
 		os.Exit(2)
 	}
 	slog.SetDefault(log)
+	if f.Prepare != nil {
+		if err := f.Prepare(f, log); err != nil {
+			log.Error("exiting", "err", err)
+			os.Exit(2)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, name, f, log, setup); err != nil {

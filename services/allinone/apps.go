@@ -47,6 +47,8 @@ var allInOneDefaults = map[string]string{
 	// was just dropped into the inbox) follows within seconds instead of the
 	// archiver binary's 5 minutes, at the cost of smaller objects.
 	"archiver.flush-interval": "10s",
+	// Loopback unless asked otherwise: beyond it, tokens are required.
+	"gateway.http-addr": "127.0.0.1:8080",
 }
 
 func (a *apps) bind(fs *flag.FlagSet) {

@@ -24,6 +24,7 @@ import (
 type demo struct {
 	inbox  string
 	self   string // this process's gRPC address
+	creds  grpc.DialOption
 	days   int
 	log    *slog.Logger
 	rng    *rand.Rand
@@ -155,7 +156,7 @@ func (d *demo) live() error {
 // flows reports, every second, frontend → api → redis/postgres traffic with
 // some errors, as the agent's capture would.
 func (d *demo) flows(ctx context.Context) {
-	cc, err := grpc.NewClient(d.self, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(d.self, grpc.WithTransportCredentials(insecure.NewCredentials()), d.creds)
 	if err != nil {
 		d.log.Warn("demo: flows", "err", err)
 		return

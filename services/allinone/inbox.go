@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 
 	"github.com/hindsight-dev/hindsight/services/agent/harvester"
 )
@@ -29,6 +30,7 @@ type inbox struct {
 	dir, dataset, registry, router, host string
 	log                                  *slog.Logger
 	reg                                  prometheus.Registerer
+	creds                                grpc.DialOption // the all-in-one's internal token
 }
 
 // datasets lists the dataset folders, sorted.
@@ -60,6 +62,7 @@ func (b *inbox) config(datasets []string) harvester.Config {
 		// The registry is written at most every second: a crash resends at
 		// most that second's lines (same event ids: deduplicated downstream).
 		RegistryFlush: time.Second,
+		DialOptions:   []grpc.DialOption{b.creds},
 	}
 	c.Inputs = append(c.Inputs, harvester.Input{
 		Name: "inbox", Dataset: b.dataset, ScanInterval: inboxRescan,

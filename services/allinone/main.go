@@ -38,6 +38,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	gatewayapp "github.com/hindsight-dev/hindsight/services/gateway/app"
@@ -60,7 +61,10 @@ type config struct {
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
-	c.Flags.Bind(fs, ":9090", ":9091")
+	// Loopback by default: listening elsewhere turns authentication on
+	// (settleAuth).
+	c.Flags.Bind(fs, "127.0.0.1:9090", "127.0.0.1:9091")
+	c.Flags.Prepare = c.settleAuth
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "where the embedded etcd, the buffer, the archive, the live index and the replays keep their data")
 	fs.StringVar(&c.EtcdAddr, "etcd-client-addr", "127.0.0.1:2389", "client address of the embedded etcd (loopback IP:port), for etcdctl and renderers")
 	fs.StringVar(&c.Watch, "watch", "", "directory whose log files are harvested: each folder is a dataset (<dir>/nginx.access/**/*.log, up to 3 levels), files directly in it go to --watch-dataset (default <data-dir>/inbox)")
@@ -91,6 +95,11 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	dataDir, err := filepath.Abs(c.DataDir)
 	if err != nil {
 		return err
+	}
+	if s.Auth.Enabled() && s.ClientToken == "" {
+		// The apps' calls to each other (harvester → router, demo →
+		// topology) carry a token known only to this process.
+		s.ClientToken = s.Auth.Internal("allinone", auth.Admin)
 	}
 	etcd, err := etcdembed.Start(ctx, etcdembed.Config{
 		Dir:        filepath.Join(dataDir, "etcd"),
@@ -129,7 +138,7 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		if inbox == "" {
 			inbox = filepath.Join(dataDir, "inbox")
 		}
-		d := &demo{inbox: inbox, self: self, days: c.DemoDays, log: component(s, "demo"),
+		d := &demo{inbox: inbox, self: self, creds: s.Credentials(), days: c.DemoDays, log: component(s, "demo"),
 			rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), now: time.Now}
 		s.Go(d.run)
 	}

@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/internal/server"
@@ -34,6 +37,9 @@ func start(t *testing.T, dataDir string) *instance {
 	c.bind(fs)
 	if err := fs.Parse([]string{"--grpc-addr=127.0.0.1:0", "--admin-addr=", "--gateway.http-addr=127.0.0.1:0",
 		"--etcd-client-addr=127.0.0.1:0", "--shutdown-timeout=5s", "--archiver.flush-interval=1s", "--data-dir=" + dataDir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flags.Prepare(&c.Flags, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := server.New(name, c.Flags, slog.New(slog.DiscardHandler))
@@ -229,4 +235,66 @@ func TestAppFlagDefaults(t *testing.T) {
 		}
 	}
 	t.Logf("%d app flags, the same defaults as the split binaries but %d", n, len(allInOneDefaults))
+}
+
+// TestBeyondLoopbackNeedsTokens: on loopback the all-in-one needs no token;
+// asked to listen elsewhere it creates a tokens file and an admin token in
+// its data directory once (kept across restarts), and refuses calls without
+// a token.
+func TestBeyondLoopbackNeedsTokens(t *testing.T) {
+	settle := func(dataDir string, args ...string) server.Flags {
+		t.Helper()
+		var c config
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		c.bind(fs)
+		if err := fs.Parse(append([]string{"--data-dir=" + dataDir}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Flags.Prepare(&c.Flags, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+		return c.Flags
+	}
+	dir := t.TempDir()
+	if f := settle(dir); f.Auth.Mode != "none" || f.GRPCAddr != "127.0.0.1:9090" {
+		t.Fatalf("loopback defaults: auth %q on %s", f.Auth.Mode, f.GRPCAddr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, tokensFileName)); !os.IsNotExist(err) {
+		t.Fatalf("a tokens file on loopback: %v", err)
+	}
+	f := settle(dir, "--grpc-addr=0.0.0.0:0", "--admin-addr=")
+	if f.Auth.Mode != "tokens" || f.Auth.TokensFile != filepath.Join(dir, tokensFileName) {
+		t.Fatalf("beyond loopback: auth %q with %q", f.Auth.Mode, f.Auth.TokensFile)
+	}
+	tok, err := auth.ReadToken(filepath.Join(dir, adminTokenName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, adminTokenName)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("admin token file: %v %v, want 0600", st.Mode(), err)
+	}
+	settle(dir, "--gateway.http-addr=:0")
+	if again, _ := auth.ReadToken(filepath.Join(dir, adminTokenName)); again != tok {
+		t.Fatal("a restart replaced the admin token")
+	}
+
+	s, err := server.New(name, f, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayv1.RegisterReplayServiceServer(s.GRPC, replayv1.UnimplementedReplayServiceServer{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Run(ctx) }()
+	for token, want := range map[string]codes.Code{"": codes.Unauthenticated, "hst_forged": codes.Unauthenticated, tok: codes.Unimplemented} {
+		conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()), auth.WithToken(token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = replayv1.NewReplayServiceClient(conn).ListReplays(ctx, &replayv1.ListReplaysRequest{})
+		conn.Close()
+		if status.Code(err) != want {
+			t.Errorf("token %q: %v, want %s", token, err, want)
+		}
+	}
 }

@@ -124,6 +124,7 @@ func (c *config) startHarvester(s *server.Server, dataDir, self string) error {
 		dataset:  c.WatchDataset,
 		registry: filepath.Join(dataDir, "harvester-registry.json"),
 		router:   self,
+		creds:    s.Credentials(),
 		host:     host,
 		log:      s.Log.With("component", "harvester"),
 		reg:      s.Registry,

@@ -57,7 +57,7 @@ func startService(t *testing.T, args ...string) (*server.Server, *grpc.ClientCon
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c.bind(fs)
 	args = append([]string{"--grpc-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0", "--shutdown-timeout=2s"}, args...)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(append([]string{"--auth=none"}, args...)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := server.New(name, c.Flags, slog.New(slog.DiscardHandler))
@@ -187,7 +187,7 @@ func TestBadEndpoints(t *testing.T) {
 	var c config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c.bind(fs)
-	if err := fs.Parse([]string{"--etcd-endpoints= , ", "--grpc-addr=127.0.0.1:0", "--admin-addr="}); err != nil {
+	if err := fs.Parse([]string{"--auth=none", "--etcd-endpoints= , ", "--grpc-addr=127.0.0.1:0", "--admin-addr="}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := server.New(name, c.Flags, slog.New(slog.DiscardHandler))

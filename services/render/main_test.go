@@ -47,7 +47,7 @@ templates:
 	var c config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c.bind(fs)
-	if err := fs.Parse([]string{"--grpc-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0", "--shutdown-timeout=2s",
+	if err := fs.Parse([]string{"--auth=none", "--grpc-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0", "--shutdown-timeout=2s",
 		"--config=" + filepath.Join(dir, "render.yaml"), "--etcd-endpoints=" + strings.Join(e.Endpoints(), ",")}); err != nil {
 		t.Fatal(err)
 	}

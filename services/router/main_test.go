@@ -111,7 +111,7 @@ func (e *env) start(args ...string) *router {
 		"--kafka-brokers=" + strings.Join(e.kafka.ListenAddrs(), ","),
 		"--producer-linger=1ms",
 	}, args...)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(append([]string{"--auth=none"}, args...)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := server.New(name, c.Flags, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -354,7 +354,7 @@ func TestBadConfigStopsStartUp(t *testing.T) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c.bind(fs)
 	path := writeConfig(t, "datasets:\n  - name: x\n    parser: {format: regex}\n")
-	if err := fs.Parse([]string{"--grpc-addr=127.0.0.1:0", "--admin-addr=", "--config=" + path}); err != nil {
+	if err := fs.Parse([]string{"--auth=none", "--grpc-addr=127.0.0.1:0", "--admin-addr=", "--config=" + path}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := server.New(name, c.Flags, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -48,7 +48,7 @@ func (c *captureTraffic) setup(_ context.Context, s *server.Server, _ string) er
 		return fmt.Errorf("docker client: %w", err)
 	}
 	s.OnClose(func() { docker.Close() })
-	conn, err := grpc.NewClient(c.topology, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(c.topology, grpc.WithTransportCredentials(insecure.NewCredentials()), s.Credentials())
 	if err != nil {
 		return fmt.Errorf("--topology-endpoint: %w", err)
 	}

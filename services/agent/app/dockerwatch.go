@@ -43,7 +43,7 @@ func (d *dockerWatch) setup(_ context.Context, s *server.Server, node string) er
 		return fmt.Errorf("docker client: %w", err)
 	}
 	s.OnClose(func() { docker.Close() })
-	conn, err := grpc.NewClient(d.membership, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(d.membership, grpc.WithTransportCredentials(insecure.NewCredentials()), s.Credentials())
 	if err != nil {
 		return fmt.Errorf("--membership-endpoint: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc"
 )
 
 // Config is the harvester's configuration file (YAML). Durations are Go
@@ -62,6 +63,9 @@ type Config struct {
 	// what was sent, so that the next start resends less (default 5s).
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	Inputs       []Input       `yaml:"inputs"`
+	// DialOptions are added to every connection to the routers and to
+	// membership: the agent's credentials (internal/auth).
+	DialOptions []grpc.DialOption `yaml:"-"`
 }
 
 // Batch limits a batch of lines.

@@ -86,6 +86,7 @@ func (f *Flags) Setup(_ context.Context, s *server.Server, host string) error {
 	if c.Host == "" {
 		c.Host = host
 	}
+	c.DialOptions = append(c.DialOptions, s.Credentials())
 	h, err := New(c, s.Log.With("component", "harvester"), s.Registry)
 	if err != nil {
 		return err

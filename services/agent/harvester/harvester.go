@@ -106,7 +106,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Harvester, e
 		h.files[e.ID] = newFileState(e, now)
 	}
 	h.m.registryFiles.Set(float64(len(h.files)))
-	h.pool = shipper.NewPool(
+	h.pool = shipper.NewPool(append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		// gRPC's own reconnection backoff grows to 2 minutes; keep it within
 		// ours so that a router that is back is used soon.
@@ -118,7 +118,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Harvester, e
 		// or RST: without pings the stream would wait for the ack timeout.
 		// The routers' servers permit pings this often (internal/server).
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
-	)
+	}, cfg.DialOptions...)...)
 	for _, ic := range cfg.Inputs {
 		in := &input{Input: ic}
 		in.include, _ = compileAll(ic.IncludeLines)
@@ -156,7 +156,7 @@ func (h *Harvester) Run(ctx context.Context) error {
 	defer stopShipping()
 	var bg sync.WaitGroup
 	if h.cfg.Membership != "" {
-		cc, err := grpc.NewClient(h.cfg.Membership, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(h.cfg.Membership, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, h.cfg.DialOptions...)...)
 		if err != nil {
 			return fmt.Errorf("membership %s: %w", h.cfg.Membership, err)
 		}

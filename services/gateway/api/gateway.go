@@ -60,9 +60,11 @@
 //
 // Forwarded to the backends as gRPC metadata: x-request-id, traceparent,
 // tracestate, the user agent (grpcgateway-user-agent), x-forwarded-for/-host,
-// and explicit Grpc-Metadata-* headers. Never forwarded: Authorization and
-// Cookie (the gateway authenticates; backends trust the gateway), unless
-// Config.ForwardAuthorization is set.
+// and the caller's own Authorization: each backend authenticates the caller
+// and checks its role (internal/auth), and knows who asked from that
+// credential alone. Never forwarded: Cookie and Grpc-Metadata-* headers, so
+// that no client can name an identity (x-hindsight-user, ...) a backend
+// might believe.
 package api
 
 import (
@@ -125,10 +127,6 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies under /v1/ (default 16 MiB; negative
 	// disables). A larger body is a 413.
 	MaxBodyBytes int64
-
-	// ForwardAuthorization passes the client's Authorization header on to the
-	// backends. Off by default: the gateway is where clients authenticate.
-	ForwardAuthorization bool
 
 	// Log receives backend errors (5xx); nil uses slog.Default().
 	Log *slog.Logger
@@ -240,11 +238,6 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 // MaxBodyBytes, 400 naming the fields for a request that does not fit the
 // RPC's input (checkRequest); the rest goes to grpc-gateway.
 func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
-	if !g.cfg.ForwardAuthorization {
-		// grpc-gateway forwards Authorization regardless of the header
-		// matcher; the backends must not see client credentials.
-		r.Header.Del("Authorization")
-	}
 	if g.cfg.MaxBodyBytes > 0 && r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
 	}
@@ -413,17 +406,10 @@ func incomingHeader(key string) (string, bool) {
 		return strings.ToLower(k), true
 	case "User-Agent":
 		return runtime.MetadataPrefix + "user-agent", true
-	case "Authorization", "Cookie":
-		return "", false
 	default:
-		if !strings.HasPrefix(k, runtime.MetadataHeaderPrefix) {
-			return "", false
-		}
-		md, ok := runtime.DefaultHeaderMatcher(k)
-		if !ok || strings.EqualFold(md, "authorization") || strings.EqualFold(md, "cookie") {
-			return "", false
-		}
-		return md, true
+		// grpc-gateway forwards Authorization itself. Everything else a
+		// client sends, Grpc-Metadata-* included, stays here.
+		return "", false
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	"github.com/hindsight-dev/hindsight/services/gateway/api"
 	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
@@ -218,7 +219,7 @@ func TestRegisterReachesBackend(t *testing.T) {
 		           "labels": {"zone": "a"}, "healthCheck": {"tcp": {}, "interval": "3s"}},
 		"ttl": "15s"}`,
 		"Content-Type", "application/json", "X-Request-Id", "req-123", "Authorization", "Bearer secret",
-		"Cookie", "session=1")
+		"Cookie", "session=1", "Grpc-Metadata-X-Hindsight-User", "mallory", "X-Forwarded-User", "mallory")
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, b)
 	}
@@ -237,7 +238,12 @@ func TestRegisterReachesBackend(t *testing.T) {
 	if v := md.Get("x-request-id"); len(v) != 1 || v[0] != "req-123" {
 		t.Errorf("x-request-id metadata = %v", v)
 	}
-	for _, k := range []string{"authorization", "cookie", "grpcgateway-authorization", "grpcgateway-cookie"} {
+	// The caller's credential goes on (the backend authenticates it); no
+	// header a client could name an identity with does.
+	if v := md.Get("authorization"); len(v) != 1 || v[0] != "Bearer secret" {
+		t.Errorf("authorization at the backend = %v, want the caller's", v)
+	}
+	for _, k := range []string{"cookie", "grpcgateway-authorization", "grpcgateway-cookie", "x-hindsight-user", "x-forwarded-user"} {
 		if v := md.Get(k); len(v) != 0 {
 			t.Errorf("%s forwarded to backend: %v", k, v)
 		}
@@ -467,7 +473,10 @@ func TestMountExtraHandlers(t *testing.T) {
 
 func TestAuthAndRateLimitInFront(t *testing.T) {
 	e := start(t, nil, middleware.Config{
-		Auth:      middleware.AuthConfig{Tokens: []string{"s3cret", "other"}},
+		Auth: middleware.AuthConfig{Authenticator: auth.New(auth.Tokens{
+			auth.Digest("s3cret"): {Name: "alice", Role: auth.Reader},
+			auth.Digest("other"):  {Name: "bob", Role: auth.Reader},
+		})},
 		RateLimit: middleware.RateLimitConfig{Rate: 0.001, Burst: 2},
 	})
 	resp, b := do(t, "GET", e.url+"/v1/members", "")
@@ -486,8 +495,9 @@ func TestAuthAndRateLimitInFront(t *testing.T) {
 			t.Fatalf("good token, request %d: %d %s", i, resp.StatusCode, b)
 		}
 	}
-	if md := e.fake.lastMD(); len(md.Get("authorization")) != 0 {
-		t.Error("token forwarded to the backend")
+	// The backend gets the caller's own credential (and checks its role).
+	if md := e.fake.lastMD(); len(md.Get("authorization")) != 1 || md.Get("authorization")[0] != "Bearer s3cret" {
+		t.Errorf("authorization at the backend %q, want the caller's", md.Get("authorization"))
 	}
 	resp, _ = do(t, "GET", e.url+"/v1/members", "", "Authorization", "Bearer s3cret")
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {

@@ -1,5 +1,5 @@
 // Package app is the REST gateway as one unit: its flags, with the defaults
-// the gateway owns (auth and rate limits included), and Start, which serves
+// the gateway owns (rate limits included), and Start, which serves
 // the four APIs over REST/JSON, the OpenAPI document and the web pages on
 // --http-addr. The gateway binary points it at the services' gRPC
 // addresses; the all-in-one at its own gRPC port.
@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hindsight-dev/hindsight/internal/server"
@@ -24,8 +26,6 @@ import (
 type Flags struct {
 	HTTPAddr          string
 	CallTimeout       time.Duration
-	AuthTokens        string
-	AuthTokensFile    string
 	RateLimit         float64
 	RateBurst         int
 	TrustForwardedFor bool
@@ -35,8 +35,6 @@ type Flags struct {
 func (f *Flags) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.HTTPAddr, "http-addr", ":8080", "REST/JSON listen address")
 	fs.DurationVar(&f.CallTimeout, "call-timeout", 0, "deadline for unary backend calls without one (0: 30s default, negative: none)")
-	fs.StringVar(&f.AuthTokens, "auth-tokens", "", "comma-separated bearer tokens; any set (here or in --auth-tokens-file) turns auth on")
-	fs.StringVar(&f.AuthTokensFile, "auth-tokens-file", "", "file of bearer tokens, one per line ('#' comments)")
 	fs.Float64Var(&f.RateLimit, "rate-limit", 0, "requests per second per client (token, else IP); 0 disables")
 	fs.IntVar(&f.RateBurst, "rate-burst", 0, "rate limit burst (0: the rate rounded up)")
 	fs.BoolVar(&f.TrustForwardedFor, "trust-forwarded-for", false, "rate-limit anonymous clients by X-Forwarded-For (only behind a proxy that sets it)")
@@ -60,10 +58,6 @@ func Start(ctx context.Context, s *server.Server, f Flags, d Deps) error {
 	if log == nil {
 		log = s.Log
 	}
-	tokens, err := middleware.LoadTokens(f.AuthTokens, f.AuthTokensFile)
-	if err != nil {
-		return err
-	}
 	gw, err := api.New(ctx, api.Config{
 		MembershipEndpoint: d.Membership,
 		RoutingEndpoint:    d.Routing,
@@ -85,9 +79,14 @@ func Start(ctx context.Context, s *server.Server, f Flags, d Deps) error {
 	h, err := middleware.Wrap(gw, middleware.Config{
 		Log:        log,
 		Registerer: s.Registry,
-		Auth:       middleware.AuthConfig{Tokens: tokens},
-		RateLimit:  middleware.RateLimitConfig{Rate: f.RateLimit, Burst: f.RateBurst, TrustForwardedFor: f.TrustForwardedFor},
-		Public:     api.PublicPaths,
+		// The server's authenticator: the tokens of --auth-tokens-file, as
+		// on every gRPC port.
+		Auth:      middleware.AuthConfig{Authenticator: s.Auth},
+		RateLimit: middleware.RateLimitConfig{Rate: f.RateLimit, Burst: f.RateBurst, TrustForwardedFor: f.TrustForwardedFor},
+		Public:    api.PublicPaths,
+		// The web pages are static files that ask for a token themselves
+		// (the API calls they make carry it); only /v1/ needs one.
+		PublicFunc: func(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/v1/") },
 	})
 	if err != nil {
 		return err
@@ -96,7 +95,7 @@ func Start(ctx context.Context, s *server.Server, f Flags, d Deps) error {
 	if err != nil {
 		return fmt.Errorf("http-addr: %w", err)
 	}
-	log.Info("rest gateway", "http", lis.Addr().String(), "auth", len(tokens) > 0, "rate_limit", f.RateLimit,
+	log.Info("rest gateway", "http", lis.Addr().String(), "auth", s.Auth.Enabled(), "rate_limit", f.RateLimit,
 		"membership", d.Membership, "routing", d.Routing, "replay", d.Replay, "topology", d.Topology)
 	s.Go(func(jobCtx context.Context) error { return api.Serve(jobCtx, lis, h, d.DrainTimeout) })
 	return nil

@@ -6,8 +6,9 @@
 //
 //	RequestID → Observe (metrics, log) → Auth → RateLimit → handler
 //
-// Authentication and rate limiting are off unless configured (no tokens, rate
-// 0). Paths listed in Config.Public (health, OpenAPI) skip both, so probes and
+// Authentication is on when Config.Auth has an Authenticator that is on (the
+// service's, from --auth and --auth-tokens-file); rate limiting when its rate
+// is above 0. Paths listed in Config.Public (health, OpenAPI) skip both, so probes and
 // API browsers keep working when a token is required.
 package middleware
 
@@ -25,7 +26,7 @@ type Config struct {
 	// Registerer receives the metrics; nil registers nowhere (metrics still
 	// count, they are just not exported).
 	Registerer prometheus.Registerer
-	// Auth enables bearer-token authentication when Auth.Tokens is not empty.
+	// Auth enables bearer-token authentication when Auth.Authenticator is on.
 	Auth AuthConfig
 	// RateLimit enables the per-client rate limit when RateLimit.Rate > 0.
 	RateLimit RateLimitConfig
@@ -53,16 +54,12 @@ func Wrap(h http.Handler, cfg Config) (http.Handler, error) {
 		}
 		h = NewLimiter(rl, m).Middleware(h)
 	}
-	if len(cfg.Auth.Tokens) > 0 {
+	if cfg.Auth.Authenticator != nil && cfg.Auth.Authenticator.Enabled() {
 		ac := cfg.Auth
 		if ac.Public == nil {
 			ac.Public = public
 		}
-		a, err := NewAuth(ac, m)
-		if err != nil {
-			return nil, err
-		}
-		h = a.Middleware(h)
+		h = NewAuth(ac, m).Middleware(h)
 	}
 	h = Observe(log, m, h)
 	return RequestID(h), nil

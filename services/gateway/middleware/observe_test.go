@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hindsight-dev/hindsight/internal/auth"
 )
 
 func TestObserveLabelsRoutesAndLogs(t *testing.T) {
@@ -128,8 +130,11 @@ func TestWrapOrder(t *testing.T) {
 	// Auth runs before the limiter, so the limiter keys by token; a rejected
 	// token does not consume the caller's rate.
 	h, err := Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), Config{
-		Log:       slog.New(slog.DiscardHandler),
-		Auth:      AuthConfig{Tokens: []string{"t1", "t2"}},
+		Log: slog.New(slog.DiscardHandler),
+		Auth: AuthConfig{Authenticator: auth.New(auth.Tokens{
+			auth.Digest("t1"): {Name: "one", Role: auth.Reader},
+			auth.Digest("t2"): {Name: "two", Role: auth.Reader},
+		})},
 		RateLimit: RateLimitConfig{Rate: 0.001, Burst: 1},
 		Public:    []string{"/healthz"},
 	})

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/replay/replaytest"
@@ -22,7 +23,10 @@ func TestReplayOneDayExactly(t *testing.T) {
 	all := writeArchive(t, en.archiveDir, 50)
 	day2, day3 := day1.AddDate(0, 0, 1), day1.AddDate(0, 0, 2)
 
-	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("x-hindsight-user", "alice"))
+	// The creator is the authenticated principal; what the client says
+	// about itself in metadata is ignored.
+	alice := auth.NewContext(context.Background(), auth.Principal{Name: "alice", Role: auth.Operator})
+	ctx := metadata.NewIncomingContext(alice, metadata.Pairs("x-hindsight-user", "mallory", "x-forwarded-user", "mallory"))
 	r, err := en.svc.CreateReplay(ctx, &replayv1.CreateReplayRequest{Replay: replayOf("day-two", day2, day3, "nginx.access")})
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +91,24 @@ func TestReplayOneDayExactly(t *testing.T) {
 	// Newest first by default.
 	if first := resp.GetEvents()[0].GetTimestamp().AsTime(); !first.Equal(got[len(got)-1].GetTimestamp().AsTime()) {
 		t.Fatalf("newest first: got %s", first)
+	}
+
+	// Only its creator or an admin deletes it: another operator (even one
+	// claiming to be alice in metadata) is refused and the replay stays.
+	bob := metadata.NewIncomingContext(auth.NewContext(context.Background(), auth.Principal{Name: "bob", Role: auth.Operator}),
+		metadata.Pairs("x-hindsight-user", "alice"))
+	if _, err := en.svc.DeleteReplay(bob, &replayv1.DeleteReplayRequest{Name: "day-two"}); code(err) != codes.PermissionDenied {
+		t.Fatalf("bob deleting alice's replay: %v, want PermissionDenied", err)
+	}
+	if r, err := en.svc.GetReplay(context.Background(), &replayv1.GetReplayRequest{Name: "day-two"}); err != nil || r.GetState() != replayv1.State_STATE_READY {
+		t.Fatalf("after a refused delete: %v %v, want it still ready", r.GetState(), err)
+	}
+	if n := len(en.searchAll(&replayv1.SearchRequest{Replay: "day-two"})); n != 200 {
+		t.Fatalf("after a refused delete: %d events, want 200", n)
+	}
+	root := auth.NewContext(context.Background(), auth.Principal{Name: "root", Role: auth.Admin})
+	if _, err := en.svc.DeleteReplay(root, &replayv1.DeleteReplayRequest{Name: "day-two"}); err != nil {
+		t.Fatalf("an admin deleting alice's replay: %v", err)
 	}
 }
 

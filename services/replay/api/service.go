@@ -6,6 +6,7 @@
 package api
 
 import (
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,11 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	"github.com/hindsight-dev/hindsight/internal/badrequest"
 	"github.com/hindsight-dev/hindsight/internal/event"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
@@ -229,7 +230,7 @@ func (s *Service) CreateReplay(ctx context.Context, req *replayv1.CreateReplayRe
 	}
 	now := s.cfg.Now()
 	r.State = replayv1.State_STATE_PLANNING
-	r.Creator = creator(ctx)
+	r.Creator = caller(ctx).Name
 	r.CreateTime = timestamppb.New(now)
 	r.ExpireTime = timestamppb.New(now.Add(r.GetTtl().AsDuration()))
 	r.SearchUrl = SearchURL(r)
@@ -359,16 +360,24 @@ func reservation(r *replayv1.Replay) int64 {
 	return r.GetEstimate().GetEvents()
 }
 
-// creator is who asked: the user the gateway (or a client) names in the
-// x-hindsight-user or x-forwarded-user metadata.
-func creator(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, k := range []string{"x-hindsight-user", "x-forwarded-user"} {
-		if v := md.Get(k); len(v) > 0 && v[0] != "" {
-			return v[0]
-		}
+// caller is who asked: the principal the server's interceptor authenticated
+// from the call's credential (internal/auth), never anything the client
+// says about itself; "anonymous" (an admin) when authentication is off.
+func caller(ctx context.Context) auth.Principal {
+	if p, ok := auth.FromContext(ctx); ok {
+		return p
 	}
-	return "anonymous"
+	return auth.Anonymous
+}
+
+// mayChange refuses a change to r by anyone but its creator or an admin.
+func mayChange(ctx context.Context, r *replayv1.Replay) error {
+	p := caller(ctx)
+	if p.Role >= auth.Admin || p.Name == r.GetCreator() {
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "replay %s belongs to %s: only its creator or an admin may delete it (you are %s, %s)",
+		r.GetName(), r.GetCreator(), p.Name, p.Role)
 }
 
 // SearchURL is the web page's link to a replay's search.
@@ -429,11 +438,14 @@ func (s *Service) DeleteReplay(ctx context.Context, req *replayv1.DeleteReplayRe
 	if err != nil {
 		return nil, err
 	}
+	if err := mayChange(ctx, r); err != nil {
+		return nil, err
+	}
 	if err := s.teardown(ctx, r); err != nil {
 		return nil, err
 	}
 	s.metrics.deleted.Inc()
-	s.log.Info("replay deleted", "replay", r.GetName(), "by", creator(ctx))
+	s.log.Info("replay deleted", "replay", r.GetName(), "by", caller(ctx).Name)
 	return &replayv1.DeleteReplayResponse{}, nil
 }
 
