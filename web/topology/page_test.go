@@ -16,16 +16,24 @@ import (
 	"github.com/chromedp/chromedp"
 	"google.golang.org/grpc"
 
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	"github.com/hindsight-dev/hindsight/internal/headless"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 	gatewayapi "github.com/hindsight-dev/hindsight/services/gateway/api"
+	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
 	topologyapi "github.com/hindsight-dev/hindsight/services/topology/api"
 	"github.com/hindsight-dev/hindsight/services/topology/graph"
 	"github.com/hindsight-dev/hindsight/web/topology"
 )
 
+// Tokens of the page tests: authentication is on, as it is by default.
+var (
+	viewerToken = auth.NewToken() // a reader: the page
+	agentToken  = auth.NewToken() // an operator: reports flows
+)
+
 // serve runs the topology service and a gateway serving the page, as the
-// all-in-one does, and returns the page's base URL.
+// all-in-one does (authentication on), and returns the page's base URL.
 func serve(t *testing.T) string {
 	t.Helper()
 	svc, err := topologyapi.New(topologyapi.Options{Aggregator: graph.New(graph.Options{})})
@@ -36,7 +44,11 @@ func serve(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	authn := auth.New(auth.Tokens{
+		auth.Digest(viewerToken): {Name: "viewer", Role: auth.Reader},
+		auth.Digest(agentToken):  {Name: "agent", Role: auth.Operator},
+	})
+	srv := grpc.NewServer(grpc.UnaryInterceptor(authn.UnaryInterceptor()), grpc.StreamInterceptor(authn.StreamInterceptor()))
 	topologyv1.RegisterTopologyServiceServer(srv, svc)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
@@ -50,7 +62,14 @@ func serve(t *testing.T) string {
 	if err := topology.Mount(gw, "/topology/"); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(gw)
+	h, err := middleware.Wrap(gw, middleware.Config{
+		Auth:       middleware.AuthConfig{Authenticator: authn},
+		PublicFunc: func(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/v1/") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	return hs.URL
 }
@@ -65,7 +84,10 @@ func report(t *testing.T, base string) {
 	post := func(to time.Time) error {
 		body, after := flowsJSON(next, to)
 		next = after
-		resp, err := http.Post(base+"/v1/flows", "application/json", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", base+"/v1/flows", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+agentToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
 		}
@@ -163,11 +185,25 @@ func TestPageInChromium(t *testing.T) {
 	browser := headless.Browser(t)
 	// The first Run starts the browser, which lives as long as its context:
 	// no timeout on it; the later steps get theirs.
+	// Without a token the page says so and draws nothing.
 	if err := chromedp.Do(browser, chromedp.Navigate(base+"/topology/")); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(browser, 90*time.Second)
 	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.hindsightTopology && /authentication is on/.test(window.hindsightTopology.state.error)`,
+		chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("page without a token: no authentication error shown: %v (page %q)", err, text)
+	}
+	// A link handing over the token (in the fragment, which no server
+	// sees) logs the tab in; the token leaves the address bar.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/topology/#token="+viewerToken)); err != nil {
+		t.Fatal(err)
+	}
+	if loc, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`)); err != nil || strings.Contains(loc, viewerToken) {
+		t.Fatalf("token still in the address bar: %q %v", loc, err)
+	}
 
 	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.hindsightTopology && window.hindsightTopology.state.connections >= 4 && window.hindsightTopology.state.updates >= 2`,
 		chromedp.WithPollingTimeout(60*time.Second)))

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
@@ -81,15 +82,6 @@ func (f *connFlags) bearer() (string, error) {
 	return t, nil
 }
 
-// tokenCreds sends the bearer token with every call. Plaintext is allowed:
-// TLS, where used, is the deployment's (a mesh or a terminating proxy).
-type tokenCreds string
-
-func (t tokenCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(t)}, nil
-}
-func (tokenCreds) RequireTransportSecurity() bool { return false }
-
 // clients are the API clients, dialled once per address on first use.
 type clients struct {
 	flags *connFlags
@@ -104,11 +96,9 @@ func (c *clients) dial(addr string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-	if tok != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(tokenCreds(tok)))
-	}
-	cc, err := grpc.NewClient(addr, opts...)
+	// Plaintext is allowed: TLS, where used, is the deployment's (a mesh or
+	// a terminating proxy); the token is what authenticates.
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), auth.WithToken(tok))
 	if err != nil {
 		return nil, usagef("server address %q: %w", addr, err)
 	}

@@ -30,8 +30,26 @@ function highlight(obj) {
   viz.currentGraph.highlightObject(obj);
 }
 
+// The bearer token the API calls carry, kept for this tab only
+// (sessionStorage); a link may hand it over in its fragment (#token=...),
+// which never reaches a server.
+const tokenInput = document.getElementById('token');
+{
+  const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
+  if (m) {
+    sessionStorage.setItem('hindsight.token', decodeURIComponent(m[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+}
+tokenInput.value = sessionStorage.getItem('hindsight.token') || '';
+tokenInput.addEventListener('change', () => sessionStorage.setItem('hindsight.token', tokenInput.value.trim()));
+
 async function getJSON(url) {
-  const res = await fetch(url, { headers: { Accept: 'application/json' } });
+  const headers = { Accept: 'application/json' };
+  const token = tokenInput.value.trim();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(url, { headers });
+  if (res.status === 401) throw new Error('authentication is on: enter a valid token (top right)');
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return res.json();
 }
