@@ -250,6 +250,10 @@ func TestCompose(t *testing.T) {
 		if svc == "" {
 			continue
 		}
+		// Authentication is on: every service is given the tokens.
+		if s.Environment["HINDSIGHT_AUTH_TOKENS_FILE"] == "" || s.Environment["HINDSIGHT_AUTH_TOKEN_FILE"] == "" {
+			t.Errorf("%s: no HINDSIGHT_AUTH_TOKENS_FILE and HINDSIGHT_AUTH_TOKEN_FILE: the service would not start", where)
+		}
 		// Ours check their own gRPC health with the CLI every image carries.
 		if hc := s.Healthcheck.Test; len(hc) == 4 && hc[0] == "CMD" && hc[1] == "hindsight" && hc[2] == "health" {
 			host, port, _ := strings.Cut(hc[3], ":")
@@ -525,6 +529,17 @@ func checkWorkload(t *testing.T, where string, w workload, configMaps map[string
 			}
 		}
 		checkEnv(t, where, svc, vars)
+		// Authentication is on: the tokens file is named and mounted.
+		if !slices.Contains(vars, "HINDSIGHT_AUTH_TOKENS_FILE") || !slices.Contains(vars, "HINDSIGHT_AUTH_TOKEN_FILE") {
+			t.Errorf("%s: no HINDSIGHT_AUTH_TOKENS_FILE and HINDSIGHT_AUTH_TOKEN_FILE: the service would not start", where)
+		}
+		mounted := false
+		for _, m := range c.VolumeMounts {
+			mounted = mounted || m.MountPath == "/etc/hindsight/auth"
+		}
+		if !mounted {
+			t.Errorf("%s: the hindsight-auth Secret is not mounted at /etc/hindsight/auth", where)
+		}
 		for _, p := range c.Ports {
 			checkPort(t, where, svc, strconv.Itoa(int(p.ContainerPort)))
 		}

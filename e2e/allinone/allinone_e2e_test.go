@@ -24,6 +24,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/hindsight-dev/hindsight/e2e/harness"
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	"github.com/hindsight-dev/hindsight/internal/headless"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 )
@@ -36,10 +37,17 @@ const (
 	query      = "message:e2eorder"
 )
 
+// bearer is the admin token the all-in-one created in its data directory at
+// its first start; call sends it.
+var bearer string
+
 func start(t *testing.T, image, dataDir string, args ...string) (testcontainers.Container, string) {
 	t.Helper()
 	c := harness.Start(t, nil, nil, testcontainers.ContainerRequest{
-		Image:        image,
+		Image: image,
+		// No tokens file: listening beyond loopback in its container, the
+		// all-in-one creates one (and an admin token) in its data directory.
+		Env:          map[string]string{"HINDSIGHT_AUTH_TOKENS_FILE": "", "HINDSIGHT_AUTH_TOKEN_FILE": ""},
 		Cmd:          append([]string{"--data-dir=/data", "--log-format=text"}, args...),
 		ExposedPorts: []string{"8080/tcp", "9091/tcp"},
 		HostConfigModifier: func(hc *container.HostConfig) {
@@ -66,6 +74,9 @@ func call(t *testing.T, method, url string, body any, out any) (int, string) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err.Error()
@@ -146,6 +157,20 @@ func TestAllInOne(t *testing.T) {
 	began := time.Now()
 	c, base := start(t, image, dataDir, "--demo")
 	t.Logf("container ready in %v", time.Since(began).Round(time.Millisecond))
+
+	// Authentication is on: the token it created and printed, and nothing
+	// works without it.
+	tok, err := auth.ReadToken(filepath.Join(dataDir, "auth", "admin.token"))
+	if err != nil {
+		t.Fatalf("no admin token created in the data directory: %v", err)
+	}
+	if out := harness.Logs(t, c); !strings.Contains(out, "created admin token "+tok) {
+		t.Fatalf("the created admin token is not printed:\n%s", out)
+	}
+	if code, raw := call(t, http.MethodGet, base+"/v1/replays", nil, nil); code != http.StatusUnauthorized {
+		t.Fatalf("a call without a token: %d %s, want 401", code, raw)
+	}
+	bearer = tok
 	all := map[string]any{"query": query, "datasets": []string{"app"},
 		"from": yesterday.Format(time.RFC3339), "to": now.Add(time.Hour).Format(time.RFC3339), "pageSize": 5}
 	want := fmt.Sprint(pastEvents + nowEvents)
@@ -210,7 +235,7 @@ func TestAllInOne(t *testing.T) {
 
 	// The pages, in Chromium.
 	browser := headless.Browser(t)
-	if err := chromedp.Do(browser, chromedp.Navigate(base+"/replays/")); err != nil {
+	if err := chromedp.Do(browser, chromedp.Navigate(base+"/replays/#token="+bearer)); err != nil {
 		t.Fatal(err)
 	}
 	page, cancel := context.WithTimeout(browser, 60*time.Second)
@@ -236,8 +261,14 @@ func TestAllInOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	began = time.Now()
-	_, base = start(t, image, dataDir)
+	c, base = start(t, image, dataDir)
 	t.Logf("restarted container ready in %v", time.Since(began).Round(time.Millisecond))
+	if again, err := auth.ReadToken(filepath.Join(dataDir, "auth", "admin.token")); err != nil || again != bearer {
+		t.Fatalf("the restart replaced the admin token (%v)", err)
+	}
+	if strings.Contains(harness.Logs(t, c), "created admin token") {
+		t.Fatal("the restart created another admin token")
+	}
 	polltest.Until(t, "the replay after a restart", 30*time.Second, replayed(base, "e2e-yesterday"))
 	polltest.Until(t, "live search after a restart", 30*time.Second, func() (bool, string) {
 		n, raw := search(t, base, all)

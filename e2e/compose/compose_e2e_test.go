@@ -93,7 +93,9 @@ func newStack(t *testing.T) *stack {
 	}
 	s := &stack{t: t, project: project, gateway: "http://" + addr}
 	s.cmd = append(composeCommand(t), "-p", s.project, "-f", runfile(*composeFile), "-f", runfile(*overrideFile))
-	s.env = append(os.Environ(), "HINDSIGHT_HTTP_PUBLISH="+addr, "HINDSIGHT_IMAGE_TAG="+project)
+	// The tokens of every suite (e2e/harness): the file deploy/compose.yaml
+	// mounts as its secrets.
+	s.env = append(os.Environ(), "HINDSIGHT_HTTP_PUBLISH="+addr, "HINDSIGHT_IMAGE_TAG="+project, "HINDSIGHT_AUTH_DIR="+harness.AuthHostDir(t))
 	if os.Getenv("HOME") == "" {
 		s.env = append(s.env, "HOME="+os.TempDir())
 	}
@@ -165,6 +167,7 @@ func (s *stack) call(method, path string, body any, out any) (int, string) {
 		s.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", harness.Bearer(s.t, harness.Admin))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err.Error()

@@ -174,6 +174,7 @@ const startupTimeout = 3 * time.Minute
 func start(t testing.TB, nw *testcontainers.DockerNetwork, aliases []string, req testcontainers.ContainerRequest) (testcontainers.Container, error) {
 	t.Helper()
 	RequireImage(t, req.Image)
+	withAuth(t, &req)
 	if nw != nil {
 		req.Networks = append(req.Networks, nw.Name)
 		if req.NetworkAliases == nil {

@@ -61,7 +61,7 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), harness.GRPCCredentials(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +80,7 @@ func (c *cluster) call(t *testing.T, method, path string, body any) (int, map[st
 	}
 	req, _ := http.NewRequest(method, c.rest+path, r)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", harness.Bearer(t, harness.Admin))
 	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

@@ -117,7 +117,7 @@ func (s *suite) connect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), harness.GRPCCredentials(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hindsight-dev/hindsight/e2e/harness"
 	"github.com/hindsight-dev/hindsight/internal/headless"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	"github.com/hindsight-dev/hindsight/services/gateway/api"
@@ -79,7 +80,10 @@ func (s *suite) webPage(t *testing.T) {
 	base := srv.URL
 
 	browser := headless.Browser(t)
-	if err := chromedp.Do(browser, chromedp.Navigate(base+"/replays/")); err != nil {
+	// Logged in as alice: the token handed over in the fragment, which the
+	// page keeps in the tab's session storage; she is the creator because
+	// her token says so.
+	if err := chromedp.Do(browser, chromedp.Navigate(base+"/replays/#token="+harness.Token(t, harness.Alice))); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(browser, 3*time.Minute)
@@ -110,7 +114,6 @@ func (s *suite) webPage(t *testing.T) {
 	// Create: name, dataset, time range, query; the estimate first.
 	do("fill the form",
 		chromedp.WaitVisible(chromedp.CSS("#create-form")),
-		chromedp.SetValue(chromedp.CSS("#user"), "alice"),
 		chromedp.SetValue(chromedp.CSS("#c-name"), "web-errors"),
 		chromedp.SetValue(chromedp.CSS("#c-datasets"), "nginx.access"),
 		chromedp.SetValue(chromedp.CSS("#c-from"), "2026-03-02T00:00"),

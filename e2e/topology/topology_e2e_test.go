@@ -92,7 +92,7 @@ func startDemo(t *testing.T, withGateway bool) *demo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(topoAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(topoAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), harness.GRPCCredentials(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestLiveGraphFromCapturedTraffic(t *testing.T) {
 
 	// The page draws it.
 	browser := headless.Browser(t)
-	if err := chromedp.Do(browser, chromedp.Navigate(d.gatewayURL+"/topology/")); err != nil {
+	if err := chromedp.Do(browser, chromedp.Navigate(d.gatewayURL+"/topology/#token="+harness.Token(t, harness.Reader))); err != nil {
 		t.Fatal(err)
 	}
 	page, cancel := context.WithTimeout(browser, 60*time.Second)

@@ -98,7 +98,7 @@ func Start(t *testing.T) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), harness.GRPCCredentials(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func (c *Cluster) WaitServers(t *testing.T, within time.Duration, ok func([]stri
 // RenderStatus is the renderer's /status.
 func (c *Cluster) RenderStatus(t *testing.T) []map[string]any {
 	t.Helper()
-	resp, err := http.Get(c.RenderAdmin + "/status")
+	resp, err := harness.HTTPClient(t).Get(c.RenderAdmin + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func (c *Cluster) RenderStatus(t *testing.T) []map[string]any {
 // contains every match (e.g. `resource="haproxy"`).
 func (c *Cluster) RenderMetric(t *testing.T, name string, match ...string) float64 {
 	t.Helper()
-	resp, err := http.Get(c.RenderAdmin + "/metrics")
+	resp, err := harness.HTTPClient(t).Get(c.RenderAdmin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
