@@ -269,9 +269,10 @@ func allInOne(t *testing.T) (*target, []attack) {
 		line := base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"@timestamp":%q,"message":"abuse seed %d"}`, yesterday.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), i)))
 		lines = append(lines, fmt.Sprintf(`{"source":{"host":"abuse","filePath":"/seed.log","fileId":"seed","offset":"%d"},"line":%q}`, i*100, line))
 	}
-	if o := rest(t, "POST", tg.rest+"/v1/ingest", alice, `{"dataset":"app","lines":[`+strings.Join(lines, ",")+`]}`); o.code != "200" {
-		t.Fatalf("seed: %s %s", o.code, o.msg)
-	}
+	polltest.Until(t, "alice's seed lines ingested (the router loads its catalog first)", 60*time.Second, func() (bool, string) {
+		o := rest(t, "POST", tg.rest+"/v1/ingest", alice, `{"dataset":"app","lines":[`+strings.Join(lines, ",")+`]}`)
+		return o.code == "200", o.msg
+	})
 	replay := fmt.Sprintf(`{"name":"alices","datasets":["app"],"from":%q,"to":%q}`, yesterday.Format(time.RFC3339), yesterday.Add(24*time.Hour).Format(time.RFC3339))
 	polltest.Until(t, "alice's replay created (the archive flushes every 10 s)", 90*time.Second, func() (bool, string) {
 		o := rest(t, "POST", tg.rest+"/v1/replays", alice, replay)
