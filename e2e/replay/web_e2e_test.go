@@ -139,12 +139,12 @@ func (s *suite) webPage(t *testing.T) {
 	if !strings.Contains(loc, "/search?") || !strings.Contains(loc, "replay=web-errors") {
 		t.Errorf("search page at %q", loc)
 	}
-	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll("#histogram rect")].reduce((n, r) => n + Number(r.dataset.count), 0)`))
+	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll("#histogram rect[data-count]")].reduce((n, r) => n + Number(r.dataset.count), 0)`))
 	if err != nil || bars != 100 {
 		t.Errorf("histogram counts %d events (%v), want 100", bars, err)
 	}
 	do("expand an event", chromedp.Click(chromedp.CSS("#events tr.event")))
-	if fields := text("#events tr.fields"); !strings.Contains(fields, "source.filePath") || !strings.Contains(fields, "/var/log/nginx.access.log") {
+	if fields := text("#events tr.fields"); !strings.Contains(fields, "log.file.path\t/var/log/nginx.access.log") {
 		t.Errorf("event fields: %q", fields)
 	}
 	headless.Screenshot(t, ctx, "replay-search.png")
