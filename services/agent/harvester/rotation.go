@@ -236,9 +236,8 @@ func (h *Harvester) forget(in *input, now time.Time) {
 	}
 }
 
-func (h *Harvester) hasInput(name string) bool {
-	return slices.ContainsFunc(h.inputs, func(in *input) bool { return in.Name == name })
-}
+// hasInput reports whether an input of that name runs; h.mu must be held.
+func (h *Harvester) hasInput(name string) bool { return h.inputs[name] != nil }
 
 // eofAction is what a reader at the end of its file does next.
 type eofAction int
