@@ -340,3 +340,6 @@ func compileAll(exprs []string) ([]*regexp.Regexp, error) {
 	}
 	return out, nil
 }
+
+// ValidDataset reports whether name is a dataset name.
+func ValidDataset(name string) bool { return datasetName.MatchString(name) }
