@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,4 +248,39 @@ func FuzzDecoder(f *testing.F) {
 			t.Fatalf("lines end at %d, the physical lines at %d", next, in[len(in)-1].End)
 		}
 	})
+}
+
+// FuzzFastDocker: where the fast json-file reader takes a line, it reads
+// what encoding/json reads.
+func FuzzFastDocker(f *testing.F) {
+	for _, s := range []string{
+		docker("stdout", "plain\n", 0), docker("stderr", "tab\there \"q\" <b> é \u2028 \\ /\n", 1),
+		docker("stdout", "partial", 2), `{"log":"\u00e9\ud83d\ude00\n","stream":"stdout","time":"2024-05-01T10:00:00Z"}`,
+		`{"log":"x\n","stream":"stdout","attrs":{"a":"b"},"time":"2024-05-01T10:00:00Z"}`,
+		`{"log":"x\n","stream":"stdout","time":"2024-05-01T10:00:00.5+02:00"}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		fast, _, ok := decodeDockerFast([]byte(line), nil)
+		slow, err := decodeDocker([]byte(line))
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: the fast reader took it, encoding/json did not: %v", line, err)
+		}
+		if !bytes.Equal(fast.Message, slow.Message) || fast.Stream != slow.Stream || !fast.Time.Equal(slow.Time) || fast.Partial != slow.Partial {
+			t.Fatalf("%q: fast %q %s %v %v, encoding/json %q %s %v %v", line, fast.Message, fast.Stream, fast.Time, fast.Partial,
+				slow.Message, slow.Stream, slow.Time, slow.Partial)
+		}
+	})
+}
+
+func TestFastDockerTakesTheDriversLines(t *testing.T) {
+	for _, s := range []string{docker("stdout", "a <b> & c\n", 0), docker("stderr", "é\t\"x\"\r\n", 1), docker("stdout", "part", 2)} {
+		if _, _, ok := decodeDockerFast([]byte(s), nil); !ok {
+			t.Errorf("the fast reader left %q to encoding/json", s)
+		}
+	}
 }
