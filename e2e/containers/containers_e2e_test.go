@@ -8,7 +8,9 @@
 // The engine is a second dockerd on the host (its own data root, exec root
 // and socket; no bridge, no iptables; vfs storage), started in the host's
 // mount namespace, so the suite can stop and start it without touching the
-// engine the other suites share. It needs root, as every e2e suite here.
+// engine the other suites share. Its log driver rotates small files and
+// compresses them, as production engines are often set up. It needs root,
+// as every e2e suite here.
 package containers_test
 
 import (
@@ -31,9 +33,26 @@ import (
 )
 
 var (
-	agentBin    = flag.String("agent", "", "agent binary")
-	allinoneBin = flag.String("allinone", "", "all-in-one binary")
+	agentBin    = flag.String("agent", "", "agent binary (default: go build ./services/agent)")
+	allinoneBin = flag.String("allinone", "", "all-in-one binary (default: go build ./services/allinone)")
 )
+
+// binary is the path of a binary given by flag (Bazel's $(rootpath)), or
+// pkg built into a temporary directory.
+func binary(t *testing.T, flagged, pkg string) string {
+	t.Helper()
+	if root := os.Getenv("TEST_SRCDIR"); flagged != "" && !filepath.IsAbs(flagged) && root != "" {
+		return filepath.Join(root, os.Getenv("TEST_WORKSPACE"), flagged)
+	}
+	if flagged != "" {
+		return flagged
+	}
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
 
 func TestMain(m *testing.M) { harness.Main(m) }
 
@@ -83,8 +102,9 @@ func (e *engine) start(t *testing.T) {
 	e.cmd = hostCmd("dockerd", "--data-root", e.dataRoot, "--exec-root", e.execRoot,
 		"--pidfile", filepath.Join(e.execRoot, "dockerd.pid"), "-H", "unix://"+e.sock,
 		"--bridge=none", "--iptables=false", "--ip6tables=false", "--storage-driver=vfs",
-		// Small files: the test's containers rotate theirs.
-		"--cgroup-parent=/hindsight-e2e-containers", "--log-driver=json-file", "--log-opt=max-size=64k", "--log-opt=max-file=5")
+		// Small files, compressed once rotated: the test's containers rotate theirs.
+		"--cgroup-parent=/hindsight-e2e-containers", "--log-driver=json-file",
+		"--log-opt=max-size=64k", "--log-opt=max-file=5", "--log-opt=compress=true")
 	e.cmd.Stdout, e.cmd.Stderr = f, f
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -262,10 +282,9 @@ func runs(t *testing.T, evs []event, name string, n int) map[string]int {
 }
 
 func TestContainerLogs(t *testing.T) {
-	if *agentBin == "" || *allinoneBin == "" {
-		t.Fatal("run under Bazel (tools/test //e2e/containers:all), or pass -agent and -allinone binaries")
-	}
 	harness.RequireImage(t, baseImage)
+	agent := binary(t, *agentBin, "github.com/hindsight-dev/hindsight/services/agent")
+	allinone := binary(t, *allinoneBin, "github.com/hindsight-dev/hindsight/services/allinone")
 	dir := harness.HostDir(t, "containers")
 	// Unix sockets take 108 bytes at most: the engine's socket and exec root
 	// are under /run (at /run/host inside the namespace).
@@ -289,7 +308,7 @@ func TestContainerLogs(t *testing.T) {
 	})
 
 	grpcPort, httpPort := freePort(t), freePort(t)
-	process(t, filepath.Join(dir, "allinone.log"), nil, *allinoneBin,
+	process(t, filepath.Join(dir, "allinone.log"), nil, allinone,
 		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort), "--admin-addr", "",
 		"--gateway.http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"--etcd-client-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
@@ -297,7 +316,7 @@ func TestContainerLogs(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 
 	// The agent starts before the engine: no containers directory, no socket.
-	process(t, filepath.Join(dir, "agent.log"), []string{"DOCKER_HOST=unix://" + sockHere}, *agentBin,
+	process(t, filepath.Join(dir, "agent.log"), []string{"DOCKER_HOST=unix://" + sockHere}, agent,
 		"--grpc-addr", "127.0.0.1:0", "--admin-addr", "", "--node", "node-1", "--docker-watch=false", "--log-format", "text",
 		"--harvester-containers", "--harvester-containers-dir", filepath.Join(e.dataRoot, "containers"),
 		"--harvester-containers-scan", "500ms", "--harvester-containers-metadata-wait", "5m",
@@ -352,10 +371,13 @@ func TestContainerLogs(t *testing.T) {
 		return r.Total == fmt.Sprint(2*(n+2)) && len(r.Events) == 2*(n+2), s
 	})
 	// Two runs outgrow --log-opt max-size=64k: the driver rotated the file
-	// (rename to -json.log.1) while the agent read it.
-	if _, err := os.Stat(filepath.Join(e.dataRoot, "containers", webID, webID+"-json.log.1")); err != nil {
-		t.Errorf("the web container's log did not rotate: %v", err)
-	}
+	// while the agent read it (renamed to -json.log.1, then compressed to
+	// -json.log.1.gz, which the agent knows as the file it read: the counts
+	// above say nothing came twice).
+	polltest.Until(t, "the web container's log rotated and compressed", 30*time.Second, func() (bool, string) {
+		_, err := os.Stat(filepath.Join(e.dataRoot, "containers", webID, webID+"-json.log.1.gz"))
+		return err == nil, fmt.Sprint(err)
+	})
 	if got := runs(t, r.Events, "web", n); len(got) != 2 {
 		t.Fatalf("web runs after the restart: %v, want 2", got)
 	}

@@ -1,9 +1,11 @@
 // Package containers makes every container's log a harvester input, as
 // Filebeat's container input with add_docker_metadata does: it finds the
 // json-file logs under the Docker engine's containers directory
-// (<dir>/<id>/<id>-json.log and its rotated <id>-json.log.N), and asks the
-// engine for each container's name, image and labels, which every batch of
-// its lines carries as labels (container.id, container.name,
+// (<dir>/<id>/<id>-json.log and its rotated <id>-json.log.N, or .N.gz with
+// the driver's compress=true, which the harvester knows as the plain file
+// it was made from, so read once), and asks the engine for each
+// container's name, image and labels, which every batch of its lines
+// carries as labels (container.id, container.name,
 // container.image.name, container.labels.<label with '.' as '_'>, so
 // com.docker.compose.service is container.labels.com_docker_compose_service).
 // The harvester decodes the envelopes (stream, time, partial lines).
@@ -13,9 +15,7 @@
 // metadata up to MetadataWait while the engine does not answer (an agent
 // started before the engine, an engine restarting), then is read with
 // container.id only, its metadata added to later batches once the engine
-// answers. Rotated files compressed by the driver (compress=true, .gz) are
-// not read: their content is that of a rotated file read before, under
-// another fingerprint, so reading them would ship it twice.
+// answers.
 package containers
 
 import (
@@ -142,7 +142,6 @@ func (d *Discovery) Discover(ctx context.Context) []harvester.Input {
 				filepath.Join(d.opts.Dir, id, id+"-json.log"),
 				filepath.Join(d.opts.Dir, id, id+"-json.log.*"),
 			},
-			ExcludeFiles: []string{"*.gz"},
 		})
 	}
 	for id := range d.known {
