@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,15 +64,29 @@ const baseImage = "hindsight-e2e/debian-base:bookworm"
 // inNamespace: under tools/bazel the test runs in a mount namespace whose
 // root is Bazel's root fs; the host's root is at /.host and its /run at
 // /run/host. Commands of the host (dockerd, docker) run in the host's
-// mount namespace through nsenter.
+// mount namespace through nsenter, entered by way of the shared engine's
+// dockerd, which runs there (PID 1 may not be ours to enter).
 func inNamespace() bool {
 	_, err := os.Stat("/.host")
 	return err == nil
 }
 
+var hostPID = sync.OnceValue(func() string {
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		comm, _ := os.ReadFile(filepath.Join(d, "comm"))
+		ns, _ := os.Readlink(filepath.Join(d, "ns", "mnt"))
+		if strings.TrimSpace(string(comm)) == "dockerd" && ns != "" && ns != self {
+			return filepath.Base(d)
+		}
+	}
+	return "1"
+})
+
 func hostCmd(args ...string) *exec.Cmd {
 	if inNamespace() {
-		return exec.Command("nsenter", append([]string{"-t", "1", "-m", "--"}, args...)...)
+		return exec.Command("nsenter", append([]string{"-t", hostPID(), "-m", "--"}, args...)...)
 	}
 	return exec.Command(args[0], args[1:]...)
 }

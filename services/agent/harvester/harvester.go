@@ -1,7 +1,11 @@
 // Package harvester is the agent's log shipper (what Filebeat or Vector's
 // file source did): it tails files matched by glob patterns, turns them into
 // lines (optionally joined into multiline events and filtered), and ships them
-// in batches to a router over RoutingService.Ingest.
+// in batches to a router over RoutingService.Ingest. Inputs are configured,
+// or found while it runs (inputs.go): the folders of a dataset_folders
+// input, the node's containers (package containers), each started as it
+// appears, without a restart. Container logs' envelopes are decoded by
+// package envelope.
 //
 // Guarantees: a file's offset advances in the registry only when the router
 // has acknowledged every line before it (and the router acknowledges only
