@@ -84,11 +84,17 @@ var hostPID = sync.OnceValue(func() string {
 	return "1"
 })
 
+// hostCmd runs a command of the host, with the host's PATH (a test's is
+// short, and dockerd finds containerd and runc through it).
 func hostCmd(args ...string) *exec.Cmd {
+	var cmd *exec.Cmd
 	if inNamespace() {
-		return exec.Command("nsenter", append([]string{"-t", hostPID(), "-m", "--"}, args...)...)
+		cmd = exec.Command("nsenter", append([]string{"-t", hostPID(), "-m", "--"}, args...)...)
+	} else {
+		cmd = exec.Command(args[0], args[1:]...)
 	}
-	return exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	return cmd
 }
 
 func run(t *testing.T, args ...string) string {
