@@ -85,7 +85,8 @@ var hostPID = sync.OnceValue(func() string {
 })
 
 // hostCmd runs a command of the host, with the host's PATH (a test's is
-// short, and dockerd finds containerd and runc through it).
+// short, and dockerd finds containerd and runc through it) and the host's
+// default Docker socket (the test's DOCKER_HOST is a path of the namespace).
 func hostCmd(args ...string) *exec.Cmd {
 	var cmd *exec.Cmd
 	if inNamespace() {
@@ -93,7 +94,12 @@ func hostCmd(args ...string) *exec.Cmd {
 	} else {
 		cmd = exec.Command(args[0], args[1:]...)
 	}
-	cmd.Env = append(os.Environ(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DOCKER_HOST=") && !strings.HasPrefix(kv, "PATH=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	return cmd
 }
 
