@@ -1,0 +1,246 @@
+package embedded
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/VictoriaMetrics/VictoriaLogs/lib/logstorage"
+
+	"github.com/hindsight-dev/hindsight/internal/event"
+	"github.com/hindsight-dev/hindsight/internal/index"
+	"github.com/hindsight-dev/hindsight/services/replay/query"
+)
+
+// The columns of a row. logstorage keeps every field as a string column
+// and matches words by its own tokenizer (runs of letters, digits and '_',
+// case-sensitive), so each field of the query language's classes is stored
+// in the form whose logstorage filter means exactly what package query
+// means (see logsql.go for the filters):
+//
+//	#id                 the document id, letters only (sortId): the tie-break of the sort
+//	#src                the ECS JSON document, returned by searches
+//	<field>             an exact field's string or boolean value, as is
+//	<field>#n           an exact field's number, canonical (numbers compare as numbers)
+//	<field>#l           a list's strings and booleans, one token each (token)
+//	<field>#ln          a list's numbers, one token each
+//	<field>#w           a text field's words (query.Words), one token each, in order
+//	<date>#t            a date field's time, fixed width (string order is time order)
+//	hindsight.keywords  every exact value (query.Keywords), one token each
+//
+// '#' is not valid in a stored field's own name: a field whose name has one
+// is kept in #src but not indexed.
+const (
+	colID       = "#id"
+	colSource   = "#src"
+	sufNumber   = "#n"
+	sufList     = "#l"
+	sufListNum  = "#ln"
+	sufWords    = "#w"
+	sufTime     = "#t"
+	colKeywords = query.KeywordsField
+	colDataset  = "data_stream.dataset"
+)
+
+// logstorage's limits on a row (it drops a row over them with a warning, so
+// Put checks them first): field names, fields, and the whole row.
+const (
+	maxFieldName = 128
+	maxFields    = 1900 // of logstorage's 2000, room for the columns above
+	maxRowBytes  = 2 << 20
+)
+
+// token encodes s as one logstorage token: ASCII letters and digits as
+// they are, every other rune (and '_', the escape) as _<hex>_. The code is
+// prefix-free and injective, so a token filter matches exactly the value,
+// a prefix filter exactly the values with that prefix.
+func token(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for _, r := range s {
+		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			continue
+		}
+		b.WriteByte('_')
+		b.WriteString(strconv.FormatInt(int64(r), 16))
+		b.WriteByte('_')
+	}
+	return b.String()
+}
+
+// sortID encodes an id with letters only ('a'..'p' per half byte): its
+// string order is the id's byte order, and logstorage's sort, which
+// compares runs of digits as numbers, sees no digits.
+func sortID(id string) string {
+	b := make([]byte, 2*len(id))
+	for i := 0; i < len(id); i++ {
+		b[2*i], b[2*i+1] = 'a'+id[i]>>4, 'a'+id[i]&15
+	}
+	return string(b)
+}
+
+// number is a number's canonical spelling, the same for a stored value and
+// a query's value.
+func number(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// timeKey is a time in fixed width, UTC, nanoseconds: for the years 0-9999
+// string order is time order.
+func timeKey(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
+
+// rowBuilder builds the fields of documents, reusing its buffers.
+type rowBuilder struct {
+	fs      []logstorage.Field
+	words   map[string]*strings.Builder
+	lists   map[string]*strings.Builder
+	seenKW  map[string]bool
+	kw      strings.Builder
+	skipped bool
+}
+
+func (rb *rowBuilder) reset() {
+	rb.fs = rb.fs[:0]
+	clear(rb.words)
+	clear(rb.lists)
+	clear(rb.seenKW)
+	rb.kw.Reset()
+	rb.skipped = false
+}
+
+// docTime is a document's time: its @timestamp when it has one, else the
+// time it was given.
+func docTime(d index.Doc) time.Time {
+	if s, ok := d.Fields["@timestamp"].(string); ok {
+		if t, err := event.ParseTime(s); err == nil {
+			return t
+		}
+	}
+	return d.Time
+}
+
+// build returns the row of a document (its dataset first, the stream
+// field).
+func (rb *rowBuilder) build(id string, src []byte, doc map[string]any) []logstorage.Field {
+	if rb.words == nil {
+		rb.words, rb.lists, rb.seenKW = map[string]*strings.Builder{}, map[string]*strings.Builder{}, map[string]bool{}
+	}
+	rb.reset()
+	ds, _ := query.Lookup(doc, colDataset).(string)
+	rb.fs = append(rb.fs, logstorage.Field{Name: colDataset, Value: ds},
+		logstorage.Field{Name: colID, Value: sortID(id)},
+		logstorage.Field{Name: colSource, Value: string(src)})
+	rb.walk("", doc, false)
+	for _, k := range query.Keywords(nil, doc) {
+		if k == "" || rb.seenKW[k] {
+			continue
+		}
+		rb.seenKW[k] = true
+		if rb.kw.Len() > 0 {
+			rb.kw.WriteByte(' ')
+		}
+		rb.kw.WriteString(token(k))
+	}
+	if rb.kw.Len() > 0 {
+		rb.fs = append(rb.fs, logstorage.Field{Name: colKeywords, Value: rb.kw.String()})
+	}
+	for name, b := range rb.words {
+		rb.add(name, b.String())
+	}
+	for name, b := range rb.lists {
+		rb.add(name, b.String())
+	}
+	return rb.fs
+}
+
+func (rb *rowBuilder) add(name, value string) {
+	if len(name) > maxFieldName || len(rb.fs) >= maxFields {
+		rb.skipped = true
+		return
+	}
+	rb.fs = append(rb.fs, logstorage.Field{Name: name, Value: value})
+}
+
+// appendTo adds value to a column built of tokens (words, lists), sep
+// between a list's elements (a phrase never spans two).
+func (rb *rowBuilder) appendTo(m map[string]*strings.Builder, name, sep, value string) {
+	b := m[name]
+	if b == nil {
+		b = &strings.Builder{}
+		m[name] = b
+	} else {
+		b.WriteString(sep)
+	}
+	b.WriteString(value)
+}
+
+// walk indexes the leaves of v under name. Values of a list are the list's
+// (inList): as query.Lookup, objects inside lists are not fields.
+func (rb *rowBuilder) walk(name string, v any, inList bool) {
+	if m, ok := v.(map[string]any); ok {
+		if inList {
+			return
+		}
+		for k, c := range m {
+			if strings.IndexByte(k, '#') >= 0 {
+				continue
+			}
+			if name != "" {
+				k = name + "." + k
+			}
+			rb.walk(k, c, false)
+		}
+		return
+	}
+	if name == colKeywords || name == colDataset && !inList {
+		return // the keywords are Keywords'; the dataset is already the stream field
+	}
+	switch v := v.(type) {
+	case []any:
+		if inList {
+			return
+		}
+		for _, c := range v {
+			rb.walk(name, c, true)
+		}
+	case string:
+		switch {
+		case query.IsText(name):
+			var words []string
+			for _, w := range query.Words(v) {
+				words = append(words, token(w))
+			}
+			rb.appendTo(rb.words, name+sufWords, "\n", strings.Join(words, " "))
+		case !query.Indexable(v) || v == "":
+		case inList:
+			rb.appendTo(rb.lists, name+sufList, " ", token(v))
+		default:
+			rb.add(name, v)
+			// @timestamp is the row's _time.
+			if query.IsDate(name) && name != "@timestamp" {
+				if t, ok := query.ParseTime(v); ok {
+					rb.add(name+sufTime, timeKey(t))
+				}
+			}
+		}
+	case bool:
+		if query.IsText(name) {
+			return
+		}
+		if inList {
+			rb.appendTo(rb.lists, name+sufList, " ", token(strconv.FormatBool(v)))
+		} else {
+			rb.add(name, strconv.FormatBool(v))
+		}
+	case float64:
+		if query.IsText(name) || math.IsInf(v, 0) || math.IsNaN(v) {
+			return
+		}
+		if inList {
+			rb.appendTo(rb.lists, name+sufListNum, " ", token(number(v)))
+		} else {
+			rb.add(name+sufNumber, number(v))
+		}
+	}
+}
