@@ -8,9 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/index"
 	"github.com/hindsight-dev/hindsight/internal/index/embedded"
+	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	indexerapp "github.com/hindsight-dev/hindsight/services/indexer/app"
 )
 
