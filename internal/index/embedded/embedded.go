@@ -87,10 +87,11 @@ func (f Flags) Options(reg prometheus.Registerer) Options {
 
 const listsFile = "lists.json"
 
-// quiet lowers logstorage's logger (its package-level flag, which nothing
-// else reads: our binaries parse their own flag sets) to warnings: it logs
-// every snapshot Put takes.
-var quiet sync.Once
+// setup prepares logstorage's package-level settings, which are flags of
+// the standard flag set (our binaries parse flag sets of their own): its
+// memory budget panics unless that set counts as parsed, and its logger
+// is lowered to warnings (it logs every snapshot Put takes).
+var setup sync.Once
 
 // Open opens the index in dir, creating it if missing; it keeps every day.
 func Open(dir string) (*Index, error) { return OpenWith(dir, Options{}) }
@@ -98,7 +99,10 @@ func Open(dir string) (*Index, error) { return OpenWith(dir, Options{}) }
 // OpenWith opens the index in dir with a retention, a disk bound and
 // metrics.
 func OpenWith(dir string, opt Options) (ix *Index, err error) {
-	quiet.Do(func() {
+	setup.Do(func() {
+		if !flag.Parsed() {
+			_ = flag.CommandLine.Parse(nil)
+		}
 		if f := flag.Lookup("loggerLevel"); f != nil {
 			_ = f.Value.Set("WARN")
 		}

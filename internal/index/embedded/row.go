@@ -57,6 +57,9 @@ const (
 // prefix-free and injective, so a token filter matches exactly the value,
 // a prefix filter exactly the values with that prefix.
 func token(s string) string {
+	if plainToken(s) {
+		return s
+	}
 	var b strings.Builder
 	b.Grow(len(s) + 8)
 	for _, r := range s {
@@ -69,6 +72,67 @@ func token(s string) string {
 		b.WriteByte('_')
 	}
 	return b.String()
+}
+
+func plainToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// wordTokens appends to b the tokens of query.Words(s), space-separated:
+// for ASCII text in one pass over its bytes (most log lines), else through
+// query.Words (a test holds the two equal).
+func wordTokens(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			for j, w := range query.Words(s) {
+				if j > 0 {
+					b.WriteByte(' ')
+				}
+				b.WriteString(token(w))
+			}
+			return
+		}
+	}
+	wordy := func(i int) bool {
+		if i < 0 || i >= len(s) {
+			return false
+		}
+		c := s[i]
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+	}
+	first := true
+	for i := 0; i < len(s); {
+		if !wordy(i) {
+			i++
+			continue
+		}
+		// A word: wordy bytes, and '.' or '\'' between two of them.
+		if !first {
+			b.WriteByte(' ')
+		}
+		first = false
+	word:
+		for ; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case c >= 'A' && c <= 'Z':
+				b.WriteByte(c + 'a' - 'A')
+			case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+				b.WriteByte(c)
+			case c == '_':
+				b.WriteString("_5f_")
+			case (c == '.' || c == '\'') && wordy(i-1) && wordy(i+1):
+				b.WriteString(token(string(c)))
+			default:
+				break word
+			}
+		}
+	}
 }
 
 // sortID encodes an id with letters only ('a'..'p' per half byte): its
@@ -207,11 +271,14 @@ func (rb *rowBuilder) walk(name string, v any, inList bool) {
 	case string:
 		switch {
 		case query.IsText(name):
-			var words []string
-			for _, w := range query.Words(v) {
-				words = append(words, token(w))
+			b := rb.words[name+sufWords]
+			if b == nil {
+				b = &strings.Builder{}
+				rb.words[name+sufWords] = b
+			} else {
+				b.WriteByte('\n')
 			}
-			rb.appendTo(rb.words, name+sufWords, "\n", strings.Join(words, " "))
+			wordTokens(b, v)
 		case !query.Indexable(v) || v == "":
 		case inList:
 			rb.appendTo(rb.lists, name+sufList, " ", token(v))
