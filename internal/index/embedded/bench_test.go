@@ -23,8 +23,8 @@ func nginxDocs(n int, base time.Time) []index.Doc {
 		path, code := paths[i%len(paths)], codes[i%len(codes)]
 		ip := fmt.Sprintf("10.0.%d.%d", i/256%256, i%256)
 		src, _ := json.Marshal(map[string]any{
-			"@timestamp": t.Format(time.RFC3339Nano),
-			"message":    fmt.Sprintf(`%s - - [%s] "GET %s HTTP/1.1" %d %d "-" "Mozilla/5.0"`, ip, t.Format("02/Jan/2006:15:04:05 -0700"), path, code, 512+i%1000),
+			"@timestamp":  t.Format(time.RFC3339Nano),
+			"message":     fmt.Sprintf(`%s - - [%s] "GET %s HTTP/1.1" %d %d "-" "Mozilla/5.0"`, ip, t.Format("02/Jan/2006:15:04:05 -0700"), path, code, 512+i%1000),
 			"data_stream": map[string]any{"type": "logs", "dataset": "nginx.access", "namespace": "default"},
 			"event":       map[string]any{"id": id},
 			"host":        map[string]any{"name": fmt.Sprintf("web-%d", i%4)},
