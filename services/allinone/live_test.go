@@ -56,7 +56,10 @@ func crashChild(v string) int {
 	killAfter, _ := strconv.Atoi(after)
 	sink := &killingSink{liveSink: newLiveSink(ix, indexerapp.Batch{Docs: 300, Bytes: 5 << 20, Interval: 20 * time.Millisecond}), after: killAfter}
 	cons, err := kafkaconsume.New(kafkaconsume.Config{Brokers: []string{brokers}, Group: crashGroup, TopicsRegex: kafkaconsume.DefaultTopicsRegex,
-		MaxPollRecords: 300, Tick: 20 * time.Millisecond, LagInterval: -1}, sink, "indexer", slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		MaxPollRecords: 300, Tick: 20 * time.Millisecond, LagInterval: -1,
+		// The killed member's session ends sooner, so the restarted one
+		// gets the partitions in seconds.
+		ClientOpts: []kgo.Opt{kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond)}}, sink, "indexer", slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
