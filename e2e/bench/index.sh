@@ -61,9 +61,8 @@ day=$(date -u -d yesterday +%Y-%m-%d)
 from="${day}T00:00:00Z"
 to=$(date -u -d "$day + 1 day" +%Y-%m-%dT00:00:00Z)
 # One line a (86400/lines) s over the day; one needle; every 50th a 500.
-awk -v n="$lines" -v day="$day" 'BEGIN {
+awk -v n="$lines" -v base="$(date -u -d "$from" +%s)" 'BEGIN {
   split("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec", mon, " ")
-  split(day, d, "-"); base = mktime(d[1] " " d[2] " " d[3] " 00 00 00", 1)
   np = split("/ /api/users /api/orders /static/app.js /health /api/search /login /api/cart", paths, " ")
   for (i = 0; i < n; i++) {
     t = base + int(i * 86400 / n)
