@@ -49,8 +49,20 @@ type Index struct {
 	mu sync.Mutex
 	rb rowBuilder
 
-	listsMu sync.RWMutex
-	lists   map[string]bool // fields that held a list (a range over them is decided row by row)
+	catMu sync.RWMutex
+	cat   catalog
+}
+
+// catalog is which columns the index has, persisted (catalogFile) before
+// rows using a new one are added: bare words search every exact and list
+// column (an index holds no copy of every value), and a range over a field
+// that held a list is decided row by row.
+type catalog struct {
+	Exact    []string `json:"exact"`    // exact string/boolean columns
+	Lists    []string `json:"lists"`    // fields that held a list
+	Keywords bool     `json:"keywords"` // whether the keywords column was written
+	exact    map[string]bool
+	lists    map[string]bool
 }
 
 var _ index.Index = (*Index)(nil)
@@ -85,7 +97,7 @@ func (f Flags) Options(reg prometheus.Registerer) Options {
 	return Options{Retention: f.Retention, MaxBytes: f.MaxBytes, Registerer: reg}
 }
 
-const listsFile = "lists.json"
+const catalogFile = "fields.json"
 
 // setup prepares logstorage's package-level settings, which are flags of
 // the standard flag set (our binaries parse flag sets of their own): its
@@ -110,17 +122,20 @@ func OpenWith(dir string, opt Options) (ix *Index, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded index: %w", err)
 	}
-	ix = &Index{dir: dir, lists: map[string]bool{}}
-	if b, err := os.ReadFile(filepath.Join(dir, listsFile)); err == nil {
-		var names []string
-		if err := json.Unmarshal(b, &names); err != nil {
-			return nil, fmt.Errorf("embedded index %s: %s: %w", dir, listsFile, err)
-		}
-		for _, n := range names {
-			ix.lists[n] = true
+	ix = &Index{dir: dir}
+	if b, err := os.ReadFile(filepath.Join(dir, catalogFile)); err == nil {
+		if err := json.Unmarshal(b, &ix.cat); err != nil {
+			return nil, fmt.Errorf("embedded index %s: %s: %w", dir, catalogFile, err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("embedded index %s: %w", dir, err)
+	}
+	ix.cat.exact, ix.cat.lists = map[string]bool{}, map[string]bool{}
+	for _, f := range ix.cat.Exact {
+		ix.cat.exact[f] = true
+	}
+	for _, f := range ix.cat.Lists {
+		ix.cat.lists[f] = true
 	}
 	const forever = 100 * 365 * 24 * time.Hour
 	cfg := &logstorage.StorageConfig{
@@ -189,7 +204,7 @@ func (ix *Index) Put(ctx context.Context, docs []index.Doc) error {
 	defer logstorage.PutLogRows(lr)
 	var rejects index.Rejects
 	days := map[string]bool{}
-	var newLists []string
+	var grow catalog
 	for i, d := range keep {
 		if have[sortID(d.ID)] {
 			continue
@@ -201,19 +216,14 @@ func (ix *Index) Put(ctx context.Context, docs []index.Doc) error {
 				Reason: fmt.Sprintf("document of %d bytes indexed, at most %d", n, maxRowBytes)})
 			continue
 		}
-		for name := range ix.rb.lists {
-			f := strings.TrimSuffix(strings.TrimSuffix(name, sufList), sufListNum)
-			if !ix.hasList(f) {
-				newLists = append(newLists, f)
-			}
-		}
+		ix.newColumns(&grow)
 		lr.MustAdd(tenant, t.UnixNano(), fields, -1)
 		days[t.UTC().Format("20060102")] = true
 	}
-	if len(newLists) > 0 {
-		// Before the rows: a range over such a field must be decided row by
-		// row as soon as one of them is searchable.
-		if err := ix.addLists(newLists); err != nil {
+	if len(grow.Exact)+len(grow.Lists) > 0 || grow.Keywords {
+		// Before the rows: searches must know the columns as soon as a row
+		// having them is searchable.
+		if err := ix.addColumns(grow); err != nil {
 			return err
 		}
 	}
@@ -266,22 +276,46 @@ func (ix *Index) stored(ctx context.Context, docs []index.Doc, lo, hi time.Time)
 	return have, err
 }
 
-func (ix *Index) hasList(field string) bool {
-	ix.listsMu.RLock()
-	defer ix.listsMu.RUnlock()
-	return ix.lists[field]
+// newColumns adds to grow the columns of the row just built that the
+// catalog (and grow) lack.
+func (ix *Index) newColumns(grow *catalog) {
+	ix.catMu.RLock()
+	defer ix.catMu.RUnlock()
+	for _, f := range ix.rb.exact {
+		if !ix.cat.exact[f] && !slices.Contains(grow.Exact, f) {
+			grow.Exact = append(grow.Exact, f)
+		}
+	}
+	for name := range ix.rb.lists {
+		f := strings.TrimSuffix(strings.TrimSuffix(name, sufListNum), sufList)
+		if !ix.cat.lists[f] && !slices.Contains(grow.Lists, f) {
+			grow.Lists = append(grow.Lists, f)
+		}
+	}
+	if ix.rb.kw.Len() > 0 && !ix.cat.Keywords {
+		grow.Keywords = true
+	}
 }
 
-// addLists records fields that hold lists, durably (written whole, then
-// renamed over the old file).
-func (ix *Index) addLists(fields []string) error {
-	ix.listsMu.Lock()
-	defer ix.listsMu.Unlock()
-	for _, f := range fields {
-		ix.lists[f] = true
-	}
-	b, _ := json.Marshal(slices.Sorted(maps.Keys(ix.lists)))
-	tmp := filepath.Join(ix.dir, listsFile+".tmp")
+// columns is a snapshot of the catalog for a search.
+func (ix *Index) columns() (exact []string, lists map[string]bool, keywords bool) {
+	ix.catMu.RLock()
+	defer ix.catMu.RUnlock()
+	return ix.cat.Exact, ix.cat.lists, ix.cat.Keywords
+}
+
+// addColumns records new columns, durably (written whole, then renamed over
+// the old file).
+func (ix *Index) addColumns(grow catalog) error {
+	ix.catMu.Lock()
+	defer ix.catMu.Unlock()
+	next := catalog{Exact: slices.Clone(ix.cat.Exact), Lists: slices.Clone(ix.cat.Lists), Keywords: ix.cat.Keywords || grow.Keywords}
+	next.Exact = append(next.Exact, grow.Exact...)
+	next.Lists = append(next.Lists, grow.Lists...)
+	slices.Sort(next.Exact)
+	slices.Sort(next.Lists)
+	b, _ := json.Marshal(next)
+	tmp := filepath.Join(ix.dir, catalogFile+".tmp")
 	f, err := os.Create(tmp)
 	if err == nil {
 		_, err = f.Write(b)
@@ -293,11 +327,19 @@ func (ix *Index) addLists(fields []string) error {
 		}
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(ix.dir, listsFile))
+		err = os.Rename(tmp, filepath.Join(ix.dir, catalogFile))
 	}
 	if err != nil {
 		return fmt.Errorf("embedded index %s: %w", ix.dir, err)
 	}
+	next.exact, next.lists = maps.Clone(ix.cat.exact), maps.Clone(ix.cat.lists)
+	for _, f := range grow.Exact {
+		next.exact[f] = true
+	}
+	for _, f := range grow.Lists {
+		next.lists[f] = true
+	}
+	ix.cat = next
 	return nil
 }
 

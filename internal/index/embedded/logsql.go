@@ -3,6 +3,7 @@ package embedded
 import (
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,19 +25,25 @@ const (
 	matchNone = "!*"
 )
 
+// columns are the index's catalog, as a translation needs it.
+type columns struct {
+	exact    []string        // exact columns, which bare words search
+	lists    map[string]bool // fields that held lists
+	keywords bool            // whether the keywords column holds values
+}
+
 // toLogsQL translates a parsed query; see package query for the semantics,
 // which OpenSearch shares, and row.go for the columns.
-// lists says whether a field has ever held a list in this index.
-func toLogsQL(n query.Node, lists func(field string) bool) filter {
+func (cs columns) toLogsQL(n query.Node) filter {
 	switch n := n.(type) {
 	case nil:
 		return filter{matchAll, true}
 	case query.And:
-		return join(n.Nodes, " ", lists)
+		return cs.join(n.Nodes, " ")
 	case query.Or:
-		return join(n.Nodes, " or ", lists)
+		return cs.join(n.Nodes, " or ")
 	case query.Not:
-		c := toLogsQL(n.Node, lists)
+		c := cs.toLogsQL(n.Node)
 		if !c.exact {
 			// The complement of a superset is no superset.
 			return filter{matchAll, false}
@@ -46,7 +53,7 @@ func toLogsQL(n query.Node, lists func(field string) bool) filter {
 		if n.Field == query.AnyField {
 			text := n
 			text.Field = query.DefaultTextField
-			return anyOf(textMatch(text), keywordsMatch(n))
+			return anyOf(textMatch(text), cs.keywordsMatch(n))
 		}
 		if query.IsText(n.Field) {
 			return filter{textMatch(n), true}
@@ -54,20 +61,18 @@ func toLogsQL(n query.Node, lists func(field string) bool) filter {
 		return filter{exactMatch(n), true}
 	case query.Range:
 		if n.Field == query.AnyField {
-			// Over every exact value as strings: the keywords column holds
-			// tokens, whose order is not the values'.
-			return filter{col(colKeywords) + ":*", false}
+			return cs.keywordsRange(n)
 		}
-		return rangeFilter(n, lists(n.Field))
+		return rangeFilter(n, cs.lists[n.Field])
 	}
 	return filter{matchNone, true}
 }
 
-func join(ns []query.Node, op string, lists func(string) bool) filter {
+func (cs columns) join(ns []query.Node, op string) filter {
 	out := filter{exact: true}
 	parts := make([]string, len(ns))
 	for i, c := range ns {
-		f := toLogsQL(c, lists)
+		f := cs.toLogsQL(c)
 		parts[i] = f.q
 		out.exact = out.exact && f.exact
 	}
@@ -109,17 +114,63 @@ func textMatch(m query.Match) string {
 	return "(" + strings.Join(parts, " ") + ")"
 }
 
-// keywordsMatch: a bare word or phrase equal to one exact value, or a
-// wildcard matching one (case-sensitive, as on a keyword field).
-func keywordsMatch(m query.Match) string {
-	c := col(colKeywords)
-	if m.Wildcard {
-		return tokenWildcard(c, m.Value)
-	}
-	if !query.Indexable(m.Value) {
+// keywordsMatch: a bare word or phrase equal to one exact value (of any
+// exact column, list or the keywords column), or a wildcard matching one
+// (case-sensitive, as on a keyword field).
+func (cs columns) keywordsMatch(m query.Match) string {
+	if !m.Wildcard && (!query.Indexable(m.Value) || m.Value == "") {
 		return matchNone
 	}
-	return c + ":" + quote(token(m.Value))
+	var parts []string
+	for _, f := range cs.exact {
+		if m.Wildcard {
+			parts = append(parts, wildcard(col(f), m.Value))
+		} else {
+			parts = append(parts, col(f)+":="+quote(m.Value))
+		}
+	}
+	toks := make([]string, 0, len(cs.lists)+1)
+	for f := range cs.lists {
+		toks = append(toks, f+sufList)
+	}
+	slices.Sort(toks)
+	if cs.keywords {
+		toks = append(toks, colKeywords)
+	}
+	for _, c := range toks {
+		if m.Wildcard {
+			parts = append(parts, tokenWildcard(col(c), m.Value))
+		} else {
+			parts = append(parts, col(c)+":"+quote(token(m.Value)))
+		}
+	}
+	if len(parts) == 0 {
+		return matchNone
+	}
+	return "(" + strings.Join(parts, " or ") + ")"
+}
+
+// keywordsRange: a bare range over every exact value as strings; values in
+// lists and the keywords column are tokens, not ordered, so when there are
+// any the rows having them are decided one by one.
+func (cs columns) keywordsRange(r query.Range) filter {
+	var parts []string
+	for _, f := range cs.exact {
+		parts = append(parts, stringRange(col(f), r.Min, r.Max, r.IncMin, r.IncMax))
+	}
+	exact := true
+	for f := range cs.lists {
+		parts = append(parts, col(f+sufList)+":*")
+		exact = false
+	}
+	if cs.keywords {
+		parts = append(parts, col(colKeywords)+":*")
+		exact = false
+	}
+	if len(parts) == 0 {
+		return filter{matchNone, true}
+	}
+	return filter{"(" + strings.Join(parts, " or ") + ")", exact}
 }
 
 // exactMatch: the whole string value (or a list's element), or the number

@@ -154,23 +154,25 @@ func number(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 // string order is time order.
 func timeKey(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
 
-// rowBuilder builds the fields of documents, reusing its buffers.
+// rowBuilder builds the fields of documents, reusing its buffers, and
+// says which exact and list columns a row has (the catalog, which bare
+// words search).
 type rowBuilder struct {
-	fs      []logstorage.Field
-	words   map[string]*strings.Builder
-	lists   map[string]*strings.Builder
-	seenKW  map[string]bool
-	kw      strings.Builder
-	skipped bool
+	fs     []logstorage.Field
+	words  map[string]*strings.Builder
+	lists  map[string]*strings.Builder
+	exact  []string // exact columns of the row
+	seenKW map[string]bool
+	kw     strings.Builder
 }
 
 func (rb *rowBuilder) reset() {
 	rb.fs = rb.fs[:0]
+	rb.exact = rb.exact[:0]
 	clear(rb.words)
 	clear(rb.lists)
 	clear(rb.seenKW)
 	rb.kw.Reset()
-	rb.skipped = false
 }
 
 // docTime is a document's time: its @timestamp when it has one, else the
@@ -195,35 +197,58 @@ func (rb *rowBuilder) build(id string, src []byte, doc map[string]any) []logstor
 	rb.fs = append(rb.fs, logstorage.Field{Name: colDataset, Value: ds},
 		logstorage.Field{Name: colID, Value: sortID(id)},
 		logstorage.Field{Name: colSource, Value: string(src)})
-	rb.walk("", doc, false)
-	for _, k := range query.Keywords(nil, doc) {
-		if k == "" || rb.seenKW[k] {
-			continue
-		}
-		rb.seenKW[k] = true
-		if rb.kw.Len() > 0 {
-			rb.kw.WriteByte(' ')
-		}
-		rb.kw.WriteString(token(k))
+	if ds != "" {
+		rb.exact = append(rb.exact, colDataset)
 	}
-	if rb.kw.Len() > 0 {
-		rb.fs = append(rb.fs, logstorage.Field{Name: colKeywords, Value: rb.kw.String()})
-	}
+	rb.walk("", doc, modeField)
 	for name, b := range rb.words {
 		rb.add(name, b.String())
 	}
 	for name, b := range rb.lists {
-		rb.add(name, b.String())
+		if !rb.add(name, b.String()) {
+			for _, t := range strings.Split(b.String(), " ") {
+				rb.keyword(t)
+			}
+		}
+	}
+	if rb.kw.Len() > 0 {
+		rb.fs = append(rb.fs, logstorage.Field{Name: colKeywords, Value: rb.kw.String()})
 	}
 	return rb.fs
 }
 
-func (rb *rowBuilder) add(name, value string) {
-	if len(name) > maxFieldName || len(rb.fs) >= maxFields {
-		rb.skipped = true
+// keyword adds a token to the keywords column: the exact values
+// (query.Keywords) no exact or list column of the row holds.
+func (rb *rowBuilder) keyword(tok string) {
+	if tok == "" || rb.seenKW[tok] {
 		return
 	}
+	rb.seenKW[tok] = true
+	if rb.kw.Len() > 0 {
+		rb.kw.WriteByte(' ')
+	}
+	rb.kw.WriteString(tok)
+}
+
+// add adds a column; past logstorage's limits (a long name, too many
+// fields) the field stays in the source but is not indexed, and add says
+// so.
+func (rb *rowBuilder) add(name, value string) bool {
+	if len(name) > maxFieldName || len(rb.fs) >= maxFields {
+		return false
+	}
 	rb.fs = append(rb.fs, logstorage.Field{Name: name, Value: value})
+	return true
+}
+
+// addExact adds an exact column, or the value to the keywords column when
+// the column cannot be added.
+func (rb *rowBuilder) addExact(name, value string) {
+	if rb.add(name, value) {
+		rb.exact = append(rb.exact, name)
+	} else {
+		rb.keyword(token(value))
+	}
 }
 
 // appendTo adds value to a column built of tokens (words, lists), sep
@@ -239,35 +264,77 @@ func (rb *rowBuilder) appendTo(m map[string]*strings.Builder, name, sep, value s
 	b.WriteString(value)
 }
 
-// walk indexes the leaves of v under name. Values of a list are the list's
-// (inList): as query.Lookup, objects inside lists are not fields.
-func (rb *rowBuilder) walk(name string, v any, inList bool) {
-	if m, ok := v.(map[string]any); ok {
-		if inList {
+type walkMode int
+
+const (
+	modeField   walkMode = iota // a field query.Lookup finds
+	modeList                    // an element of a list
+	modeKeyword                 // only among the keywords (query.Keywords), not a field
+)
+
+// walk indexes the leaves of v under name.
+func (rb *rowBuilder) walk(name string, v any, mode walkMode) {
+	if mode == modeKeyword {
+		// query.Keywords: every string and boolean, at any depth.
+		switch v := v.(type) {
+		case map[string]any:
+			for k, c := range v {
+				if name != "" {
+					k = name + "." + k
+				}
+				rb.walk(k, c, modeKeyword)
+			}
+		case []any:
+			for _, c := range v {
+				rb.walk(name, c, modeKeyword)
+			}
+		case string:
+			if !query.IsText(name) && !query.IsDate(name) && name != colKeywords && query.Indexable(v) {
+				rb.keyword(token(v))
+			}
+		case bool:
+			rb.keyword(token(strconv.FormatBool(v)))
+		}
+		return
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		if mode == modeList {
+			// As query.Lookup, objects inside lists are not fields.
+			rb.walk(name, v, modeKeyword)
 			return
 		}
-		for k, c := range m {
+		for k, c := range v {
+			m := modeField
 			if strings.IndexByte(k, '#') >= 0 {
-				continue
+				m = modeKeyword
 			}
 			if name != "" {
 				k = name + "." + k
 			}
-			rb.walk(k, c, false)
+			rb.walk(k, c, m)
 		}
 		return
-	}
-	if name == colKeywords || name == colDataset && !inList {
-		return // the keywords are Keywords'; the dataset is already the stream field
-	}
-	switch v := v.(type) {
 	case []any:
-		if inList {
+		if mode == modeList {
+			rb.walk(name, v, modeKeyword)
 			return
 		}
 		for _, c := range v {
-			rb.walk(name, c, true)
+			rb.walk(name, c, modeList)
 		}
+		return
+	}
+	if name == colKeywords {
+		rb.walk(name, v, modeKeyword)
+		return
+	}
+	if name == colDataset && mode == modeField {
+		if _, ok := v.(string); ok {
+			return // the stream field, added first
+		}
+	}
+	switch v := v.(type) {
 	case string:
 		switch {
 		case query.IsText(name):
@@ -280,31 +347,37 @@ func (rb *rowBuilder) walk(name string, v any, inList bool) {
 			}
 			wordTokens(b, v)
 		case !query.Indexable(v) || v == "":
-		case inList:
+		case mode == modeList:
+			if query.IsDate(name) {
+				return
+			}
 			rb.appendTo(rb.lists, name+sufList, " ", token(v))
-		default:
+		case query.IsDate(name):
+			// Not a keyword: the raw string for exact matches, and the
+			// time (but @timestamp's is the row's _time).
 			rb.add(name, v)
-			// @timestamp is the row's _time.
-			if query.IsDate(name) && name != "@timestamp" {
+			if name != "@timestamp" {
 				if t, ok := query.ParseTime(v); ok {
 					rb.add(name+sufTime, timeKey(t))
 				}
 			}
+		default:
+			rb.addExact(name, v)
 		}
 	case bool:
-		if query.IsText(name) {
-			return
-		}
-		if inList {
+		switch {
+		case query.IsText(name):
+			rb.keyword(token(strconv.FormatBool(v)))
+		case mode == modeList:
 			rb.appendTo(rb.lists, name+sufList, " ", token(strconv.FormatBool(v)))
-		} else {
-			rb.add(name, strconv.FormatBool(v))
+		default:
+			rb.addExact(name, strconv.FormatBool(v))
 		}
 	case float64:
 		if query.IsText(name) || math.IsInf(v, 0) || math.IsNaN(v) {
 			return
 		}
-		if inList {
+		if mode == modeList {
 			rb.appendTo(rb.lists, name+sufListNum, " ", token(number(v)))
 		} else {
 			rb.add(name+sufNumber, number(v))

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +23,8 @@ import (
 // over it. A filter logstorage cannot make exact is run as a superset whose
 // rows query.Matches decides, and everything is counted here.
 func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, error) {
-	f := toLogsQL(r.Query, ix.hasList)
+	exact, lists, kw := ix.columns()
+	f := columns{exact: exact, lists: lists, keywords: kw}.toLogsQL(r.Query)
 	base := timeFilter(r.From, r.To)
 	if len(r.Datasets) > 0 {
 		ds := make([]string, len(r.Datasets))
@@ -35,29 +37,48 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 	if !f.exact {
 		return ix.searchRows(ctx, r, base)
 	}
+	// The total, the page, the histogram and each field's top values are
+	// scans of their own: run together (the total is the histogram's sum
+	// when there is one, its buckets covering [From, To)).
 	out := &index.Result{}
-	var err error
-	if out.Total, err = ix.count(ctx, base); err != nil {
-		return nil, err
-	}
-	if r.Size > 0 && out.Total > int64(r.Offset) {
-		if out.Hits, err = ix.page(ctx, r, base); err != nil {
-			return nil, err
-		}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed error
+	do := func(f func() error) {
+		wg.Go(func() {
+			if err := f(); err != nil {
+				mu.Lock()
+				failed = err
+				mu.Unlock()
+			}
+		})
 	}
 	if len(r.Buckets) > 0 {
-		if out.Counts, err = ix.histogram(ctx, r, base); err != nil {
-			return nil, err
-		}
+		do(func() (err error) {
+			out.Counts, err = ix.histogram(ctx, r, base)
+			for _, n := range out.Counts {
+				out.Total += n
+			}
+			return err
+		})
+	} else {
+		do(func() (err error) { out.Total, err = ix.count(ctx, base); return err })
+	}
+	if r.Size > 0 {
+		do(func() (err error) { out.Hits, err = ix.page(ctx, r, base); return err })
+	}
+	tops := make([][]index.ValueCount, len(r.Top))
+	for i, field := range r.Top {
+		do(func() (err error) { tops[i], err = ix.top(ctx, base, field, topSize(r)); return err })
+	}
+	wg.Wait()
+	if failed != nil {
+		return nil, failed
 	}
 	if len(r.Top) > 0 {
 		out.Top = map[string][]index.ValueCount{}
-		for _, field := range r.Top {
-			vs, err := ix.top(ctx, base, field, topSize(r))
-			if err != nil {
-				return nil, err
-			}
-			out.Top[field] = vs
+		for i, field := range r.Top {
+			out.Top[field] = tops[i]
 		}
 	}
 	return out, nil
@@ -229,14 +250,25 @@ func cut(vs []index.ValueCount, size int) []index.ValueCount {
 	return vs[:min(len(vs), size)]
 }
 
+// maxDecided bounds the rows a search decides one by one (each decoded and
+// kept in memory): past it the search fails, asking for a narrower one.
+const maxDecided = 500000
+
 // searchRows answers r over the rows of a superset filter, each decided
 // by query.Matches on its document.
 func (ix *Index) searchRows(ctx context.Context, r index.Request, base string) (*index.Result, error) {
+	n, err := ix.count(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	if n > maxDecided {
+		return nil, fmt.Errorf("the query has a range over lists or over every field, which is decided event by event: %d events to decide, at most %d; narrow the time range or name the field", n, maxDecided)
+	}
 	var mu sync.Mutex
 	var hs []hit
 	var docs []map[string]any
 	var failed error
-	err := ix.run(ctx, base+" | fields _time, "+col(colID)+", "+col(colSource), func(db *logstorage.DataBlock) {
+	err = ix.run(ctx, base+" | fields _time, "+col(colID)+", "+col(colSource), func(db *logstorage.DataBlock) {
 		ts, ids, srcs := db.GetColumnByName("_time"), db.GetColumnByName(colID), db.GetColumnByName(colSource)
 		if ts == nil || ids == nil || srcs == nil {
 			return
