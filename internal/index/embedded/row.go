@@ -28,7 +28,10 @@ import (
 //	<field>#ln          a list's numbers, one token each
 //	<field>#w           a text field's words (query.Words), one token each, in order
 //	<date>#t            a date field's time, fixed width (string order is time order)
-//	hindsight.keywords  every exact value (query.Keywords), one token each
+//	hindsight.keywords  exact values (query.Keywords) no column above holds, one token each
+//
+// A bare word searches every exact and list column the index's catalog
+// names (embedded.go) and the keywords column: no copy of every value.
 //
 // '#' is not valid in a stored field's own name: a field whose name has one
 // is kept in #src but not indexed.
