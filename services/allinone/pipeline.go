@@ -84,7 +84,7 @@ func (c *config) startPipeline(ctx context.Context, s *server.Server, etcd *etcd
 	}); err != nil {
 		return nil, err
 	}
-	live, err := openLive(filepath.Join(dataDir, "live"))
+	live, err := openLive(filepath.Join(dataDir, "live"), c.Live.Options(s.Registry))
 	if err != nil {
 		return nil, err
 	}
