@@ -176,16 +176,24 @@ func TestFieldEncodingMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestFormatTimeIsTimeLayout holds the digit-by-digit writer to time.Format
+// across the years it writes itself (0-9999, leap days, before the epoch)
+// and past them.
 func TestFormatTimeIsTimeLayout(t *testing.T) {
-	for _, tm := range []time.Time{
-		time.Date(2015, 10, 21, 16, 29, 0, 123456789, time.UTC),
-		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
-		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", 3600)),
-		time.Unix(0, 1),
-		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
-	} {
+	times := []time.Time{
+		time.Unix(0, 0), time.Unix(-1, 999999999), time.Unix(951782400, 1), // 2000-02-29
+		time.Date(1600, 2, 29, 23, 59, 59, 999999999, time.UTC), time.Date(0, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2015, 10, 21, 16, 29, 0, 123456789, time.FixedZone("x", 7200)),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(0, 1),
+	}
+	for s := int64(-70000000000); s < 260000000000; s += 86400*37 + 3599 {
+		times = append(times, time.Unix(s, s%1000000000))
+	}
+	for _, tm := range times {
 		if got, want := FormatTime(tm), tm.UTC().Format(TimeLayout); got != want {
-			t.Errorf("FormatTime(%v) = %s, want %s", tm, got, want)
+			t.Fatalf("%v: %s, want %s", tm, got, want)
 		}
 	}
 }

@@ -218,8 +218,10 @@ func unescape(s string) string {
 	if strings.IndexByte(s, '\\') < 0 {
 		return s
 	}
-	return strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(s)
+	return unescaper.Replace(s)
 }
+
+var unescaper = strings.NewReplacer(`\"`, `"`, `\\`, `\`)
 
 // isToken reports whether s looks like an HTTP method.
 func isToken(s string) bool {

@@ -274,6 +274,7 @@ type chunk struct {
 
 func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawLine, now time.Time, ingested *timestamppb.Timestamp, maxRecord int, step func(int)) chunk {
 	c := chunk{recs: make([]*kgo.Record, 0, len(lines))}
+	out := newRecords(b.GetDataset(), lines)
 	var dst []string
 	for _, l := range lines {
 		c.size += len(l.GetLine())
@@ -297,10 +298,10 @@ func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawL
 			c.dropped++
 			continue
 		}
-		value := encode(e, maxRecord)
+		value := out.value(e, maxRecord)
 		dst = ds.Topics(e, dst[:0])
 		for _, t := range dst {
-			c.recs = append(c.recs, record(t, e, value))
+			c.recs = append(c.recs, out.add(t, e, value))
 		}
 	}
 	return c
