@@ -254,24 +254,37 @@ func appendTime(b []byte, sec int64, nsec int) []byte {
 	if month <= 2 {
 		year++
 	}
-	b = appendDigits(b, year, 4)
-	b = appendDigits(append(b, '-'), month, 2)
-	b = appendDigits(append(b, '-'), day, 2)
-	b = appendDigits(append(b, 'T'), rem/3600, 2)
-	b = appendDigits(append(b, ':'), rem/60%60, 2)
-	b = appendDigits(append(b, ':'), rem%60, 2)
-	b = appendDigits(append(b, '.'), nsec, 9)
-	return append(b, 'Z')
+	// Two digits at a time from a table, into a fixed array appended once.
+	var d [len(TimeLayout)]byte
+	put2(d[0:], year/100)
+	put2(d[2:], year%100)
+	d[4] = '-'
+	put2(d[5:], month)
+	d[7] = '-'
+	put2(d[8:], day)
+	d[10] = 'T'
+	put2(d[11:], rem/3600)
+	d[13] = ':'
+	put2(d[14:], rem/60%60)
+	d[16] = ':'
+	put2(d[17:], rem%60)
+	d[19] = '.'
+	put2(d[20:], nsec/10000000)
+	put2(d[22:], nsec/100000%100)
+	put2(d[24:], nsec/1000%100)
+	put2(d[26:], nsec/10%100)
+	d[28] = byte('0' + nsec%10)
+	d[29] = 'Z'
+	return append(b, d[:]...)
 }
 
-// appendDigits writes v zero-padded to n digits.
-func appendDigits(b []byte, v, n int) []byte {
-	var buf [9]byte
-	for i := n - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return append(b, buf[:n]...)
+const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// put2 writes v (0-99) as two digits.
+func put2(b []byte, v int) {
+	b[0], b[1] = pairs[2*v], pairs[2*v+1]
 }
 
 // Unmarshal decodes an ECS JSON document written by Marshal (or any document

@@ -73,6 +73,14 @@ func appendNumber(buf []byte, f float64) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// plain are the ASCII bytes a JSON string holds as they are.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD, as
 // encoding/json does, so documents stay valid for OpenSearch.
 func appendString(buf []byte, s string) []byte {
@@ -81,7 +89,7 @@ func appendString(buf []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if plain[c] {
 				i++
 				continue
 			}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -34,8 +35,12 @@ func parseJSON(p *Parser, s string, ref time.Time, r *record) error {
 		return errors.New("json: not an object")
 	}
 	flat := make(map[string]*structpb.Value, obj.Len())
+	// The line's keys and strings are copied out of the parser (which
+	// reuses its memory) into one buffer: they fit in the line's length.
+	r.text = make([]byte, 0, len(s))
 	p.timeFromDigits(r, obj, ref)
-	flatten(flat, "", obj)
+	r.name = r.nameBuf[:0]
+	r.flatten(flat, obj)
 	if !r.time.IsZero() {
 		delete(flat, r.timeKey)
 	}
@@ -74,7 +79,7 @@ func (p *Parser) timeFromDigits(r *record, obj *fastjson.Object, ref time.Time) 
 			continue
 		}
 		if v.Type() == fastjson.TypeNumber {
-			if t, ok := p.times.parse(v.String(), ref); ok {
+			if t, ok := p.times.parse(r.digits(v), ref); ok {
 				r.time, r.timeKey = t, k
 			}
 		}
@@ -82,22 +87,51 @@ func (p *Parser) timeFromDigits(r *record, obj *fastjson.Object, ref time.Time) 
 	}
 }
 
-// flatten adds obj's leaves to flat under prefix.
-func flatten(flat map[string]*structpb.Value, prefix string, obj *fastjson.Object) {
+// flatten adds obj's leaves to flat under the prefix in r.name.
+func (r *record) flatten(flat map[string]*structpb.Value, obj *fastjson.Object) {
+	n := len(r.name)
 	obj.Visit(func(key []byte, v *fastjson.Value) {
-		name := fieldName(prefix + string(key))
+		r.name = append(r.name[:n], key...)
 		if v.Type() == fastjson.TypeObject {
 			if sub, _ := v.Object(); sub.Len() > 0 {
-				flatten(flat, name+".", sub)
+				r.name = append(r.name, '.')
+				r.flatten(flat, sub)
 				return
 			}
 		}
-		flat[name] = jsonValue(v)
+		flat[fieldName(r.copy(r.name))] = r.jsonValue(v)
 	})
 }
 
+// copy is b as a string in the line's text buffer, or copied alone when
+// the buffer is full.
+func (r *record) copy(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(r.text)+len(b) > cap(r.text) {
+		return string(b)
+	}
+	start := len(r.text)
+	r.text = append(r.text, b...)
+	// The buffer's bytes are written once and never changed after: the
+	// string may share them.
+	return unsafe.String(&r.text[start], len(b))
+}
+
+// digits are the text of a JSON number.
+func (r *record) digits(v *fastjson.Value) string {
+	start := len(r.text)
+	out := v.MarshalTo(r.text)
+	if cap(out) != cap(r.text) || len(out) == start { // the buffer was full: out is new memory
+		return string(out[start:])
+	}
+	r.text = out
+	return unsafe.String(&r.text[start], len(out)-start)
+}
+
 // jsonValue converts a decoded JSON value; objects inside arrays stay objects.
-func jsonValue(v *fastjson.Value) *structpb.Value {
+func (r *record) jsonValue(v *fastjson.Value) *structpb.Value {
 	switch v.Type() {
 	case fastjson.TypeNull:
 		return structpb.NewNullValue()
@@ -106,26 +140,26 @@ func jsonValue(v *fastjson.Value) *structpb.Value {
 	case fastjson.TypeFalse:
 		return structpb.NewBoolValue(false)
 	case fastjson.TypeString:
-		return structpb.NewStringValue(string(v.GetStringBytes()))
+		return r.str(r.copy(v.GetStringBytes()))
 	case fastjson.TypeNumber:
-		digits := v.String()
+		digits := r.digits(v)
 		f, err := strconv.ParseFloat(digits, 64)
 		if err != nil { // out of float64's range
-			return structpb.NewStringValue(digits)
+			return r.str(digits)
 		}
-		return structpb.NewNumberValue(f)
+		return r.num(f)
 	case fastjson.TypeArray:
 		a, _ := v.Array()
 		l := make([]*structpb.Value, len(a))
 		for i, e := range a {
-			l[i] = jsonValue(e)
+			l[i] = r.jsonValue(e)
 		}
 		return structpb.NewListValue(&structpb.ListValue{Values: l})
 	case fastjson.TypeObject:
 		o, _ := v.Object()
 		s := &structpb.Struct{Fields: make(map[string]*structpb.Value, o.Len())}
 		o.Visit(func(k []byte, e *fastjson.Value) {
-			s.Fields[fieldName(string(k))] = jsonValue(e)
+			s.Fields[fieldName(r.copy(k))] = r.jsonValue(e)
 		})
 		return structpb.NewStructValue(s)
 	}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -166,9 +167,15 @@ func (r *records) add(topic string, e *eventv1.Event, value []byte) *kgo.Record 
 	start := len(r.buf)
 	r.buf = append(r.buf, e.GetId()...)
 	key := r.take(start)
-	start = len(r.buf)
-	r.buf = event.AppendTime(r.buf, e.GetTimestamp().AsTime())
-	stamp := r.take(start)
+	// The time header is the document's @timestamp, which it starts with.
+	stamp, ok := bytes.CutPrefix(value, []byte(`{"@timestamp":"`))
+	if end := bytes.IndexByte(stamp, '"'); ok && end > 0 {
+		stamp = stamp[:end:end]
+	} else {
+		start = len(r.buf)
+		r.buf = event.AppendTime(r.buf, e.GetTimestamp().AsTime())
+		stamp = r.take(start)
+	}
 	if len(r.hdrs)+2 > cap(r.hdrs) {
 		r.hdrs = make([]kgo.RecordHeader, 0, max(2*cap(r.recs), 2))
 	}
