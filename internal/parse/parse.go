@@ -179,7 +179,7 @@ func New(c *routingv1.Parser) (*Parser, error) {
 	case routingv1.Parser_FORMAT_SYSLOG_RFC3164:
 		p.parse, p.hint = parseRFC3164, 8
 	case routingv1.Parser_FORMAT_SYSLOG_RFC5424:
-		p.parse, p.hint = parseRFC5424, 16
+		p.parse, p.hint = parseRFC5424, 12
 	case routingv1.Parser_FORMAT_REGEX:
 		re, err := compilePatterns(c)
 		if err != nil {

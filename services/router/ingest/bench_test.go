@@ -41,13 +41,14 @@ func BenchmarkParseEncode(b *testing.B) {
 			now := time.Now()
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
+			cpu0 := parsetest.CPUTime()
 			for b.Loop() {
 				recs, _, _, _ := prepare(ds, batch, now, DefaultBatchMaxBytes-recordOverhead, nil)
 				if len(recs) != batchLines {
 					b.Fatalf("%d records", len(recs))
 				}
 			}
-			b.ReportMetric(float64(b.N*batchLines)/b.Elapsed().Seconds(), "lines/s")
+			parsetest.ReportLines(b, b.N*batchLines, cpu0)
 		})
 	}
 }
