@@ -197,3 +197,31 @@ func TestFormatTimeIsTimeLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendStringEveryByteEverywhere puts each byte value, and runes of
+// two to four bytes, at each position around the eight-byte steps of
+// appendString: the output must decode to what encoding/json's does
+// (invalid UTF-8 as U+FFFD).
+func TestAppendStringEveryByteEverywhere(t *testing.T) {
+	var specials []string
+	for c := 0; c < 256; c++ {
+		specials = append(specials, string([]byte{byte(c)}))
+	}
+	specials = append(specials, "é", "日", "😀", "\xe6\x97", "\u2028")
+	for _, sp := range specials {
+		for pos := 0; pos < 20; pos++ {
+			s := strings.Repeat("a", pos) + sp + strings.Repeat("b", 20-pos)
+			out := appendString(nil, s)
+			var got string
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("%q: invalid JSON %s: %v", s, out, err)
+			}
+			ref, _ := json.Marshal(s)
+			var want string
+			_ = json.Unmarshal(ref, &want)
+			if got != want {
+				t.Fatalf("%q: decodes to %q, want %q", s, got, want)
+			}
+		}
+	}
+}

@@ -177,23 +177,31 @@ func (r *records) value(e *eventv1.Event, maxBytes int) []byte {
 	return r.take(start)
 }
 
+// id is the event id of the line at src, in the records' buffer: the
+// record key, which the event's Id shares.
+func (r *records) id(src *eventv1.Source) []byte {
+	if cap(r.buf)-len(r.buf) < 64 {
+		r.buf = make([]byte, 0, bufBlock)
+	}
+	start := len(r.buf)
+	r.buf = event.AppendID(r.buf, src)
+	return r.take(start)
+}
+
 // add is one Kafka record of an event with the document value: keyed by
 // the event id (so a resend lands on the same partition, and compaction
 // could dedupe), with the headers consumers use to place it without
 // decoding it.
-func (r *records) add(topic string, e *eventv1.Event, value []byte) *kgo.Record {
-	if cap(r.buf)-len(r.buf) < 128 {
-		r.buf = make([]byte, 0, bufBlock)
-	}
-	start := len(r.buf)
-	r.buf = append(r.buf, e.GetId()...)
-	key := r.take(start)
+func (r *records) add(topic string, e *eventv1.Event, key, value []byte) *kgo.Record {
 	// The time header is the document's @timestamp, which it starts with.
 	stamp, ok := bytes.CutPrefix(value, []byte(`{"@timestamp":"`))
 	if end := bytes.IndexByte(stamp, '"'); ok && end > 0 {
 		stamp = stamp[:end:end]
 	} else {
-		start = len(r.buf)
+		if cap(r.buf)-len(r.buf) < 64 {
+			r.buf = make([]byte, 0, bufBlock)
+		}
+		start := len(r.buf)
 		r.buf = event.AppendTime(r.buf, e.GetTimestamp().AsTime())
 		stamp = r.take(start)
 	}
