@@ -191,7 +191,7 @@ func (p *Parser) extraFields(s string, r *record) error {
 		s = strings.TrimLeft(s, " ")
 		if k < len(p.extra) {
 			if w != "-" && w != "" {
-				r.set(p.extra[k].field, p.extra[k].value(w))
+				r.set(p.extra[k].field, p.extra[k].value(r, w))
 			}
 			continue
 		}
