@@ -20,11 +20,8 @@ type record struct {
 	// so that the map and the values are made once at their size.
 	hint  int
 	slots []slot
-	// text holds strings copied for the line (see copy).
+	// text holds strings copied for the line (see join).
 	text []byte
-	// name is where JSON's dotted names are put together.
-	name    []byte
-	nameBuf [128]byte
 }
 
 // A line's values are made from slabs, a handful per allocation: they are

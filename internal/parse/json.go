@@ -35,12 +35,11 @@ func parseJSON(p *Parser, s string, ref time.Time, r *record) error {
 		return errors.New("json: not an object")
 	}
 	flat := make(map[string]*structpb.Value, obj.Len())
-	// The line's keys and strings are copied out of the parser (which
-	// reuses its memory) into one buffer: they fit in the line's length.
-	r.text = make([]byte, 0, len(s))
+	// The line's keys and strings go into one buffer (see join): they fit
+	// in the line's length, but for nested names' repeated prefixes.
+	r.text = make([]byte, 0, len(s)+64)
 	p.timeFromDigits(r, obj, ref)
-	r.name = r.nameBuf[:0]
-	r.flatten(flat, obj)
+	r.flatten(flat, "", obj)
 	if !r.time.IsZero() {
 		delete(flat, r.timeKey)
 	}
@@ -87,37 +86,42 @@ func (p *Parser) timeFromDigits(r *record, obj *fastjson.Object, ref time.Time) 
 	}
 }
 
-// flatten adds obj's leaves to flat under the prefix in r.name.
-func (r *record) flatten(flat map[string]*structpb.Value, obj *fastjson.Object) {
-	n := len(r.name)
+// flatten adds obj's leaves to flat under prefix.
+func (r *record) flatten(flat map[string]*structpb.Value, prefix string, obj *fastjson.Object) {
 	obj.Visit(func(key []byte, v *fastjson.Value) {
-		r.name = append(r.name[:n], key...)
 		if v.Type() == fastjson.TypeObject {
 			if sub, _ := v.Object(); sub.Len() > 0 {
-				r.name = append(r.name, '.')
-				r.flatten(flat, sub)
+				r.flatten(flat, r.join(prefix, view(key), "."), sub)
 				return
 			}
 		}
-		flat[fieldName(r.copy(r.name))] = r.jsonValue(v)
+		flat[fieldName(r.join(prefix, view(key)))] = r.jsonValue(v)
 	})
 }
 
-// copy is b as a string in the line's text buffer, or copied alone when
-// the buffer is full.
-func (r *record) copy(b []byte) string {
-	if len(b) == 0 {
-		return ""
+// join is the parts put together in the line's text buffer, or alone when
+// the buffer is full: the keys and strings of a line are copied out of the
+// JSON parser (which reuses its memory) in one allocation, not one each.
+func (r *record) join(parts ...string) string {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
 	}
-	if len(r.text)+len(b) > cap(r.text) {
-		return string(b)
+	if n == 0 || len(r.text)+n > cap(r.text) {
+		return strings.Join(parts, "")
 	}
 	start := len(r.text)
-	r.text = append(r.text, b...)
+	for _, p := range parts {
+		r.text = append(r.text, p...)
+	}
 	// The buffer's bytes are written once and never changed after: the
 	// string may share them.
-	return unsafe.String(&r.text[start], len(b))
+	return unsafe.String(&r.text[start], n)
 }
+
+// view is b as a string without a copy, to be read (by join) before b
+// changes, never kept.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // digits are the text of a JSON number.
 func (r *record) digits(v *fastjson.Value) string {
@@ -140,7 +144,7 @@ func (r *record) jsonValue(v *fastjson.Value) *structpb.Value {
 	case fastjson.TypeFalse:
 		return structpb.NewBoolValue(false)
 	case fastjson.TypeString:
-		return r.str(r.copy(v.GetStringBytes()))
+		return r.str(r.join(view(v.GetStringBytes())))
 	case fastjson.TypeNumber:
 		digits := r.digits(v)
 		f, err := strconv.ParseFloat(digits, 64)
@@ -159,7 +163,7 @@ func (r *record) jsonValue(v *fastjson.Value) *structpb.Value {
 		o, _ := v.Object()
 		s := &structpb.Struct{Fields: make(map[string]*structpb.Value, o.Len())}
 		o.Visit(func(k []byte, e *fastjson.Value) {
-			s.Fields[fieldName(r.copy(k))] = r.jsonValue(e)
+			s.Fields[fieldName(r.join(view(k)))] = r.jsonValue(e)
 		})
 		return structpb.NewStructValue(s)
 	}

@@ -119,6 +119,8 @@ func parseRFC5424(p *Parser, s string, ref time.Time, r *record) error {
 	return nil
 }
 
+const sdPrefix = "log.syslog.structured_data."
+
 // structuredData reads RFC 5424 structured data ("-" or [id k="v" …]…) into
 // r and returns what follows it.
 func structuredData(s string, r *record) (string, error) {
@@ -162,11 +164,9 @@ func structuredData(s string, r *record) (string, error) {
 					}
 					b = append(b, value[j])
 				}
-				value = r.copy(b)
+				value = r.join(view(b))
 			}
-			var buf [128]byte
-			key := append(append(append(append(buf[:0], "log.syslog.structured_data."...), id...), '.'), fieldName(name)...)
-			r.setString(r.copy(key), value)
+			r.setString(r.join(sdPrefix, id, ".", fieldName(name)), value)
 			s = rest[i+1:]
 		}
 		if !strings.HasPrefix(s, "]") {
