@@ -14,13 +14,13 @@ root=$(cd "$here/../.." && pwd)
 "$root/e2e/images/build.sh" etcd kafka rsyslog
 cd "$root"
 
-echo "== router parse throughput, one core (go test -bench -cpu 1)"
+echo "== router parse throughput, one core (go test -bench -cpu 1; load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 for pkg in ./internal/parse ./services/router/ingest; do
-  go test -run '^$' -bench . -benchtime 2s -cpu 1 "$pkg" \
+  go test -run '^$' -bench 'Parse' -benchtime 2s -cpu 1 -benchmem "$pkg" \
     | awk '/^Benchmark/ {
-        name=$1; lps=""; mbs="";
-        for (i=2; i<=NF; i++) { if ($(i)=="lines/s") lps=$(i-1); if ($(i)=="MB/s") mbs=$(i-1) }
-        printf "BENCH parse %-40s lines/s=%s MB/s=%s\n", name, lps, mbs }'
+        name=$1; lps=""; cps=""; mbs=""; al="";
+        for (i=2; i<=NF; i++) { if ($(i)=="lines/s") lps=$(i-1); if ($(i)=="lines/cpu-s") cps=$(i-1); if ($(i)=="MB/s") mbs=$(i-1); if ($(i)=="allocs/op") al=$(i-1) }
+        printf "BENCH parse %-40s lines/s=%s lines/cpu-s=%s MB/s=%s allocs/op=%s\n", name, lps, cps, mbs, al }'
 done
 
 echo "== file -> Kafka: Hindsight agent + router vs rsyslog imfile -> omkafka (${BENCH_LINES:-1000000} lines)"
@@ -31,5 +31,6 @@ tools/bazel test //e2e/bench/pipeline:pipeline_test --test_output=streamed --noc
 rc=$?
 set -e
 grep -E 'BENCH|--- (PASS|FAIL)|ERROR' "$log" | sed 's/^ *pipeline_bench_test.go:[0-9]*: //'
+echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$rc" = 0 ] || { echo "benchmark failed (exit $rc); full output: $log" >&2; exit "$rc"; }
 rm -f "$log"

@@ -181,6 +181,7 @@ var crossField = map[string]string{
 	"POST /v1/replays:estimate": "to must be after from",
 	"POST /v1/search":           "to must be after from; pageToken must be one the service returned",
 	"GET /v1/search":            "as POST /v1/search",
+	"POST /v1/search:export":    "search: as POST /v1/search",
 	"GET /v1/members:watch":     "afterRevision must not be ahead of etcd's revision",
 }
 

@@ -116,6 +116,15 @@ func AuthEnv() map[string]string {
 	}
 }
 
+// AuthFlags are the flags that give a Hindsight binary run as a process of
+// the test (not a container) the suite's tokens: those it accepts and the
+// service token it sends.
+func AuthFlags(t testing.TB) []string {
+	t.Helper()
+	dir := AuthHostDir(t)
+	return []string{"--auth-tokens-file=" + filepath.Join(dir, "tokens"), "--auth-token-file=" + filepath.Join(dir, Service+".token")}
+}
+
 // withAuth gives a Hindsight container the tokens; variables the request
 // sets itself win (a suite may turn auth off on purpose with HINDSIGHT_AUTH).
 func withAuth(t testing.TB, req *testcontainers.ContainerRequest) {

@@ -174,7 +174,11 @@ func (s *suite) create(t *testing.T, r *replayv1.Replay) *replayv1.Replay {
 // wait polls a replay until cond holds (a minute and a half at most).
 func (s *suite) wait(t *testing.T, name string, cond func(*replayv1.Replay) bool) *replayv1.Replay {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	// A load that makes progress is waited for (the machine may be slow);
+	// one that stalls for stall fails, as does one still short after cap.
+	const stall, cap = 90 * time.Second, 8 * time.Minute
+	began, deadline := time.Now(), time.Now().Add(stall)
+	var loaded int64 = -1
 	for {
 		r, err := s.cli.GetReplay(context.Background(), &replayv1.GetReplayRequest{Name: name})
 		if err == nil && cond(r) {
@@ -183,8 +187,11 @@ func (s *suite) wait(t *testing.T, name string, cond func(*replayv1.Replay) bool
 		if err == nil && r.GetState() == replayv1.State_STATE_FAILED {
 			t.Fatalf("replay %s failed: %v", name, r.GetProgress().GetErrors())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replay %s: condition not met: %v %v", name, r, err)
+		if n := r.GetProgress().GetEventsLoaded(); err == nil && n != loaded {
+			loaded, deadline = n, time.Now().Add(stall)
+		}
+		if now := time.Now(); now.After(deadline) || now.Sub(began) > cap {
+			t.Fatalf("replay %s: condition not met after %s (no progress for %s): %v %v", name, now.Sub(began).Round(time.Second), stall, r, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

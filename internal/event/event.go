@@ -10,7 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -36,26 +36,34 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 // resent after a crash or replayed from the archive always gets the same id, so
 // every sink can deduplicate (it is the OpenSearch _id).
 func ID(src *eventv1.Source) string {
-	h := sha256.New()
-	h.Write([]byte(src.GetHost()))
-	h.Write([]byte{0})
-	h.Write([]byte(src.GetFileId()))
-	h.Write([]byte{0})
-	var off [8]byte
-	binary.BigEndian.PutUint64(off[:], uint64(src.GetOffset()))
-	h.Write(off[:])
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	var b [32]byte
+	return string(AppendID(b[:0], src))
 }
 
-// reserved are the document's top-level keys the model owns; parsed fields
-// with these names are dropped by Marshal (the parser maps them first).
-var reserved = map[string]bool{
-	"@timestamp": true, "message": true, "data_stream": true, "event": true, "log": true,
-	"host": true, "service": true, "labels": true, "tags": true, "hindsight": true,
+// AppendID appends ID(src) to dst. It hashes from a stack buffer: the
+// router takes an id for every line, and a hash.Hash, its sum and its hex
+// string were three allocations each time.
+func AppendID(dst []byte, src *eventv1.Source) []byte {
+	var buf [256]byte
+	in := append(buf[:0], src.GetHost()...)
+	in = append(in, 0)
+	in = append(in, src.GetFileId()...)
+	in = append(in, 0)
+	in = binary.BigEndian.AppendUint64(in, uint64(src.GetOffset()))
+	sum := sha256.Sum256(in)
+	return hex.AppendEncode(dst, sum[:16])
 }
 
-// Reserved reports whether a top-level document key belongs to the model.
-func Reserved(key string) bool { return reserved[key] }
+// Reserved reports whether a top-level document key belongs to the model;
+// parsed fields with these names are dropped by Marshal (the parser maps
+// them first).
+func Reserved(key string) bool {
+	switch key {
+	case "@timestamp", "message", "data_stream", "event", "log", "host", "service", "labels", "tags", "hindsight":
+		return true
+	}
+	return false
+}
 
 type doc struct {
 	Timestamp  string            `json:"@timestamp"`
@@ -111,7 +119,7 @@ func Marshal(e *eventv1.Event) ([]byte, error) {
 // AppendMarshal appends e's document to buf.
 func AppendMarshal(out []byte, e *eventv1.Event) ([]byte, error) {
 	out = append(out, `{"@timestamp":"`...)
-	out = appendTime(out, e.GetTimestamp().AsTime())
+	out = appendStamp(out, e.GetTimestamp())
 	out = append(out, `","message":`...)
 	out = appendString(out, e.GetMessage())
 	out = append(out, `,"data_stream":{"type":"logs","dataset":`...)
@@ -120,7 +128,7 @@ func AppendMarshal(out []byte, e *eventv1.Event) ([]byte, error) {
 	out = appendString(out, e.GetId())
 	if e.GetIngested() != nil {
 		out = append(out, `,"ingested":"`...)
-		out = appendTime(out, e.GetIngested().AsTime())
+		out = appendStamp(out, e.GetIngested())
 		out = append(out, '"')
 	}
 	out = append(out, '}')
@@ -161,7 +169,8 @@ func AppendMarshal(out []byte, e *eventv1.Event) ([]byte, error) {
 	}
 	if labels := e.GetLabels(); len(labels) > 0 {
 		out = append(out, `,"labels":{`...)
-		for i, k := range sortedKeys(labels) {
+		var kb [16]string
+		for i, k := range sortedKeys(kb[:0], labels) {
 			if i > 0 {
 				out = append(out, ',')
 			}
@@ -181,8 +190,9 @@ func AppendMarshal(out []byte, e *eventv1.Event) ([]byte, error) {
 	}
 	fields := e.GetFields().GetFields()
 	var err error
-	for _, k := range sortedKeys(fields) {
-		if reserved[k] {
+	var kb [32]string
+	for _, k := range sortedKeys(kb[:0], fields) {
+		if Reserved(k) {
 			continue
 		}
 		out = append(appendString(append(out, ','), k), ':')
@@ -193,42 +203,88 @@ func AppendMarshal(out []byte, e *eventv1.Event) ([]byte, error) {
 	return append(out, '}'), nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+// sortedKeys appends m's keys to keys (a caller's stack array, usually),
+// sorted.
+func sortedKeys[V any](keys []string, m map[string]V) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	return keys
 }
 
-// appendTime writes t as TimeLayout does, digit by digit: time.Format's
-// generality was an eighth of the router's encode time (twice per event).
-func appendTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, TimeLayout)
-	}
-	hour, minute, sec := t.Clock()
-	b = appendDigits(b, year, 4)
-	b = appendDigits(append(b, '-'), int(month), 2)
-	b = appendDigits(append(b, '-'), day, 2)
-	b = appendDigits(append(b, 'T'), hour, 2)
-	b = appendDigits(append(b, ':'), minute, 2)
-	b = appendDigits(append(b, ':'), sec, 2)
-	b = appendDigits(append(b, '.'), t.Nanosecond(), 9)
-	return append(b, 'Z')
+// AppendTime appends t as TimeLayout writes it.
+func AppendTime(b []byte, t time.Time) []byte {
+	return appendTime(b, t.Unix(), t.Nanosecond())
 }
 
-// appendDigits writes v zero-padded to n digits.
-func appendDigits(b []byte, v, n int) []byte {
-	var buf [9]byte
-	for i := n - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
+func appendStamp(b []byte, ts *timestamppb.Timestamp) []byte {
+	return appendTime(b, ts.GetSeconds(), int(ts.GetNanos()))
+}
+
+// Seconds from 0000-03-01 (the start of a 400-year era, counting March as
+// the first month so that leap days end a year) to the UNIX epoch, and from
+// the epoch to 10000-01-01.
+const (
+	eraToEpoch  = 719468 * 86400
+	epochTo1e4Y = 253402300800
+)
+
+// appendTime writes the time sec seconds and nsec nanoseconds after the
+// epoch as TimeLayout does, digit by digit from the seconds: time.Format's
+// generality was an eighth of the router's encode time (twice per event).
+func appendTime(b []byte, sec int64, nsec int) []byte {
+	if sec < -eraToEpoch || sec >= epochTo1e4Y || nsec < 0 || nsec > 999999999 {
+		return time.Unix(sec, int64(nsec)).UTC().AppendFormat(b, TimeLayout)
 	}
-	return append(b, buf[:n]...)
+	// Civil date from days (H. Hinnant's days_from_civil, inverted).
+	s := sec + eraToEpoch
+	days, rem := s/86400, int(s%86400)
+	era := days / 146097
+	doe := days - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := int(doy - (153*mp+2)/5 + 1)
+	month := int(mp + 3)
+	if month > 12 {
+		month -= 12
+	}
+	year := int(yoe + era*400)
+	if month <= 2 {
+		year++
+	}
+	// Two digits at a time from a table, into a fixed array appended once.
+	var d [len(TimeLayout)]byte
+	put2(d[0:], year/100)
+	put2(d[2:], year%100)
+	d[4] = '-'
+	put2(d[5:], month)
+	d[7] = '-'
+	put2(d[8:], day)
+	d[10] = 'T'
+	put2(d[11:], rem/3600)
+	d[13] = ':'
+	put2(d[14:], rem/60%60)
+	d[16] = ':'
+	put2(d[17:], rem%60)
+	d[19] = '.'
+	put2(d[20:], nsec/10000000)
+	put2(d[22:], nsec/100000%100)
+	put2(d[24:], nsec/1000%100)
+	put2(d[26:], nsec/10%100)
+	d[28] = byte('0' + nsec%10)
+	d[29] = 'Z'
+	return append(b, d[:]...)
+}
+
+const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// put2 writes v (0-99) as two digits.
+func put2(b []byte, v int) {
+	b[0], b[1] = pairs[2*v], pairs[2*v+1]
 }
 
 // Unmarshal decodes an ECS JSON document written by Marshal (or any document
@@ -285,7 +341,7 @@ func Unmarshal(b []byte) (*eventv1.Event, error) {
 		return nil, err
 	}
 	for k, raw := range all {
-		if reserved[k] {
+		if Reserved(k) {
 			continue
 		}
 		var v structpb.Value
@@ -301,7 +357,10 @@ func Unmarshal(b []byte) (*eventv1.Event, error) {
 }
 
 // FormatTime writes t the way documents and headers carry it: UTC, nanoseconds.
-func FormatTime(t time.Time) string { return string(appendTime(make([]byte, 0, len(TimeLayout)), t)) }
+func FormatTime(t time.Time) string {
+	var b [len(TimeLayout)]byte
+	return string(AppendTime(b[:0], t))
+}
 
 // ParseTime reads a time written by FormatTime (or any RFC 3339 time).
 func ParseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }

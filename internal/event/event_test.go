@@ -176,16 +176,52 @@ func TestFieldEncodingMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestFormatTimeIsTimeLayout holds the digit-by-digit writer to time.Format
+// across the years it writes itself (0-9999, leap days, before the epoch)
+// and past them.
 func TestFormatTimeIsTimeLayout(t *testing.T) {
-	for _, tm := range []time.Time{
-		time.Date(2015, 10, 21, 16, 29, 0, 123456789, time.UTC),
-		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
-		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", 3600)),
-		time.Unix(0, 1),
-		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
-	} {
+	times := []time.Time{
+		time.Unix(0, 0), time.Unix(-1, 999999999), time.Unix(951782400, 1), // 2000-02-29
+		time.Date(1600, 2, 29, 23, 59, 59, 999999999, time.UTC), time.Date(0, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2015, 10, 21, 16, 29, 0, 123456789, time.FixedZone("x", 7200)),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(0, 1),
+	}
+	for s := int64(-70000000000); s < 260000000000; s += 86400*37 + 3599 {
+		times = append(times, time.Unix(s, s%1000000000))
+	}
+	for _, tm := range times {
 		if got, want := FormatTime(tm), tm.UTC().Format(TimeLayout); got != want {
-			t.Errorf("FormatTime(%v) = %s, want %s", tm, got, want)
+			t.Fatalf("%v: %s, want %s", tm, got, want)
+		}
+	}
+}
+
+// TestAppendStringEveryByteEverywhere puts each byte value, and runes of
+// two to four bytes, at each position around the eight-byte steps of
+// appendString: the output must decode to what encoding/json's does
+// (invalid UTF-8 as U+FFFD).
+func TestAppendStringEveryByteEverywhere(t *testing.T) {
+	var specials []string
+	for c := 0; c < 256; c++ {
+		specials = append(specials, string([]byte{byte(c)}))
+	}
+	specials = append(specials, "é", "日", "😀", "\xe6\x97", "\u2028")
+	for _, sp := range specials {
+		for pos := 0; pos < 20; pos++ {
+			s := strings.Repeat("a", pos) + sp + strings.Repeat("b", 20-pos)
+			out := appendString(nil, s)
+			var got string
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("%q: invalid JSON %s: %v", s, out, err)
+			}
+			ref, _ := json.Marshal(s)
+			var want string
+			_ = json.Unmarshal(ref, &want)
+			if got != want {
+				t.Fatalf("%q: decodes to %q, want %q", s, got, want)
+			}
 		}
 	}
 }

@@ -73,15 +73,43 @@ func appendNumber(buf []byte, f float64) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// zeroByte is non-zero if a byte of w is zero (and may then flag others
+// too); it is zero only if none is. (w-ones*n)&^w&highs likewise flags the
+// bytes below n.
+func zeroByte(w uint64) uint64 { return (w - ones) &^ w & highs }
+
+// plain are the ASCII bytes a JSON string holds as they are.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD, as
 // encoding/json does, so documents stay valid for OpenSearch.
 func appendString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs escaping or is non-ASCII
+		// (messages are mostly plain, and this runs over every one).
+		if i+8 <= len(s) {
+			w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if (w-ones*0x20)&^w&highs|zeroByte(w^(ones*'"'))|zeroByte(w^(ones*'\\'))|w&highs == 0 {
+				i += 8
+				continue
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if plain[c] {
 				i++
 				continue
 			}

@@ -22,7 +22,7 @@ import (
 
 // Doc is one event to index.
 type Doc struct {
-	// ID is the event's deterministic id: writing it again replaces it.
+	// ID is the event's deterministic id: writing it again stores it once.
 	ID string
 	// Index is the index the document goes to (DailyName for live data; a
 	// backend writing one index of its own ignores it).
@@ -81,7 +81,9 @@ type Searcher interface {
 	Count(ctx context.Context) (int64, error)
 }
 
-// Writer writes documents by id: a document written again replaces itself.
+// Writer writes documents by id: a document written again is stored once
+// (OpenSearch replaces it, the embedded engine keeps the first; an id is
+// derived from the event's source, so both are the same event).
 type Writer interface {
 	// Put writes docs. When it returns nil every doc is durable, though maybe
 	// not yet visible to searches. Documents the engine refuses for

@@ -25,6 +25,7 @@ func BenchmarkParse(b *testing.B) {
 			}
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
+			cpu0 := parsetest.CPUTime()
 			for b.Loop() {
 				for _, in := range ins {
 					if e := p.Parse(in); Failed(e) && s.Name != "raw" {
@@ -32,7 +33,7 @@ func BenchmarkParse(b *testing.B) {
 					}
 				}
 			}
-			b.ReportMetric(float64(b.N*len(ins))/b.Elapsed().Seconds(), "lines/s")
+			parsetest.ReportLines(b, b.N*len(ins), cpu0)
 		})
 	}
 }

@@ -191,7 +191,7 @@ func (p *Parser) extraFields(s string, r *record) error {
 		s = strings.TrimLeft(s, " ")
 		if k < len(p.extra) {
 			if w != "-" && w != "" {
-				r.set(p.extra[k].field, p.extra[k].value(w))
+				r.set(p.extra[k].field, p.extra[k].value(r, w))
 			}
 			continue
 		}
@@ -218,8 +218,10 @@ func unescape(s string) string {
 	if strings.IndexByte(s, '\\') < 0 {
 		return s
 	}
-	return strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(s)
+	return unescaper.Replace(s)
 }
+
+var unescaper = strings.NewReplacer(`\"`, `"`, `\\`, `\`)
 
 // isToken reports whether s looks like an HTTP method.
 func isToken(s string) bool {

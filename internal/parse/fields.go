@@ -3,6 +3,7 @@ package parse
 import (
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -15,18 +16,61 @@ type record struct {
 	time    time.Time // zero: the line had none
 	timeKey string    // the key time was read from, when a format read it itself
 	fields  map[string]*structpb.Value
+	// hint is how many fields to make room for (the format's usual count),
+	// so that the map and the values are made once at their size.
+	hint  int
+	slots []slot
+	// text holds strings copied for the line (see join).
+	text []byte
+}
+
+// A line's values are made from slabs, a handful per allocation: they are
+// made together and live together (in the line's event), and two
+// allocations per value (structpb.New*) were the largest part of parsing.
+type slot struct {
+	v structpb.Value
+	s structpb.Value_StringValue
+	n structpb.Value_NumberValue
+}
+
+func (r *record) slot() *slot {
+	if len(r.slots) == cap(r.slots) {
+		n := 8
+		if r.slots == nil {
+			n = max(r.hint, 4)
+		}
+		r.slots = make([]slot, 0, n)
+	}
+	r.slots = r.slots[:len(r.slots)+1]
+	return &r.slots[len(r.slots)-1]
+}
+
+// str is a string value of r's line.
+func (r *record) str(s string) *structpb.Value {
+	x := r.slot()
+	x.s.StringValue = s
+	x.v.Kind = &x.s
+	return &x.v
+}
+
+// num is a number value of r's line.
+func (r *record) num(f float64) *structpb.Value {
+	x := r.slot()
+	x.n.NumberValue = f
+	x.v.Kind = &x.n
+	return &x.v
 }
 
 func (r *record) set(k string, v *structpb.Value) {
 	if r.fields == nil {
-		r.fields = make(map[string]*structpb.Value, 8)
+		r.fields = make(map[string]*structpb.Value, max(r.hint, 8))
 	}
 	r.fields[k] = v
 }
 
-func (r *record) setString(k, v string) { r.set(k, structpb.NewStringValue(v)) }
+func (r *record) setString(k, v string) { r.set(k, r.str(v)) }
 
-func (r *record) setNumber(k string, v float64) { r.set(k, structpb.NewNumberValue(v)) }
+func (r *record) setNumber(k string, v float64) { r.set(k, r.num(v)) }
 
 // mapKeyed turns the flat key/value pairs of a keyed format into r: the
 // well-known keys become the message, level, service and time; the others
@@ -69,11 +113,30 @@ func (p *Parser) mapKeyed(r *record, m map[string]*structpb.Value, namespace str
 			}
 		}
 	}
-	for k, v := range m {
-		if owned(k) {
-			k = namespace + "." + k
+	if r.fields != nil {
+		for k, v := range m {
+			if owned(k) {
+				k = namespace + "." + k
+			}
+			r.set(k, v)
 		}
-		r.set(k, v)
+		return
+	}
+	// The usual case: m becomes the fields, rather than being copied.
+	var buf [8]string
+	moved := buf[:0]
+	for k := range m {
+		if owned(k) {
+			moved = append(moved, k)
+		}
+	}
+	for _, k := range moved {
+		v := m[k]
+		delete(m, k)
+		m[namespace+"."+k] = v
+	}
+	if len(m) > 0 {
+		r.fields = m
 	}
 }
 
@@ -128,12 +191,29 @@ var (
 // Case does not matter: JSON decoders of the document (encoding/json among
 // them) match "Message" to message.
 func owned(k string) bool {
-	k = strings.ToLower(k)
-	if ownedParents[k] || ownedTrees[k] {
+	// Lower case into a stack buffer: this runs for every key of every keyed
+	// line, and strings.ToLower allocated for every key with a capital.
+	var buf [64]byte
+	b := buf[:0]
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c >= utf8.RuneSelf { // Unicode lower case may map a rune to ASCII (K)
+			return ownedLower([]byte(strings.ToLower(k)))
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return ownedLower(b)
+}
+
+func ownedLower(k []byte) bool {
+	if ownedParents[string(k)] || ownedTrees[string(k)] {
 		return true
 	}
-	for i := 0; i < len(k); i++ {
-		if k[i] == '.' && ownedTrees[k[:i]] {
+	for i, c := range k {
+		if c == '.' && ownedTrees[string(k[:i])] {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -34,8 +35,11 @@ func parseJSON(p *Parser, s string, ref time.Time, r *record) error {
 		return errors.New("json: not an object")
 	}
 	flat := make(map[string]*structpb.Value, obj.Len())
+	// The line's keys and strings go into one buffer (see join): they fit
+	// in the line's length, but for nested names' repeated prefixes.
+	r.text = make([]byte, 0, len(s)+64)
 	p.timeFromDigits(r, obj, ref)
-	flatten(flat, "", obj)
+	r.flatten(flat, "", obj)
 	if !r.time.IsZero() {
 		delete(flat, r.timeKey)
 	}
@@ -74,7 +78,7 @@ func (p *Parser) timeFromDigits(r *record, obj *fastjson.Object, ref time.Time) 
 			continue
 		}
 		if v.Type() == fastjson.TypeNumber {
-			if t, ok := p.times.parse(v.String(), ref); ok {
+			if t, ok := p.times.parse(r.digits(v), ref); ok {
 				r.time, r.timeKey = t, k
 			}
 		}
@@ -83,21 +87,55 @@ func (p *Parser) timeFromDigits(r *record, obj *fastjson.Object, ref time.Time) 
 }
 
 // flatten adds obj's leaves to flat under prefix.
-func flatten(flat map[string]*structpb.Value, prefix string, obj *fastjson.Object) {
+func (r *record) flatten(flat map[string]*structpb.Value, prefix string, obj *fastjson.Object) {
 	obj.Visit(func(key []byte, v *fastjson.Value) {
-		name := fieldName(prefix + string(key))
 		if v.Type() == fastjson.TypeObject {
 			if sub, _ := v.Object(); sub.Len() > 0 {
-				flatten(flat, name+".", sub)
+				r.flatten(flat, r.join(prefix, view(key), "."), sub)
 				return
 			}
 		}
-		flat[name] = jsonValue(v)
+		flat[fieldName(r.join(prefix, view(key)))] = r.jsonValue(v)
 	})
 }
 
+// join is the parts put together in the line's text buffer, or alone when
+// the buffer is full: the keys and strings of a line are copied out of the
+// JSON parser (which reuses its memory) in one allocation, not one each.
+func (r *record) join(parts ...string) string {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n == 0 || len(r.text)+n > cap(r.text) {
+		return strings.Join(parts, "")
+	}
+	start := len(r.text)
+	for _, p := range parts {
+		r.text = append(r.text, p...)
+	}
+	// The buffer's bytes are written once and never changed after: the
+	// string may share them.
+	return unsafe.String(&r.text[start], n)
+}
+
+// view is b as a string without a copy, to be read (by join) before b
+// changes, never kept.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// digits are the text of a JSON number.
+func (r *record) digits(v *fastjson.Value) string {
+	start := len(r.text)
+	out := v.MarshalTo(r.text)
+	if cap(out) != cap(r.text) || len(out) == start { // the buffer was full: out is new memory
+		return string(out[start:])
+	}
+	r.text = out
+	return unsafe.String(&r.text[start], len(out)-start)
+}
+
 // jsonValue converts a decoded JSON value; objects inside arrays stay objects.
-func jsonValue(v *fastjson.Value) *structpb.Value {
+func (r *record) jsonValue(v *fastjson.Value) *structpb.Value {
 	switch v.Type() {
 	case fastjson.TypeNull:
 		return structpb.NewNullValue()
@@ -106,26 +144,26 @@ func jsonValue(v *fastjson.Value) *structpb.Value {
 	case fastjson.TypeFalse:
 		return structpb.NewBoolValue(false)
 	case fastjson.TypeString:
-		return structpb.NewStringValue(string(v.GetStringBytes()))
+		return r.str(r.join(view(v.GetStringBytes())))
 	case fastjson.TypeNumber:
-		digits := v.String()
+		digits := r.digits(v)
 		f, err := strconv.ParseFloat(digits, 64)
 		if err != nil { // out of float64's range
-			return structpb.NewStringValue(digits)
+			return r.str(digits)
 		}
-		return structpb.NewNumberValue(f)
+		return r.num(f)
 	case fastjson.TypeArray:
 		a, _ := v.Array()
 		l := make([]*structpb.Value, len(a))
 		for i, e := range a {
-			l[i] = jsonValue(e)
+			l[i] = r.jsonValue(e)
 		}
 		return structpb.NewListValue(&structpb.ListValue{Values: l})
 	case fastjson.TypeObject:
 		o, _ := v.Object()
 		s := &structpb.Struct{Fields: make(map[string]*structpb.Value, o.Len())}
 		o.Visit(func(k []byte, e *fastjson.Value) {
-			s.Fields[fieldName(string(k))] = jsonValue(e)
+			s.Fields[fieldName(r.join(view(k)))] = r.jsonValue(e)
 		})
 		return structpb.NewStructValue(s)
 	}

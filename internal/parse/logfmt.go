@@ -33,7 +33,7 @@ func parseLogfmt(p *Parser, s string, ref time.Time, r *record) error {
 			return fmt.Errorf("logfmt: expected a key at byte %d", start)
 		}
 		if i >= len(s) || s[i] != '=' {
-			m[fieldName(key)] = structpb.NewStringValue("true")
+			m[fieldName(key)] = r.str("true")
 			continue
 		}
 		i++ // '='
@@ -60,7 +60,7 @@ func parseLogfmt(p *Parser, s string, ref time.Time, r *record) error {
 			}
 			val = s[vs:i]
 		}
-		m[fieldName(key)] = structpb.NewStringValue(val)
+		m[fieldName(key)] = r.str(val)
 		pairs++
 	}
 	if pairs == 0 {

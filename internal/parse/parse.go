@@ -119,6 +119,8 @@ type Parser struct {
 	envelope routingv1.Parser_Envelope
 	// steps are the processor stage (Process).
 	steps []step
+	// hint is the usual number of fields of the format's lines.
+	hint int
 }
 
 // New builds the parser a dataset's configuration describes. A nil config is
@@ -173,11 +175,11 @@ func New(c *routingv1.Parser) (*Parser, error) {
 	case routingv1.Parser_FORMAT_LOGFMT:
 		p.parse = parseLogfmt
 	case routingv1.Parser_FORMAT_COMBINED:
-		p.parse = parseCombined
+		p.parse, p.hint = parseCombined, 8
 	case routingv1.Parser_FORMAT_SYSLOG_RFC3164:
-		p.parse = parseRFC3164
+		p.parse, p.hint = parseRFC3164, 8
 	case routingv1.Parser_FORMAT_SYSLOG_RFC5424:
-		p.parse = parseRFC5424
+		p.parse, p.hint = parseRFC5424, 12
 	case routingv1.Parser_FORMAT_REGEX:
 		re, err := compilePatterns(c)
 		if err != nil {
@@ -229,12 +231,21 @@ func (p *Parser) Parse(in Input) *eventv1.Event {
 	if !in.FileTime.IsZero() {
 		yearRef = in.FileTime
 	}
-	var r record
-	if err := p.parse(p, s, yearRef, &r); err != nil {
+	// The event, its time, its fields and the record they are made from in
+	// one allocation.
+	a := &struct {
+		e  eventv1.Event
+		ts timestamppb.Timestamp
+		f  structpb.Struct
+		r  record
+	}{}
+	r := &a.r
+	r.hint = p.hint
+	if err := p.parse(p, s, yearRef, r); err != nil {
 		// Keep the time if the format read it before failing.
 		t := r.time
-		r = record{}
-		_ = parseRaw(p, s, yearRef, &r)
+		*r = record{}
+		_ = parseRaw(p, s, yearRef, r)
 		if r.time.IsZero() {
 			r.time = t
 		}
@@ -252,15 +263,12 @@ func (p *Parser) Parse(in Input) *eventv1.Event {
 		ts = ref
 		tags = append(tags, TagTimestampFallback)
 	}
-	e := &eventv1.Event{
-		Timestamp: timestamppb.New(ts),
-		Message:   r.message,
-		Level:     r.level,
-		Service:   r.service,
-		Tags:      tags,
-	}
+	a.ts.Seconds, a.ts.Nanos = ts.Unix(), int32(ts.Nanosecond())
+	e := &a.e
+	e.Timestamp, e.Message, e.Level, e.Service, e.Tags = &a.ts, r.message, r.level, r.service, tags
 	if len(r.fields) > 0 {
-		e.Fields = &structpb.Struct{Fields: r.fields}
+		a.f.Fields = r.fields
+		e.Fields = &a.f
 	}
 	return e
 }

@@ -148,6 +148,16 @@ func TestJSON(t *testing.T) {
 		line: `[1,2]`,
 		want: want{fields: map[string]any{"error.message": "json: not an object"}, tags: []string{TagParseFailure, TagTimestampFallback}},
 	}, {
+		// Nested names repeat their prefixes: more text than the line
+		// holds, so some are put together outside the line's buffer.
+		name: "deep nesting with long names",
+		line: `{"msg":"m","aaaaaaaaaaaaaaaaaaaa":{"bbbbbbbbbbbbbbbbbbbb":{"c":1,"d":"x","e":"y","f":"z","g":"w","h":"\u00e9"}}}`,
+		want: want{message: "m", fields: map[string]any{
+			"aaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbb.c": 1.0, "aaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbb.d": "x",
+			"aaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbb.e": "y", "aaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbb.f": "z",
+			"aaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbb.g": "w", "aaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbb.h": "é",
+		}, tags: fallback},
+	}, {
 		name: "trailing data; the raw line's own time is still found",
 		line: `2015-10-21T16:29:00Z {"a":1}`,
 		want: want{time: "2015-10-21T16:29:00Z", fields: map[string]any{"error.message": "json: not an object"}, tags: []string{TagParseFailure}},

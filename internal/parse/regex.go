@@ -86,7 +86,7 @@ func parseRegex(p *Parser, s string, ref time.Time, r *record) error {
 				v = unescape(v[1 : len(v)-1])
 			}
 			if v != "" {
-				fields[g.field] = g.value(v)
+				fields[g.field] = g.value(r, v)
 			}
 		}
 		p.mapKeyed(r, fields, "regex", ref)
@@ -100,22 +100,22 @@ func parseRegex(p *Parser, s string, ref time.Time, r *record) error {
 
 // value converts a captured string as the reference's type says; a value
 // that does not convert is kept as the string.
-func (g *group) value(s string) *structpb.Value {
+func (g *group) value(r *record, s string) *structpb.Value {
 	switch g.convert {
 	case "int", "long":
 		// Numbers are float64 in the event model: a long beyond 2^53 keeps
 		// its digits as a string rather than losing them.
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= -1<<53 && n <= 1<<53 {
-			return structpb.NewNumberValue(float64(n))
+			return r.num(float64(n))
 		}
 	case "float":
 		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
-			return structpb.NewNumberValue(f)
+			return r.num(f)
 		}
 	case "bool":
 		if b, err := strconv.ParseBool(s); err == nil {
 			return structpb.NewBoolValue(b)
 		}
 	}
-	return structpb.NewStringValue(s)
+	return r.str(s)
 }

@@ -119,6 +119,8 @@ func parseRFC5424(p *Parser, s string, ref time.Time, r *record) error {
 	return nil
 }
 
+const sdPrefix = "log.syslog.structured_data."
+
 // structuredData reads RFC 5424 structured data ("-" or [id k="v" …]…) into
 // r and returns what follows it.
 func structuredData(s string, r *record) (string, error) {
@@ -128,30 +130,43 @@ func structuredData(s string, r *record) (string, error) {
 	if !strings.HasPrefix(s, "[") {
 		return "", errors.New("rfc5424: structured data must be - or [...]")
 	}
+	// Names and unescaped values are put together in the record's text
+	// buffer, not one allocation each.
+	r.text = make([]byte, 0, 2*len(s)+64)
 	for strings.HasPrefix(s, "[") {
 		end := strings.IndexAny(s, " ]")
 		if end < 2 {
 			return "", errors.New("rfc5424: structured data element without an id")
 		}
-		prefix := "log.syslog.structured_data." + fieldName(s[1:end]) + "."
+		id := fieldName(s[1:end])
 		s = s[end:]
 		for strings.HasPrefix(s, " ") {
 			name, rest, ok := strings.Cut(s[1:], "=\"")
 			if !ok || name == "" || strings.ContainsAny(name, " ]\"") {
 				return "", errors.New("rfc5424: structured data parameter is not name=\"value\"")
 			}
-			var b strings.Builder
-			i := 0
+			i, escaped := 0, false
 			for ; i < len(rest) && rest[i] != '"'; i++ {
 				if rest[i] == '\\' && i+1 < len(rest) && strings.IndexByte(`"\]`, rest[i+1]) >= 0 {
 					i++
+					escaped = true
 				}
-				b.WriteByte(rest[i])
 			}
 			if i == len(rest) {
 				return "", errors.New("rfc5424: unterminated structured data value")
 			}
-			r.setString(prefix+fieldName(name), b.String())
+			value := rest[:i]
+			if escaped {
+				var b []byte
+				for j := 0; j < len(value); j++ {
+					if value[j] == '\\' && j+1 < len(value) && strings.IndexByte(`"\]`, value[j+1]) >= 0 {
+						j++
+					}
+					b = append(b, value[j])
+				}
+				value = r.join(view(b))
+			}
+			r.setString(r.join(sdPrefix, id, ".", fieldName(name)), value)
 			s = rest[i+1:]
 		}
 		if !strings.HasPrefix(s, "]") {

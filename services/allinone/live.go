@@ -8,21 +8,18 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hindsight-dev/hindsight/internal/index"
+	"github.com/hindsight-dev/hindsight/internal/index/embedded"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	indexerapp "github.com/hindsight-dev/hindsight/services/indexer/app"
-	"github.com/hindsight-dev/hindsight/services/replay/index"
-	"github.com/hindsight-dev/hindsight/services/replay/index/embedded"
 )
 
 // openLive opens the embedded index of live data: what the indexer puts
 // into OpenSearch's daily indices in the split deployment, searched by the
-// replay service's live Search.
-func openLive(dir string) (index.Index, error) {
-	b, err := embedded.New(dir)
-	if err != nil {
-		return nil, err
-	}
-	ix, _, err := b.Open(context.Background(), "live")
+// replay service's live Search. Its days are logstorage's partitions,
+// dropped whole past --live-retention or over --live-max-bytes.
+func openLive(dir string, opt embedded.Options) (index.Index, error) {
+	ix, err := embedded.OpenWith(dir, opt)
 	if err != nil {
 		return nil, fmt.Errorf("live index in %s: %w", dir, err)
 	}
@@ -30,8 +27,10 @@ func openLive(dir string) (index.Index, error) {
 }
 
 // liveSink is the indexer app's sink in the all-in-one: it puts records
-// into the live index by event id (the record key), so a redelivered record
-// replaces itself, in batches within the indexer's --indexer.bulk-* bounds.
+// into the live index by event id (the record key), in batches within the
+// indexer's --indexer.bulk-* bounds, and hands their offsets back for the
+// commit only once Put has them on disk. A record redelivered after a
+// crash (stored, not yet committed) is found by id and not stored twice.
 type liveSink struct {
 	ix    index.Index
 	batch indexerapp.Batch

@@ -40,6 +40,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/auth"
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	liveindex "github.com/hindsight-dev/hindsight/internal/index/embedded"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	gatewayapp "github.com/hindsight-dev/hindsight/services/gateway/app"
 	membershipapp "github.com/hindsight-dev/hindsight/services/membership/app"
@@ -57,6 +58,7 @@ type config struct {
 	KafkaPort    int
 	Demo         bool
 	DemoDays     int
+	Live         liveindex.Flags
 	apps         apps
 }
 
@@ -72,6 +74,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.KafkaPort, "kafka-port", 0, "loopback port of the embedded Kafka-protocol buffer (0: any free port). It is franz-go's kfake: it fsyncs every produce under <data-dir>/kafka before the router acknowledges, but it is a single-broker test server, not a hardened Kafka")
 	fs.BoolVar(&c.Demo, "demo", false, "generate logs of fake services (nginx access logs, JSON app logs, syslog) over the past --demo-days and live, and report their traffic to the topology graph")
 	fs.IntVar(&c.DemoDays, "demo-days", 3, "days of history --demo writes at its first start")
+	c.Live.Bind(fs)
 	c.apps.bind(fs)
 }
 

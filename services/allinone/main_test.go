@@ -113,20 +113,21 @@ func archived(t *testing.T, dir string) []string {
 	return out
 }
 
-// TestPipelineAndRestart: files in the inbox become searchable live and are
-// archived; a replay of their day loads them; after a restart on the same
+// TestPipelineAndRestart: files in a dataset folder made after the start
+// become searchable live (the harvester picks the folder up without a
+// restart) and are archived; a replay of their day loads them; after a restart on the same
 // data directory the archive, the replay and the live index are all there,
 // nothing is archived twice, and new lines still flow.
 func TestPipelineAndRestart(t *testing.T) {
 	dir := t.TempDir()
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+	from, to := day, day.Add(24*time.Hour)
+
+	in := start(t, dir)
 	if err := os.MkdirAll(filepath.Join(dir, "inbox", "app"), 0o777); err != nil {
 		t.Fatal(err)
 	}
-	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
-	from, to := day, day.Add(24*time.Hour)
 	appendLines(t, dir, day, 0, 50)
-
-	in := start(t, dir)
 	began := time.Now()
 	want := func(in *instance, replay string, n int64) func() (bool, string) {
 		return func() (bool, string) { c, s := in.count(t, replay, from, to); return c == n, s }

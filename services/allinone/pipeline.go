@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -85,7 +84,7 @@ func (c *config) startPipeline(ctx context.Context, s *server.Server, etcd *etcd
 	}); err != nil {
 		return nil, err
 	}
-	live, err := openLive(filepath.Join(dataDir, "live"))
+	live, err := openLive(filepath.Join(dataDir, "live"), c.Live.Options(s.Registry))
 	if err != nil {
 		return nil, err
 	}
@@ -107,28 +106,4 @@ func (c *config) startPipeline(ctx context.Context, s *server.Server, etcd *etcd
 	}
 	s.Log.Info("log pipeline", "buffer", brokers, "buffer_dir", kafkaDir)
 	return brokers, nil
-}
-
-// startHarvester ships the files under --watch to this process's router.
-func (c *config) startHarvester(s *server.Server, dataDir, self string) error {
-	watch := c.Watch
-	if watch == "" {
-		watch = filepath.Join(dataDir, "inbox")
-	}
-	if err := os.MkdirAll(watch, 0o777); err != nil {
-		return fmt.Errorf("--watch: %w", err)
-	}
-	host, _ := os.Hostname()
-	inbox := &inbox{
-		dir:      watch,
-		dataset:  c.WatchDataset,
-		registry: filepath.Join(dataDir, "harvester-registry.json"),
-		router:   self,
-		creds:    s.Credentials(),
-		host:     host,
-		log:      s.Log.With("component", "harvester"),
-		reg:      s.Registry,
-	}
-	s.Go(inbox.run)
-	return nil
 }

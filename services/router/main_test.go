@@ -47,6 +47,7 @@ func TestFlagDefaults(t *testing.T) {
 		"producer-linger":               "10ms",
 		"producer-batch-max-bytes":      "1000012",
 		"producer-max-buffered-records": "50000",
+		"producer-compression":          "lz4",
 		"produce-timeout":               "30s",
 		"max-inflight-batches":          "64",
 	} {

@@ -181,7 +181,7 @@ func BenchmarkBakeoff(b *testing.B) {
 		open func(string) (engine, error)
 	}{
 		{"bleve-dynamic-mapping", openBleveDynamic},
-		{"bleve-tuned", openBleveTuned},
+		{"hindsight-embedded", openHindsightEmbedded},
 		{"victorialogs", openVictoriaLogs},
 		{"duckdb", openDuckDB},
 	} {

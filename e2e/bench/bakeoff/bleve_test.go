@@ -1,7 +1,6 @@
 package bakeoff
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"time"
@@ -14,65 +13,7 @@ import (
 	bq "github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/hindsight-dev/hindsight/internal/index"
-	"github.com/hindsight-dev/hindsight/internal/index/embedded"
-	"github.com/hindsight-dev/hindsight/services/replay/query"
 )
-
-// bleveTuned is Hindsight's embedded engine as it is: documents built from
-// the mapping's field classes (no reflection), no stored fields but the
-// source, no term vectors but the message's, batches of 10 000.
-type bleveTuned struct{ ix *embedded.Index }
-
-func openBleveTuned(dir string) (engine, error) {
-	ix, err := embedded.Open(filepath.Join(dir, "ix"))
-	return &bleveTuned{ix}, err
-}
-
-const bleveBatch = 10000
-
-func (e *bleveTuned) ingest(evs []ev) error {
-	docs := make([]index.Doc, 0, bleveBatch)
-	for i, v := range evs {
-		var f map[string]any
-		if err := json.Unmarshal(v.src, &f); err != nil {
-			return err
-		}
-		docs = append(docs, index.Doc{ID: v.id, Time: v.t, Source: v.src, Fields: f})
-		if len(docs) == bleveBatch || i == len(evs)-1 {
-			if err := e.ix.Put(context.Background(), docs); err != nil {
-				return err
-			}
-			docs = docs[:0]
-		}
-	}
-	return nil
-}
-
-func (e *bleveTuned) search(q string, from, to time.Time, buckets bool) (int64, error) {
-	n, err := query.Parse(q)
-	if err != nil {
-		return 0, err
-	}
-	r := index.Request{Query: n, From: from, To: to, Size: 50}
-	if buckets {
-		r.Buckets = index.Buckets(from, to, 0, 60, 500)
-	}
-	res, err := e.ix.Search(context.Background(), r)
-	if err != nil {
-		return 0, err
-	}
-	return res.Total, nil
-}
-
-func (e *bleveTuned) termRangeHistogram(from, to time.Time) (int64, error) {
-	return e.search("http.response.status_code:500", from, to, true)
-}
-
-func (e *bleveTuned) needle(w string, from, to time.Time) (int64, error) {
-	return e.search(w, from, to, false)
-}
-
-func (e *bleveTuned) close() error { return e.ix.Close() }
 
 // bleveDynamic is how the embedded index was fed before the index layer:
 // Bleve's dynamic mapping over the decoded document, batches of 2 000.

@@ -43,6 +43,11 @@ func (e *victoriaLogs) ingest(evs []ev) error {
 		}
 	}
 	e.s.DebugFlush()
+	// On disk, as the other engines are when ingest returns (a snapshot
+	// writes the in-memory parts to files; it is dropped at once).
+	for _, p := range e.s.PartitionSnapshotMustCreate("") {
+		_ = e.s.PartitionSnapshotDelete(p)
+	}
 	return nil
 }
 

@@ -164,8 +164,12 @@ func TestPipelineThroughput(t *testing.T) {
 	}
 	harness.RequireImage(t, RsyslogImage)
 	nw := harness.Network(t)
-	routerImg := harness.LoadImage(t, "images/router_image.tar")
-	agentImg := harness.LoadImage(t, "images/agent_image.tar")
+	// By image id, not tag: other suites running meanwhile load their own
+	// builds under the same tags.
+	harness.LoadImage(t, "images/router_image.tar")
+	harness.LoadImage(t, "images/agent_image.tar")
+	routerImg := harness.ImageID(t, "images/router_image.tar")
+	agentImg := harness.ImageID(t, "images/agent_image.tar")
 	k := harness.StartKafka(t, nw, harness.KafkaConfig("num.partitions", "2"))
 	harness.StartEtcd(t, nw)
 	kcl, err := kgo.NewClient(kgo.SeedBrokers(k.Brokers...))

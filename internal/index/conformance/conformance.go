@@ -115,6 +115,8 @@ var Queries = []string{
 	"data_stream.dataset:app", "data_stream.dataset:nginx.access AND http.request.method:GET",
 	"process.pid:[800 TO 900]", "job:error-report", "job:error*", "sync",
 	"error-report", "publickey deploy", "event.id:ev-03", "log.offset:>=1000",
+	"job:*", "tags:*", "tags:pro*", "tags:[probe TO security]", "tags:>r", "[api TO api-2]", "user:>=root",
+	"NOT tags:[probe TO security]", "retry:[1 TO 3}",
 }
 
 // Case is one search of the table.

@@ -3,7 +3,8 @@
 //
 //   - dockerwatch: containers labelled hindsight.service/hindsight.port are
 //     registered with the membership service (see dockerwatch.go)
-//   - harvester: tails log files and ships their lines to the routers (see
+//   - harvester: tails log files and the containers' logs (with their
+//     Docker metadata) and ships their lines to the routers (see
 //     harvester.go)
 //   - capture: watches the containers' HTTP, Redis and PostgreSQL traffic on
 //     the Docker bridges and reports flows to the topology service (see

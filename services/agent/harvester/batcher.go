@@ -2,6 +2,7 @@ package harvester
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -28,10 +29,11 @@ type batcher struct {
 }
 
 type openBatch struct {
-	msg   *routingv1.Batch
-	bytes int
-	files []*fileState // with spans, parallel
-	spans []*span
+	msg    *routingv1.Batch
+	stream string
+	bytes  int
+	files  []*fileState // with spans, parallel
+	spans  []*span
 }
 
 // lineOverhead approximates a line's encoding around its bytes and source strings.
@@ -51,19 +53,41 @@ func (b *batcher) start(ctx context.Context) {
 	b.timer.Stop()
 }
 
-// add appends a line of st ending at end. It fails only when ctx is done,
-// and the line then stays unacknowledged (read again after a restart).
-func (b *batcher) add(ctx context.Context, st *fileState, line *routingv1.RawLine, end int64) error {
+// StreamLabel carries the stream (stdout, stderr) of a container's lines.
+const StreamLabel = "stream"
+
+// setLabels makes the next batches carry labels.
+func (b *batcher) setLabels(labels map[string]string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !maps.Equal(b.labels, labels) {
+		b.labels = labels
+	}
+}
+
+// add appends a line of st ending at end, written to stream (empty for a
+// plain file). Labels are per batch, so a line of another stream than the
+// batch's sends the batch first. It fails only when ctx is done, and the
+// line then stays unacknowledged (read again after a restart).
+func (b *batcher) add(ctx context.Context, st *fileState, line *routingv1.RawLine, end int64, stream string) error {
 	size := len(line.Line) + len(line.Source.FilePath) + len(line.Source.FileId) + len(line.Source.Host) + lineOverhead
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.cur != nil && b.cur.bytes+size > b.maxBytes {
+	if b.cur != nil && (b.cur.bytes+size > b.maxBytes || b.cur.stream != stream) {
 		if err := b.sendLocked(ctx); err != nil {
 			return err
 		}
 	}
 	if b.cur == nil {
-		b.cur = &openBatch{msg: &routingv1.Batch{Dataset: b.dataset, Labels: b.labels}}
+		labels := b.labels
+		if stream != "" {
+			labels = maps.Clone(labels)
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels[StreamLabel] = stream
+		}
+		b.cur = &openBatch{msg: &routingv1.Batch{Dataset: b.dataset, Labels: labels}, stream: stream}
 		b.timer.Reset(b.linger)
 	}
 	c := b.cur

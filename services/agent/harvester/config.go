@@ -11,6 +11,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
+
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/envelope"
 )
 
 // Config is the harvester's configuration file (YAML). Durations are Go
@@ -111,7 +113,30 @@ type Input struct {
 	ExcludeLines []string `yaml:"exclude_lines"`
 	// ScanInterval is how often the patterns are matched again (default 10s).
 	ScanInterval time.Duration `yaml:"scan_interval"`
+	// DatasetFolders makes the input a folder of datasets: every folder in
+	// it is a dataset named after the folder (<dir>/nginx.access/), whose
+	// files are those matching Paths taken relative to that folder (default
+	// "*.log", "*/*.log", "*/*/*.log"). A folder made while the harvester
+	// runs is picked up at the next scan, without a restart; each runs as
+	// the input "<name>/<folder>" (its metrics and registry entries). Dataset
+	// stays empty: the folder names it; a folder whose name is not a dataset
+	// name is skipped with a warning.
+	DatasetFolders string `yaml:"dataset_folders"`
+	// MaxFolders bounds the datasets of DatasetFolders (default 100): each
+	// is a stream to the router with its own window of batches.
+	MaxFolders int `yaml:"max_folders"`
+	// Format is the envelope around each line: "" (none: the line is the
+	// message), "docker" (Docker's json-file log driver), "cri" (the CRI
+	// log format of containerd and CRI-O) or "container" (either, told
+	// apart per line). An envelope is decoded (partial lines joined, "\r\n"
+	// stripped), its stream becomes the label "stream" and its time the
+	// read time, the event time of lines that carry none.
+	Format string `yaml:"format"`
 }
+
+// defaultFolderPaths are the files of each dataset of a DatasetFolders
+// input, relative to its folder.
+var defaultFolderPaths = []string{"*.log", filepath.Join("*", "*.log"), filepath.Join("*", "*", "*.log")}
 
 // Multiline joins a line matching Start and the lines after it that do not.
 type Multiline struct {
@@ -127,7 +152,8 @@ const maxMessageBytes = 3 << 20
 // ParserLabel is the label carrying an input's parser hint.
 const ParserLabel = "parser"
 
-var datasetName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+// datasetName is the router's rule for dataset names.
+var datasetName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
 
 // LoadConfig reads a YAML configuration file; unknown keys are errors, so
 // that a misspelt option does not silently take its default.
@@ -185,21 +211,41 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.Inputs = append([]Input(nil), c.Inputs...)
 	for i := range c.Inputs {
-		in := &c.Inputs[i]
-		if in.Name == "" {
-			in.Name = in.Dataset
-		}
-		defDur(&in.ScanInterval, 10*time.Second)
-		if in.Multiline != nil {
-			m := *in.Multiline
-			defDur(&m.Timeout, 5*time.Second)
-			in.Multiline = &m
-		}
+		c.Inputs[i] = c.Inputs[i].withDefaults()
 	}
 	return c, nil
 }
 
-func (c Config) validate() error {
+func (in Input) withDefaults() Input {
+	if in.Name == "" {
+		in.Name = in.Dataset
+		if in.DatasetFolders != "" {
+			in.Name = filepath.Base(in.DatasetFolders)
+		}
+	}
+	if in.ScanInterval == 0 {
+		in.ScanInterval = 10 * time.Second
+	}
+	if in.DatasetFolders != "" {
+		if len(in.Paths) == 0 {
+			in.Paths = defaultFolderPaths
+		}
+		if in.MaxFolders == 0 {
+			in.MaxFolders = 100
+		}
+	}
+	if in.Multiline != nil {
+		m := *in.Multiline
+		if m.Timeout == 0 {
+			m.Timeout = 5 * time.Second
+		}
+		in.Multiline = &m
+	}
+	return in
+}
+
+// validate checks c; dynamic says inputs will be discovered besides c's.
+func (c Config) validate(dynamic bool) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.Registry == "" {
@@ -223,40 +269,65 @@ func (c Config) validate() error {
 	if c.Backoff.Initial > c.Backoff.Max {
 		bad("backoff.initial %v is above backoff.max %v", c.Backoff.Initial, c.Backoff.Max)
 	}
-	if len(c.Inputs) == 0 {
+	if len(c.Inputs) == 0 && !dynamic {
 		bad("inputs: at least one")
 	}
 	names := map[string]bool{}
 	for i, in := range c.Inputs {
-		where := fmt.Sprintf("inputs[%d] (%s)", i, in.Name)
-		if !datasetName.MatchString(in.Dataset) {
-			bad("%s: dataset %q: lower case letters, digits, '.', '_' and '-'", where, in.Dataset)
-		}
 		if names[in.Name] {
-			bad("%s: name used twice", where)
+			bad("inputs[%d] (%s): name used twice", i, in.Name)
 		}
 		names[in.Name] = true
-		if len(in.Paths) == 0 {
-			bad("%s: paths: at least one glob pattern", where)
+		if err := in.validate(c); err != nil {
+			bad("inputs[%d] (%s): %w", i, in.Name, err)
 		}
-		for _, p := range append(append([]string(nil), in.Paths...), in.ExcludeFiles...) {
-			if _, err := filepath.Match(p, ""); err != nil {
-				bad("%s: pattern %q: %v", where, p, err)
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks one input (with its defaults) against the harvester's
+// settings c.
+func (in Input) validate(c Config) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if in.DatasetFolders != "" {
+		if in.Dataset != "" {
+			bad("dataset %q: leave it empty with dataset_folders (each folder names its dataset)", in.Dataset)
+		}
+		if in.MaxFolders < 1 {
+			bad("max_folders %d: at least 1", in.MaxFolders)
+		}
+		for _, p := range in.Paths {
+			if filepath.IsAbs(p) {
+				bad("paths %q: relative to each folder of dataset_folders", p)
 			}
 		}
-		if _, err := compileAll(in.IncludeLines); err != nil {
-			bad("%s: include_lines: %v", where, err)
+	} else if !datasetName.MatchString(in.Dataset) {
+		bad("dataset %q: lower case letters, digits, '.', '_' and '-', at most 100", in.Dataset)
+	}
+	if len(in.Paths) == 0 {
+		bad("paths: at least one glob pattern")
+	}
+	for _, p := range append(append([]string(nil), in.Paths...), in.ExcludeFiles...) {
+		if _, err := filepath.Match(p, ""); err != nil {
+			bad("pattern %q: %v", p, err)
 		}
-		if _, err := compileAll(in.ExcludeLines); err != nil {
-			bad("%s: exclude_lines: %v", where, err)
+	}
+	if _, err := envelope.ParseFormat(in.Format); err != nil {
+		bad("format: %v", err)
+	}
+	if _, err := compileAll(in.IncludeLines); err != nil {
+		bad("include_lines: %v", err)
+	}
+	if _, err := compileAll(in.ExcludeLines); err != nil {
+		bad("exclude_lines: %v", err)
+	}
+	if m := in.Multiline; m != nil {
+		if _, err := regexp.Compile(m.Start); err != nil || m.Start == "" {
+			bad("multiline.start %q: a regular expression is required", m.Start)
 		}
-		if m := in.Multiline; m != nil {
-			if _, err := regexp.Compile(m.Start); err != nil || m.Start == "" {
-				bad("%s: multiline.start %q: a regular expression is required", where, m.Start)
-			}
-			if m.Timeout >= c.CloseInactive {
-				bad("%s: multiline.timeout %v must be below close_inactive %v", where, m.Timeout, c.CloseInactive)
-			}
+		if m.Timeout >= c.CloseInactive {
+			bad("multiline.timeout %v must be below close_inactive %v", m.Timeout, c.CloseInactive)
 		}
 	}
 	return errors.Join(errs...)
@@ -273,3 +344,6 @@ func compileAll(exprs []string) ([]*regexp.Regexp, error) {
 	}
 	return out, nil
 }
+
+// ValidDataset reports whether name is a dataset name.
+func ValidDataset(name string) bool { return datasetName.MatchString(name) }

@@ -50,7 +50,7 @@ func TestLoadConfigAndDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.validate(); err != nil {
+	if err := c.validate(false); err != nil {
 		t.Fatal(err)
 	}
 	if c.Batch.Linger != 100*time.Millisecond || c.Window != 16 || c.CloseInactive != 2*time.Minute || len(c.Routers) != 2 {
@@ -103,7 +103,7 @@ func TestValidation(t *testing.T) {
 			tc.mutate(&c)
 			c, err := c.withDefaults()
 			if err == nil {
-				err = c.validate()
+				err = c.validate(false)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want an error about %q, got %v", tc.want, err)

@@ -1,7 +1,11 @@
 // Package harvester is the agent's log shipper (what Filebeat or Vector's
 // file source did): it tails files matched by glob patterns, turns them into
 // lines (optionally joined into multiline events and filtered), and ships them
-// in batches to a router over RoutingService.Ingest.
+// in batches to a router over RoutingService.Ingest. Inputs are configured,
+// or found while it runs (inputs.go): the folders of a dataset_folders
+// input, the node's containers (package containers), each started as it
+// appears, without a restart. Container logs' envelopes are decoded by
+// package envelope.
 //
 // Guarantees: a file's offset advances in the registry only when the router
 // has acknowledged every line before it (and the router acknowledges only
@@ -20,7 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,49 +54,45 @@ type Harvester struct {
 	log     *slog.Logger
 	reg     offsets.Store
 	m       *metrics
-	inputs  []*input
 	routers *routers.List
 	pool    *shipper.Pool
+	// static are the configured inputs; discoveries add more while running.
+	static      []*input
+	discoveries []Dynamic
 
-	mu    sync.Mutex
-	files map[string]*fileState // by id (fingerprint)
-	open  map[devIno]*fileState // being read, by the inode the reader holds open
+	mu     sync.Mutex
+	inputs map[string]*input     // running, by name
+	files  map[string]*fileState // by id (fingerprint)
+	open   map[devIno]*fileState // being read, by the inode the reader holds open
 
-	readers sync.WaitGroup
-	dirty   chan struct{}
-	saveMu  sync.Mutex
+	scans, readers, shippers sync.WaitGroup
+	dirty                    chan struct{}
+	saveMu                   sync.Mutex
 }
 
 type devIno struct{ dev, ino uint64 }
 
-// input is one configured input with its compiled filters and its shipping.
-type input struct {
-	Input
-	include, exclude []*regexp.Regexp
-	multiline        *regexp.Regexp
-	m                inputMetrics
-	batch            *batcher
-	ship             *shipper.Shipper
-}
-
-// New checks cfg, loads the registry and registers metrics on reg. Nothing
+// New checks cfg, loads the registry and registers metrics on reg. Inputs
+// are cfg's and those the dynamic discoveries find while it runs. Nothing
 // is read or shipped before Run.
-func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Harvester, error) {
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer, dynamic ...Dynamic) (*Harvester, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.validate(len(dynamic) > 0); err != nil {
 		return nil, fmt.Errorf("harvester config: %w", err)
 	}
 	h := &Harvester{
-		cfg:     cfg,
-		log:     log,
-		reg:     offsets.Store{Path: cfg.Registry, FingerprintBytes: cfg.FingerprintBytes},
-		routers: routers.NewList(cfg.Routers...),
-		files:   map[string]*fileState{},
-		open:    map[devIno]*fileState{},
-		dirty:   make(chan struct{}, 1),
+		cfg:         cfg,
+		log:         log,
+		reg:         offsets.Store{Path: cfg.Registry, FingerprintBytes: cfg.FingerprintBytes},
+		routers:     routers.NewList(cfg.Routers...),
+		inputs:      map[string]*input{},
+		files:       map[string]*fileState{},
+		open:        map[devIno]*fileState{},
+		dirty:       make(chan struct{}, 1),
+		discoveries: dynamic,
 	}
 	if h.m, err = newMetrics(reg); err != nil {
 		return nil, err
@@ -120,31 +120,12 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Harvester, e
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 	}, cfg.DialOptions...)...)
 	for _, ic := range cfg.Inputs {
-		in := &input{Input: ic}
-		in.include, _ = compileAll(ic.IncludeLines)
-		in.exclude, _ = compileAll(ic.ExcludeLines)
-		if ic.Multiline != nil {
-			in.multiline = regexp.MustCompile(ic.Multiline.Start)
+		if ic.DatasetFolders != "" {
+			h.discoveries = append(h.discoveries, Dynamic{Name: ic.Name, Find: &folders{in: ic, log: log, skipped: map[string]bool{}},
+				Every: ic.ScanInterval, Max: ic.MaxFolders})
+			continue
 		}
-		var sm shipper.Metrics
-		in.m, sm = h.m.forInput(ic.Name)
-		in.ship = shipper.New(ic.Name, h.routers, h.pool, shipper.Options{
-			Window:     cfg.Window,
-			Backoff:    shipper.Backoff{Initial: cfg.Backoff.Initial, Max: cfg.Backoff.Max},
-			AckTimeout: cfg.AckTimeout,
-			Metrics:    sm,
-			Log:        log,
-		})
-		labels := maps.Clone(ic.Labels)
-		if ic.Parser != "" {
-			if labels == nil {
-				labels = map[string]string{}
-			}
-			labels[ParserLabel] = ic.Parser
-		}
-		in.batch = &batcher{dataset: ic.Dataset, labels: labels, maxLines: cfg.Batch.MaxLines,
-			maxBytes: cfg.Batch.MaxBytes, linger: cfg.Batch.Linger, ship: in.ship, dirty: h.markDirty}
-		h.inputs = append(h.inputs, in)
+		h.static = append(h.static, h.newInput(ic))
 	}
 	return h, nil
 }
@@ -166,35 +147,37 @@ func (h *Harvester) Run(ctx context.Context) error {
 				h.cfg.Routers, h.routers, h.log)
 		})
 	}
-	for _, in := range h.inputs {
-		bg.Go(func() { in.ship.Run(shipCtx) })
-		in.batch.start(ctx)
-	}
 	bg.Go(func() { h.saveLoop(shipCtx) })
-	h.log.Info("harvesting", "inputs", len(h.inputs), "files_known", len(h.files), "routers", h.routers.Addrs(),
-		"membership", h.cfg.Membership, "host", h.cfg.Host)
-
-	var scans sync.WaitGroup
-	for _, in := range h.inputs {
-		scans.Go(func() { h.scanLoop(ctx, in) })
+	h.log.Info("harvesting", "inputs", len(h.static), "discoveries", len(h.discoveries), "files_known", len(h.files),
+		"routers", h.routers.Addrs(), "membership", h.cfg.Membership, "host", h.cfg.Host)
+	for _, in := range h.static {
+		h.startInput(ctx, shipCtx, in)
+	}
+	for _, d := range h.discoveries {
+		h.scans.Go(func() { h.discoverLoop(ctx, shipCtx, d) })
 	}
 	<-ctx.Done()
-	scans.Wait()
+	// Discovery loops are scans: once they are done no input starts.
+	h.scans.Wait()
 	h.readers.Wait()
 
+	h.mu.Lock()
+	inputs := slices.Collect(maps.Values(h.inputs))
+	h.mu.Unlock()
 	drain, cancel := context.WithTimeout(context.Background(), h.cfg.DrainTimeout)
 	defer cancel()
-	for _, in := range h.inputs {
+	for _, in := range inputs {
 		if err := in.batch.flush(drain); err != nil {
 			h.log.Warn("unsent lines at shutdown; they are read again at the next start", "input", in.Name)
 		}
 	}
-	for _, in := range h.inputs {
+	for _, in := range inputs {
 		for in.ship.InFlight() > 0 && drain.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	stopShipping()
+	h.shippers.Wait()
 	bg.Wait()
 	h.pool.Close()
 	err := h.save()

@@ -13,6 +13,7 @@ import (
 
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
+	"github.com/hindsight-dev/hindsight/services/agent/harvester/envelope"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/lines"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/multiline"
 )
@@ -24,6 +25,7 @@ type reader struct {
 	st    *fileState
 	f     *os.File
 	lines *lines.Reader
+	env   *envelope.Decoder // set for container logs
 	ml    *multiline.Aggregator
 	// size is the file size last seen at its end; lastData when it last grew.
 	size     int64
@@ -80,6 +82,9 @@ func (h *Harvester) read(ctx context.Context, in *input, st *fileState, f *os.Fi
 	if info, err := f.Stat(); err == nil {
 		r.fileTime = fileTime(path, info, time.Now())
 	}
+	if in.format != envelope.None {
+		r.env = envelope.NewDecoder(in.format, h.cfg.MaxLineBytes)
+	}
 	if in.multiline != nil {
 		r.ml = multiline.New(in.multiline, h.cfg.MaxLineBytes)
 	}
@@ -124,6 +129,11 @@ func (h *Harvester) read(ctx context.Context, in *input, st *fileState, f *os.Fi
 				log.Info("compressed file read", "bytes", r.lines.Pos())
 			}
 			return
+		}
+		if r.env != nil && r.env.Pending() && time.Since(r.lastData) >= partialTimeout {
+			if r.flushPartial(ctx) != nil {
+				return
+			}
 		}
 		if r.ml != nil && r.ml.Pending() && time.Since(r.lastData) >= in.Multiline.Timeout {
 			if r.flushEvent(ctx) != nil {
@@ -175,10 +185,33 @@ func (r *reader) refresh() {
 	}
 }
 
+// partialTimeout ships a container's partial line that nothing has
+// continued for this long: the engine writes the parts of a line at once,
+// so the rest is not coming (the container stopped mid-line).
+const partialTimeout = 5 * time.Second
+
 // line takes one physical line.
 func (r *reader) line(ctx context.Context, ln lines.Line) error {
 	r.in.m.linesRead.Inc()
 	r.in.m.bytesRead.Add(float64(ln.End - ln.Start))
+	if r.env == nil {
+		return r.message(ctx, ln)
+	}
+	out, err := r.env.Add(ln)
+	if err != nil {
+		// Shipped as it is: the router keeps what it cannot parse.
+		r.in.m.linesUndecodable.Inc()
+	}
+	for _, m := range out {
+		if err := r.message(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// message takes one line as the application wrote it.
+func (r *reader) message(ctx context.Context, ln lines.Line) error {
 	if r.ml == nil {
 		return r.event(ctx, ln)
 	}
@@ -196,7 +229,21 @@ func (r *reader) finish(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := r.flushPartial(ctx); err != nil {
+		return err
+	}
 	return r.flushEvent(ctx)
+}
+
+// flushPartial ships the container's line being joined.
+func (r *reader) flushPartial(ctx context.Context) error {
+	if r.env == nil {
+		return nil
+	}
+	if ln, ok := r.env.Flush(); ok {
+		return r.message(ctx, ln)
+	}
+	return nil
 }
 
 func (r *reader) flushEvent(ctx context.Context) error {
@@ -223,14 +270,20 @@ func (r *reader) event(ctx context.Context, ev lines.Line) error {
 		r.readTime, r.stamped = timestamppb.Now(), 0
 	}
 	r.stamped++
+	readTime := r.readTime
+	if !ev.Time.IsZero() {
+		// A container's line carries when the engine got it: a closer
+		// fallback for the event time than when it was read.
+		readTime = timestamppb.New(ev.Time)
+	}
 	line := &routingv1.RawLine{
 		Source:    &eventv1.Source{Host: r.h.cfg.Host, FilePath: r.path, FileId: r.st.id, Offset: ev.Start},
 		Line:      bytes.Clone(ev.Bytes),
-		ReadTime:  r.readTime,
+		ReadTime:  readTime,
 		Truncated: ev.Truncated,
 		FileTime:  r.fileTime,
 	}
-	return r.in.batch.add(ctx, r.st, line, ev.End)
+	return r.in.batch.add(ctx, r.st, line, ev.End, ev.Stream)
 }
 
 // keep applies include_lines, then exclude_lines.

@@ -25,12 +25,17 @@ package harvester
 //     by inode, resumed such a file at the old offset and cut its first lines).
 //   - a file shorter than FingerprintBytes has no identity yet and waits, as in
 //     Filebeat 9 and Vector. A .gz file is read once, fully, and marked done.
+//   - compression (app.log.1 → app.log.1.gz): a .gz file's fingerprint is
+//     that of its decompressed first bytes, and its offsets are offsets in
+//     its decompressed content, so it is the plain file it was made from:
+//     reading resumes in it where the plain file was left (the rest of a
+//     file compressed while the agent was away is not lost, what was read
+//     is not read again).
 //
 // The known limit: files whose first FingerprintBytes bytes are identical
 // (a long fixed header) are one file; raise fingerprint_bytes for them.
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -194,6 +199,9 @@ func (h *Harvester) consider(ctx context.Context, in *input, path string, now ti
 
 // identify fingerprints an open file; ok is false while it has no identity yet.
 func (h *Harvester) identify(f *os.File, size int64, gz bool) (string, bool) {
+	if gz {
+		return h.identifyGzip(f, size)
+	}
 	n := h.cfg.FingerprintBytes
 	head, err := fingerprint.Head(f, n)
 	if err != nil {
@@ -201,18 +209,40 @@ func (h *Harvester) identify(f *os.File, size int64, gz bool) (string, bool) {
 		return "", false
 	}
 	if len(head) < n {
-		if !gz {
-			return "", false // too short to be told apart: wait for it to grow
-		}
-		// A small .gz is complete (hence its bytes final) only if it
-		// decompresses to its end: otherwise it is still being written.
-		zr, err := gzip.NewReader(bytes.NewReader(head))
-		if err != nil {
-			return "", false
-		}
-		if _, err := io.Copy(io.Discard, zr); err != nil {
-			return "", false
-		}
+		return "", false // too short to be told apart: wait for it to grow
+	}
+	return fingerprint.ID(head), true
+}
+
+// identifyGzip fingerprints a .gz file by its content's first bytes, so that
+// it is the very file it was compressed from (rotation with logrotate's
+// compress or Docker's compress=true): reading resumes in it where the plain
+// file was left, nothing is read twice, and what was not read yet when the
+// plain file went is not lost. A file the registry knows by its compressed
+// bytes (the rule before this one) keeps that identity. Content shorter
+// than the fingerprint is an identity only once the file decompresses to
+// its end (it may still be being written).
+func (h *Harvester) identifyGzip(f *os.File, size int64) (string, bool) {
+	n := h.cfg.FingerprintBytes
+	raw, err := fingerprint.Head(f, n)
+	if err != nil {
+		h.log.Warn("cannot read file", "path", f.Name(), "err", err)
+		return "", false
+	}
+	h.mu.Lock()
+	_, legacy := h.files[fingerprint.ID(raw)]
+	h.mu.Unlock()
+	if legacy {
+		return fingerprint.ID(raw), true
+	}
+	zr, err := gzip.NewReader(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		return "", false // not even a gzip header yet
+	}
+	// Fewer than n bytes without an error: the stream ended, complete.
+	head, err := io.ReadAll(io.LimitReader(zr, int64(n)))
+	if err != nil {
+		return "", false
 	}
 	return fingerprint.ID(head), true
 }
@@ -236,9 +266,8 @@ func (h *Harvester) forget(in *input, now time.Time) {
 	}
 }
 
-func (h *Harvester) hasInput(name string) bool {
-	return slices.ContainsFunc(h.inputs, func(in *input) bool { return in.Name == name })
-}
+// hasInput reports whether an input of that name runs; h.mu must be held.
+func (h *Harvester) hasInput(name string) bool { return h.inputs[name] != nil }
 
 // eofAction is what a reader at the end of its file does next.
 type eofAction int

@@ -349,3 +349,67 @@ func TestGzipFilesAreReadOnce(t *testing.T) {
 		t.Fatalf("%d lines of read .gz files shipped again after a restart", n)
 	}
 }
+
+// A file rotated and compressed while the agent is down (app.log →
+// app.log.1 → app.log.1.gz): the .gz is the same file by its content, so
+// the next run reads in it only what the first did not, then the new app.log.
+func TestCompressedWhileDownResumes(t *testing.T) {
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	r1 := routertest.Start(t)
+	cfg := testConfig(dir, r1.Addr())
+	cfg.Inputs[0].Paths = []string{filepath.Join(logs, "app.log*")}
+	appendLines(t, filepath.Join(logs, "app.log"), "a", 1, 200)
+	run1 := start(t, cfg)
+	exactlyOnce(t, lineRange("a", 1, 200), r1)
+	run1.stop(t)
+
+	appendLines(t, filepath.Join(logs, "app.log"), "a", 201, 500)
+	plain, err := os.ReadFile(filepath.Join(logs, "app.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(plain)
+	zw.Close()
+	os.WriteFile(filepath.Join(logs, "app.log.1.gz"), gz.Bytes(), 0o644)
+	os.Remove(filepath.Join(logs, "app.log"))
+	appendLines(t, filepath.Join(logs, "app.log"), "b", 1, 100)
+
+	r2 := routertest.Start(t)
+	cfg.Routers = []string{r2.Addr()}
+	start(t, cfg)
+	exactlyOnce(t, append(append(lineRange("a", 1, 200), lineRange("a", 201, 500)...), lineRange("b", 1, 100)...), r1, r2)
+	if n := r2.AckedLineCount(); n != 400 {
+		t.Errorf("second run acknowledged %d lines, want 400 (300 from the .gz, 100 new)", n)
+	}
+}
+
+// A .gz the registry knows by its compressed bytes (before identities came
+// from the content) keeps that identity: read already, it is not read again.
+func TestGzipLegacyIdentity(t *testing.T) {
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	os.MkdirAll(logs, 0o755)
+	data := gzipLines(t, "old", 1, 500)
+	path := filepath.Join(logs, "old.gz")
+	os.WriteFile(path, data, 0o644)
+	r := routertest.Start(t)
+	cfg := testConfig(dir, r.Addr())
+	cfg.Inputs[0].Paths = []string{filepath.Join(logs, "*.gz")}
+	os.MkdirAll(filepath.Dir(cfg.Registry), 0o755)
+	legacy := fingerprint.ID(data[:testFingerprint])
+	if err := (offsets.Store{Path: cfg.Registry, FingerprintBytes: testFingerprint}).Save([]offsets.Entry{
+		{ID: legacy, Input: "app", Path: path, Offset: int64(len(lineRange("old", 1, 1)[0])+1) * 500, Done: true}}); err != nil {
+		t.Fatal(err)
+	}
+	start(t, cfg)
+	time.Sleep(300 * time.Millisecond)
+	if n := r.ReceivedLineCount(); n != 0 {
+		t.Fatalf("%d lines of a .gz read before were shipped again", n)
+	}
+	if reg := loadRegistry(t, cfg); len(reg) != 1 || !reg[legacy].Done {
+		t.Fatalf("registry %+v, want the one legacy entry, done", reg)
+	}
+}

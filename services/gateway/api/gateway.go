@@ -79,6 +79,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/api/httpbody"
 	// Registers google.rpc error details (BadRequest, ...) so the gateway can
 	// render the details backends attach to errors instead of failing with 500.
 	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -89,6 +90,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
@@ -187,6 +189,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			return nil
 		}),
 		runtime.WithErrorHandler(g.errorHandler),
+		runtime.WithForwardResponseOption(streamContentType),
 	)
 
 	apis := []struct {
@@ -420,8 +423,26 @@ func serveSpec(w http.ResponseWriter, _ *http.Request) {
 }
 
 // ndjson is protojson with the streaming content type: server streams are
-// newline-delimited JSON objects.
+// newline-delimited JSON objects, or the lines of google.api.HttpBody
+// messages (an export) in the content type the first one names.
 type ndjson struct{ runtime.JSONPb }
 
 // StreamContentType implements runtime.StreamContentType.
-func (*ndjson) StreamContentType(any) string { return "application/x-ndjson" }
+func (*ndjson) StreamContentType(v any) string {
+	if b, ok := v.(*httpbody.HttpBody); ok && b.GetContentType() != "" {
+		return b.GetContentType()
+	}
+	return "application/x-ndjson"
+}
+
+// streamContentType names a server stream's content type before its first
+// message, which the gateway only sets from that message: a stream that
+// ends without one (an export of no events) is still an empty NDJSON body,
+// not a 200 without a Content-Type. The gateway calls forward-response
+// options with a nil message only at a stream's start.
+func streamContentType(_ context.Context, w http.ResponseWriter, m proto.Message) error {
+	if m == nil {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	}
+	return nil
+}

@@ -37,6 +37,7 @@ type Flags struct {
 	Linger             time.Duration
 	BatchMaxBytes      int
 	MaxBufferedRecords int
+	Compression        string
 	ProduceTimeout     time.Duration
 	MaxInFlight        int
 	ReconcileInterval  time.Duration
@@ -51,6 +52,7 @@ func (f *Flags) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&f.Linger, "producer-linger", 10*time.Millisecond, "how long a partition's batch waits for more records")
 	fs.IntVar(&f.BatchMaxBytes, "producer-batch-max-bytes", ingest.DefaultBatchMaxBytes, "largest record batch; at most the brokers' message.max.bytes")
 	fs.IntVar(&f.MaxBufferedRecords, "producer-max-buffered-records", 50000, "records awaiting Kafka's acknowledgement before ingest blocks (back-pressure on agents)")
+	fs.StringVar(&f.Compression, "producer-compression", "lz4", "record batch compression: lz4, zstd, snappy, gzip or none (a topic's own compression.type, when not producer, makes the brokers recompress)")
 	fs.DurationVar(&f.ProduceTimeout, "produce-timeout", 30*time.Second, "fail a batch whose records Kafka has not acknowledged in this time, so the agent resends it (0: retry for ever)")
 	fs.IntVar(&f.MaxInFlight, "max-inflight-batches", ingest.DefaultMaxInFlight, "unacknowledged batches per Ingest stream before the router stops reading it")
 	fs.DurationVar(&f.ReconcileInterval, "topic-reconcile-interval", 5*time.Minute, "how often topics are checked against the catalog besides on every change")
@@ -99,6 +101,7 @@ func Start(s *server.Server, f Flags, d Deps) error {
 			Linger:             f.Linger,
 			BatchMaxBytes:      int32(f.BatchMaxBytes),
 			MaxBufferedRecords: f.MaxBufferedRecords,
+			Compression:        f.Compression,
 			DeliveryTimeout:    f.ProduceTimeout,
 		},
 		AutoCreate:        f.AutoCreate,

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -27,7 +28,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hindsight-dev/hindsight/internal/badrequest"
-	"github.com/hindsight-dev/hindsight/internal/event"
 	"github.com/hindsight-dev/hindsight/internal/parse"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/router/catalog"
@@ -274,6 +274,7 @@ type chunk struct {
 
 func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawLine, now time.Time, ingested *timestamppb.Timestamp, maxRecord int, step func(int)) chunk {
 	c := chunk{recs: make([]*kgo.Record, 0, len(lines))}
+	out := newRecords(b.GetDataset(), lines)
 	var dst []string
 	for _, l := range lines {
 		c.size += len(l.GetLine())
@@ -288,7 +289,9 @@ func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawL
 		if parse.Failed(e) {
 			c.failures++
 		}
-		e.Id = event.ID(l.GetSource())
+		key := out.id(l.GetSource())
+		// The records' buffer is written once: the id may share the key's bytes.
+		e.Id = unsafe.String(&key[0], len(key))
 		e.Dataset = b.GetDataset()
 		e.Source = l.GetSource()
 		e.Ingested = ingested
@@ -297,10 +300,10 @@ func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawL
 			c.dropped++
 			continue
 		}
-		value := encode(e, maxRecord)
+		value := out.value(e, maxRecord)
 		dst = ds.Topics(e, dst[:0])
 		for _, t := range dst {
-			c.recs = append(c.recs, record(t, e, value))
+			c.recs = append(c.recs, out.add(t, e, key, value))
 		}
 	}
 	return c
@@ -322,26 +325,28 @@ func (g *Ingester) produce(ctx context.Context, dataset string, recs []*kgo.Reco
 	remaining.Store(int64(len(recs)))
 	g.m.inflightRecords.Add(float64(len(recs)))
 	start := time.Now()
+	// One promise for the batch's records, not a closure each.
+	promise := func(r *kgo.Record, err error) {
+		g.m.inflightRecords.Dec()
+		if err != nil {
+			g.m.produceErrors.WithLabelValues(r.Topic).Inc()
+			firstErr.CompareAndSwap(nil, &err)
+		} else {
+			g.m.records.WithLabelValues(r.Topic).Inc()
+			g.m.produceLatency.Observe(time.Since(start).Seconds())
+		}
+		if remaining.Add(-1) == 0 {
+			g.m.inflightBatches.Dec()
+			if p := firstErr.Load(); p != nil {
+				g.log.Warn("batch not produced", "dataset", dataset, "records", len(recs), "err", *p)
+				done(*p)
+				return
+			}
+			done(nil)
+		}
+	}
 	for _, r := range recs {
-		g.producer.Produce(ctx, r, func(r *kgo.Record, err error) {
-			g.m.inflightRecords.Dec()
-			if err != nil {
-				g.m.produceErrors.WithLabelValues(r.Topic).Inc()
-				firstErr.CompareAndSwap(nil, &err)
-			} else {
-				g.m.records.WithLabelValues(r.Topic).Inc()
-				g.m.produceLatency.Observe(time.Since(start).Seconds())
-			}
-			if remaining.Add(-1) == 0 {
-				g.m.inflightBatches.Dec()
-				if p := firstErr.Load(); p != nil {
-					g.log.Warn("batch not produced", "dataset", dataset, "records", len(recs), "err", *p)
-					done(*p)
-					return
-				}
-				done(nil)
-			}
-		})
+		g.producer.Produce(ctx, r, promise)
 	}
 }
 

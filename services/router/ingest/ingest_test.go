@@ -334,3 +334,16 @@ func TestDrainFinishesInFlightBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestNewClientRefusesUnknownCompression(t *testing.T) {
+	if _, err := NewClient(ProducerConfig{Brokers: []string{"localhost:9092"}, Compression: "brotli"}); err == nil || !strings.Contains(err.Error(), "brotli") {
+		t.Fatalf("compression brotli: err %v, want a refusal naming it", err)
+	}
+	for name := range Compressions {
+		cl, err := NewClient(ProducerConfig{Brokers: []string{"localhost:9092"}, Compression: name})
+		if err != nil {
+			t.Fatalf("compression %s: %v", name, err)
+		}
+		cl.Close()
+	}
+}

@@ -143,7 +143,8 @@ func finish(doc map[string]any, title, version string) {
 				if !ok {
 					continue
 				}
-				if streams(o) {
+				messages, bodies := streams(o), bodyStreams(o)
+				if messages || bodies {
 					// Messages as NDJSON; an error before the first one
 					// is a google.rpc.Status, plain (the gateway refused
 					// the request) or as the stream's error chunk.
@@ -151,6 +152,15 @@ func finish(doc map[string]any, title, version string) {
 					if d, ok := o["responses"].(map[string]any)["default"].(map[string]any); ok {
 						d["schema"] = map[string]any{"$ref": "#/definitions/streamError"}
 					}
+				}
+				if bodies {
+					// google.api.HttpBody lines (an export): NDJSON or
+					// CSV, as the request's format says. The generator
+					// gives the bytes an object's empty properties.
+					o["produces"] = []any{"application/x-ndjson", "text/csv", "application/json"}
+					ok := o["responses"].(map[string]any)["200"].(map[string]any)
+					ok["schema"] = map[string]any{"type": "string", "format": "binary"}
+					ok["description"] = "The lines of the export, in the format the request names."
 				}
 				queryBounds(o)
 			}
@@ -237,6 +247,16 @@ func streams(op map[string]any) bool {
 	schema, _ := ok["schema"].(map[string]any)
 	title, _ := schema["title"].(string)
 	return strings.HasPrefix(title, "Stream result of")
+}
+
+// bodyStreams says whether an operation answers a stream of
+// google.api.HttpBody messages, which the gateway writes as their bytes, a
+// line each, in the content type they carry.
+func bodyStreams(op map[string]any) bool {
+	ok, _ := op["responses"].(map[string]any)["200"].(map[string]any)
+	schema, _ := ok["schema"].(map[string]any)
+	desc, _ := ok["description"].(string)
+	return schema["format"] == "binary" && strings.Contains(desc, "(streaming responses)")
 }
 
 // closeObject sets additionalProperties false on a message schema.

@@ -7,6 +7,7 @@ package lines
 import (
 	"bytes"
 	"io"
+	"time"
 )
 
 // Line is one line without its trailing newline, "\n" or "\r\n" (Windows and
@@ -22,6 +23,11 @@ type Line struct {
 	// Truncated means the line was longer than the limit and Bytes holds its
 	// first bytes only.
 	Truncated bool
+	// Stream and Time come from a container log's envelope (package
+	// envelope): the stream the line was written to and when the engine
+	// received it. They are empty for a plain file.
+	Stream string
+	Time   time.Time
 }
 
 // Reader reads lines from src, which is positioned at offset.

@@ -40,7 +40,7 @@ func (a *Aggregator) Add(ln lines.Line) (lines.Line, bool) {
 	// at the top of a file form an event of their own).
 	done, ok := a.Flush()
 	a.prev, a.cur = a.cur, a.prev[:0]
-	a.ev = lines.Line{Start: ln.Start, End: ln.End, Truncated: ln.Truncated}
+	a.ev = lines.Line{Start: ln.Start, End: ln.End, Truncated: ln.Truncated, Stream: ln.Stream, Time: ln.Time}
 	a.cur = a.appendCut(a.cur, ln.Bytes)
 	a.have = true
 	return done, ok
