@@ -6,9 +6,9 @@
 // what the containers write after it arrives too, each line once.
 //
 // The engine is a second dockerd on the host (its own data root, exec root
-// and socket; no bridge, no iptables; vfs storage), started in the host's
-// mount namespace, so the suite can stop and start it without touching the
-// engine the other suites share. Its log driver rotates small files and
+// and socket; no bridge, no iptables; vfs storage; its own network
+// namespace), started in the host's mount namespace, so the suite can stop
+// and start it without touching the engine the other suites share. Its log driver rotates small files and
 // compresses them, as production engines are often set up. It needs root,
 // as every e2e suite here.
 package containers_test
@@ -126,7 +126,11 @@ func (e *engine) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.cmd = hostCmd("dockerd", "--data-root", e.dataRoot, "--exec-root", e.execRoot,
+	// A network namespace of its own: a dockerd without a default bridge
+	// deletes the host's docker0 at start, which would cut every other
+	// engine's containers off the network. The agent reaches it by its
+	// socket and reads its containers' logs from its data root.
+	e.cmd = hostCmd("unshare", "--net", "--", "dockerd", "--data-root", e.dataRoot, "--exec-root", e.execRoot,
 		"--pidfile", filepath.Join(e.execRoot, "dockerd.pid"), "-H", "unix://"+e.sock,
 		"--bridge=none", "--iptables=false", "--ip6tables=false", "--storage-driver=vfs",
 		// Small files, compressed once rotated: the test's containers rotate theirs.
