@@ -8,9 +8,9 @@
 // The engine is a second dockerd on the host (its own data root, exec root
 // and socket; no bridge, no iptables; vfs storage; its own network
 // namespace), started in the host's mount namespace, so the suite can stop
-// and start it without touching the engine the other suites share. Its log driver rotates small files and
-// compresses them, as production engines are often set up. It needs root,
-// as every e2e suite here.
+// and start it without touching the engine the other suites share. Its log
+// driver rotates small files and compresses them, as production engines
+// are often set up. It needs root, as every e2e suite here.
 package containers_test
 
 import (
