@@ -186,7 +186,9 @@ func reflectionClient(ctx context.Context, cc *grpc.ClientConn) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := st.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+	// A stream the server has already refused answers Send with io.EOF; its
+	// status comes from Recv.
+	if err := st.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	return st.Recv()
