@@ -263,7 +263,7 @@ func allInOne(t *testing.T) (*target, []attack) {
 		harness.Token(t, harness.Bob), harness.Token(t, harness.Reader), harness.Token(t, harness.Operator)
 
 	// Alice's replay of yesterday's seed lines: what bob tries to take.
-	yesterday := time.Now().UTC().Truncate(24*time.Hour).Add(-24 * time.Hour)
+	yesterday := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
 	var lines []string
 	for i := range 20 {
 		line := base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"@timestamp":%q,"message":"abuse seed %d"}`, yesterday.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), i)))

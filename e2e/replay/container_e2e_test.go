@@ -25,7 +25,10 @@ import (
 // the engine's socket), on the suite's etcd and archive.
 func (s *suite) containerTarget(t *testing.T) {
 	ctx := context.Background()
-	b, err := container.New(container.Config{Image: harness.OpenSearchImage})
+	// The replay service's defaults: a ready replay keeps its JVM until it
+	// expires, within these.
+	const memory, cpus = 1 << 30, 1.0
+	b, err := container.New(container.Config{Image: harness.OpenSearchImage, MemoryBytes: memory, CPUs: cpus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +75,17 @@ func (s *suite) containerTarget(t *testing.T) {
 	if !strings.HasPrefix(addr, "http://127.0.0.1:") {
 		t.Fatalf("address %q", addr)
 	}
+	docker, err := harness.Docker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := docker.ContainerInspect(ctx, container.Name("own-node"), client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc := in.Container.HostConfig; hc == nil || hc.Memory != memory || hc.NanoCPUs != int64(cpus*1e9) {
+		t.Fatalf("the replay's container runs without its limits: %+v", hc)
+	}
 	want := replaytest.IDs(s.events, replaytest.In(day2, day3, "app"))
 	resp, err := http.Get(addr + "/replay-own-node/_count")
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -86,11 +100,7 @@ func (s *suite) containerTarget(t *testing.T) {
 	if _, err := svc.DeleteReplay(ctx, &replayv1.DeleteReplayRequest{Name: "own-node"}); err != nil {
 		t.Fatal(err)
 	}
-	cli, err := harness.Docker()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.ContainerInspect(ctx, container.Name("own-node"), client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
+	if _, err := docker.ContainerInspect(ctx, container.Name("own-node"), client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("the replay's container outlived it: %v", err)
 	}
 }

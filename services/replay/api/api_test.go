@@ -371,3 +371,39 @@ func TestValidation(t *testing.T) {
 		t.Fatalf("live search without OpenSearch: %v", err)
 	}
 }
+
+// Replays are counted per creator and in total, in any state: a refused
+// create leaves nothing behind.
+func TestReplayCountLimits(t *testing.T) {
+	en := newEnv(t, func(c *Config) { c.MaxReplays = 3; c.MaxPerCreator = 2 })
+	writeArchive(t, en.archiveDir, 2)
+	as := func(name string) context.Context {
+		return auth.NewContext(context.Background(), auth.Principal{Name: name, Role: auth.Operator})
+	}
+	create := func(who, name string) error {
+		_, err := en.svc.CreateReplay(as(who), &replayv1.CreateReplayRequest{Replay: replayOf(name, day1, day1.AddDate(0, 0, 1), "app")})
+		return err
+	}
+	for _, c := range []struct{ who, name string }{{"alice", "a1"}, {"alice", "a2"}, {"bob", "b1"}} {
+		if err := create(c.who, c.name); err != nil {
+			t.Fatalf("%s creates %s: %v", c.who, c.name, err)
+		}
+		en.ready(c.name)
+	}
+	if err := create("alice", "a3"); code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "per creator") {
+		t.Fatalf("alice's third replay: %v, want ResourceExhausted per creator", err)
+	}
+	if err := create("carol", "c1"); code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "3 replays exist") {
+		t.Fatalf("a fourth replay: %v, want ResourceExhausted for the total", err)
+	}
+	list, err := en.svc.ListReplays(as("alice"), &replayv1.ListReplaysRequest{})
+	if err != nil || len(list.GetReplays()) != 3 {
+		t.Fatalf("after the refusals: %d replays (%v), want 3", len(list.GetReplays()), err)
+	}
+	if _, err := en.svc.DeleteReplay(as("alice"), &replayv1.DeleteReplayRequest{Name: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := create("alice", "a3"); err != nil {
+		t.Fatalf("alice's replay after deleting one: %v", err)
+	}
+}

@@ -6,7 +6,6 @@
 package api
 
 import (
-
 	"context"
 	"fmt"
 	"log/slog"
@@ -56,6 +55,11 @@ type Config struct {
 	// limit); MaxEventsTotal the events of all replays together (0: none).
 	MaxConcurrent  int
 	MaxEventsTotal int64
+	// MaxReplays bounds the replays kept, in any state, and MaxPerCreator
+	// those of one principal (0: no limit): each holds an index, and a
+	// container replay a JVM, until it expires.
+	MaxReplays    int
+	MaxPerCreator int
 	// Workers is how many files one replay loads at once; Batch how many
 	// events go to the index per request.
 	Workers, Batch int
@@ -225,12 +229,12 @@ func (s *Service) CreateReplay(ctx context.Context, req *replayv1.CreateReplayRe
 		return nil, err
 	}
 	r.Estimate = est
+	r.Creator = caller(ctx).Name
 	if err := s.checkLimits(ctx, r); err != nil {
 		return nil, err
 	}
 	now := s.cfg.Now()
 	r.State = replayv1.State_STATE_PLANNING
-	r.Creator = caller(ctx).Name
 	r.CreateTime = timestamppb.New(now)
 	r.ExpireTime = timestamppb.New(now.Add(r.GetTtl().AsDuration()))
 	r.SearchUrl = SearchURL(r)
@@ -309,20 +313,29 @@ func sourceNoun(r *replayv1.Replay) string {
 
 // checkLimits enforces the concurrent-replay and total-event limits.
 func (s *Service) checkLimits(ctx context.Context, r *replayv1.Replay) error {
-	if s.cfg.MaxConcurrent <= 0 && s.cfg.MaxEventsTotal <= 0 {
+	if s.cfg.MaxConcurrent <= 0 && s.cfg.MaxEventsTotal <= 0 && s.cfg.MaxReplays <= 0 && s.cfg.MaxPerCreator <= 0 {
 		return nil
 	}
 	all, err := s.store.list(ctx)
 	if err != nil {
 		return err
 	}
-	active := 0
+	active, mine := 0, 0
 	var reserved int64
 	for _, o := range all {
 		if st := o.GetState(); st == replayv1.State_STATE_PLANNING || st == replayv1.State_STATE_LOADING {
 			active++
 		}
+		if o.GetCreator() == r.GetCreator() {
+			mine++
+		}
 		reserved += reservation(o)
+	}
+	if s.cfg.MaxPerCreator > 0 && mine >= s.cfg.MaxPerCreator {
+		return status.Errorf(codes.ResourceExhausted, "%s has %d replays, the limit per creator is %d: delete one", r.GetCreator(), mine, s.cfg.MaxPerCreator)
+	}
+	if s.cfg.MaxReplays > 0 && len(all) >= s.cfg.MaxReplays {
+		return status.Errorf(codes.ResourceExhausted, "%d replays exist, the limit is %d: delete one", len(all), s.cfg.MaxReplays)
 	}
 	if s.cfg.MaxConcurrent > 0 && active >= s.cfg.MaxConcurrent {
 		return status.Errorf(codes.ResourceExhausted, "%d replays are loading, the limit is %d: wait for one to finish or delete one", active, s.cfg.MaxConcurrent)

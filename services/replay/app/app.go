@@ -30,6 +30,10 @@ type Flags struct {
 	Target         string
 	MaxConcurrent  int
 	MaxEventsTotal int64
+	MaxReplays     int
+	MaxPerCreator  int
+	ContainerMem   int64
+	ContainerCPUs  float64
 	MaxRange       time.Duration
 	DefaultTTL     time.Duration
 	MinTTL         time.Duration
@@ -47,6 +51,10 @@ func (f *Flags) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.Target, "target", "embedded", "default target: embedded, opensearch or container")
 	fs.IntVar(&f.MaxConcurrent, "max-concurrent", 4, "replays loading at once (0: no limit)")
 	fs.Int64Var(&f.MaxEventsTotal, "max-events-total", 1_000_000_000, "events of all replays together (0: no limit)")
+	fs.IntVar(&f.MaxReplays, "max-replays", 100, "replays kept at once, in any state (0: no limit)")
+	fs.IntVar(&f.MaxPerCreator, "max-per-creator", 20, "replays one principal may keep at once (0: no limit)")
+	fs.Int64Var(&f.ContainerMem, "container-memory-mib", 1024, "memory limit of each replay container, MiB (0: none)")
+	fs.Float64Var(&f.ContainerCPUs, "container-cpus", 1, "CPU limit of each replay container, in cores (0: none)")
 	fs.DurationVar(&f.MaxRange, "max-range", api.DefaultMaxRange, "longest time range of a replay")
 	fs.DurationVar(&f.DefaultTTL, "default-ttl", api.DefaultTTL, "time to live of a replay that names none")
 	fs.DurationVar(&f.MinTTL, "min-ttl", api.DefaultMinTTL, "shortest time to live a replay may ask for")
@@ -90,6 +98,8 @@ func Start(s *server.Server, f Flags, d Deps) error {
 		ExpiryTick:     f.ExpiryTick,
 		MaxConcurrent:  f.MaxConcurrent,
 		MaxEventsTotal: f.MaxEventsTotal,
+		MaxReplays:     f.MaxReplays,
+		MaxPerCreator:  f.MaxPerCreator,
 		Workers:        f.Workers,
 		Batch:          f.Batch,
 		Log:            log,
@@ -99,7 +109,8 @@ func Start(s *server.Server, f Flags, d Deps) error {
 		cfg.Backends[replayv1.Target_KIND_OPENSEARCH_INDEX] = d.OpenSearch
 	}
 	if f.ContainerImage != "" {
-		cb, err := container.New(container.Config{Image: f.ContainerImage, Network: f.ContainerNet, Log: log})
+		cb, err := container.New(container.Config{Image: f.ContainerImage, Network: f.ContainerNet,
+			MemoryBytes: f.ContainerMem << 20, CPUs: f.ContainerCPUs, Log: log})
 		if err != nil {
 			return fmt.Errorf("--container-image: %w", err)
 		}

@@ -42,7 +42,11 @@ type Config struct {
 	Network string
 	// StartTimeout bounds the wait for a new node to be ready (default 3m).
 	StartTimeout time.Duration
-	Log          *slog.Logger
+	// MemoryBytes and CPUs limit each container (0: no limit): a ready
+	// replay keeps its JVM until it expires.
+	MemoryBytes int64
+	CPUs        float64
+	Log         *slog.Logger
 }
 
 // Backend runs one OpenSearch container per replay.
@@ -141,7 +145,7 @@ func (b *Backend) ensure(ctx context.Context, replay string) (string, error) {
 }
 
 func (b *Backend) create(ctx context.Context, replay string) error {
-	hc := &container.HostConfig{}
+	hc := &container.HostConfig{Resources: resources(b.cfg)}
 	if b.cfg.Network != "" {
 		hc.NetworkMode = container.NetworkMode(b.cfg.Network)
 	} else {
@@ -161,6 +165,16 @@ func (b *Backend) create(ctx context.Context, replay string) error {
 	}
 	b.cfg.Log.Info("replay container created", "replay", replay, "container", Name(replay), "image", b.cfg.Image)
 	return nil
+}
+
+// resources are a container's limits: memory without extra swap, and CPU
+// time in billionths of a core.
+func resources(cfg Config) container.Resources {
+	r := container.Resources{NanoCPUs: int64(cfg.CPUs * 1e9)}
+	if cfg.MemoryBytes > 0 {
+		r.Memory, r.MemorySwap = cfg.MemoryBytes, cfg.MemoryBytes
+	}
+	return r
 }
 
 // waitReady polls the node until its cluster is at least yellow.
