@@ -43,9 +43,22 @@ func ID(src *eventv1.Source) string {
 // AppendID appends ID(src) to dst. It hashes from a stack buffer: the
 // router takes an id for every line, and a hash.Hash, its sum and its hex
 // string were three allocations each time.
-func AppendID(dst []byte, src *eventv1.Source) []byte {
+func AppendID(dst []byte, src *eventv1.Source) []byte { return AppendOwnedID(dst, "", src) }
+
+// AppendOwnedID appends the id of the line at src shipped by owner, the
+// authenticated principal of the agent that sent it: one agent's token
+// cannot name ids of another agent's files, so it cannot overwrite their
+// events. An empty owner (authentication off) is ID(src). The owner comes
+// first, marked and length-prefixed, so no host can spell an owned id.
+func AppendOwnedID(dst []byte, owner string, src *eventv1.Source) []byte {
 	var buf [256]byte
-	in := append(buf[:0], src.GetHost()...)
+	in := buf[:0]
+	if owner != "" {
+		in = append(in, 0xff)
+		in = binary.AppendUvarint(in, uint64(len(owner)))
+		in = append(in, owner...)
+	}
+	in = append(in, src.GetHost()...)
 	in = append(in, 0)
 	in = append(in, src.GetFileId()...)
 	in = append(in, 0)

@@ -43,7 +43,7 @@ func BenchmarkParseEncode(b *testing.B) {
 			b.ReportAllocs()
 			cpu0 := parsetest.CPUTime()
 			for b.Loop() {
-				recs, _, _, _ := prepare(ds, batch, now, DefaultBatchMaxBytes-recordOverhead, nil)
+				recs, _, _, _ := prepare(ds, batch, "", now, DefaultBatchMaxBytes-recordOverhead, nil)
 				if len(recs) != batchLines {
 					b.Fatalf("%d records", len(recs))
 				}

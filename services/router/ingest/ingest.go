@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hindsight-dev/hindsight/internal/auth"
 	"github.com/hindsight-dev/hindsight/internal/badrequest"
 	"github.com/hindsight-dev/hindsight/internal/parse"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
@@ -207,7 +208,7 @@ func (g *Ingester) submit(ctx context.Context, b *routingv1.Batch, at string, do
 			steps[i] = g.m.processorSteps.WithLabelValues(name, ds.Parser.StepName(i))
 		}
 	}
-	recs, ack, size, dropped := prepare(ds, b, g.now(), g.maxRecord, func(i int) { steps[i].Inc() })
+	recs, ack, size, dropped := prepare(ds, b, owner(ctx), g.now(), g.maxRecord, func(i int) { steps[i].Inc() })
 	g.m.dropped.WithLabelValues(name).Add(float64(dropped))
 	g.m.bytes.WithLabelValues(name).Add(float64(size))
 	g.m.parseFailures.WithLabelValues(name).Add(float64(ack.ParseFailures))
@@ -223,20 +224,30 @@ func (g *Ingester) submit(ctx context.Context, b *routingv1.Batch, at string, do
 	return nil
 }
 
-// prepare parses, processes and routes the lines of b, received at now: it
-// returns their records, the batch's ack, the size of its lines and how many
-// events the dataset's processor steps dropped (acknowledged, not produced);
+// owner is whose lines a batch holds, for their event ids: the caller's
+// principal, or no one when authentication is off.
+func owner(ctx context.Context) string {
+	if p, ok := auth.FromContext(ctx); ok && p != auth.Anonymous {
+		return p.Name
+	}
+	return ""
+}
+
+// prepare parses, processes and routes the lines of b (shipped by owner),
+// received at now: it returns their records, the batch's ack, the size of
+// its lines and how many events the dataset's processor steps dropped
+// (acknowledged, not produced);
 // step hears of each processor step that ran. A large batch is parsed in
 // parallel chunks, one per core: a stream's batches come one after another,
 // so one busy agent would otherwise keep the router on one core. Records keep
 // the order of their lines.
-func prepare(ds *rules.Dataset, b *routingv1.Batch, now time.Time, maxRecord int, step func(int)) ([]*kgo.Record, *routingv1.Ack, int, int) {
+func prepare(ds *rules.Dataset, b *routingv1.Batch, owner string, now time.Time, maxRecord int, step func(int)) ([]*kgo.Record, *routingv1.Ack, int, int) {
 	ingested := timestamppb.New(now)
 	ack := &routingv1.Ack{Sequence: b.GetSequence(), Accepted: int64(len(b.GetLines()))}
 	lines := b.GetLines()
 	n := min(runtime.GOMAXPROCS(0), len(lines)/parallelChunk)
 	if n <= 1 {
-		c := prepareLines(ds, b, lines, now, ingested, maxRecord, step)
+		c := prepareLines(ds, b, lines, owner, now, ingested, maxRecord, step)
 		ack.ParseFailures = c.failures
 		return c.recs, ack, c.size, c.dropped
 	}
@@ -245,7 +256,7 @@ func prepare(ds *rules.Dataset, b *routingv1.Batch, now time.Time, maxRecord int
 	per := (len(lines) + n - 1) / n
 	for i := range chunks {
 		part := lines[min(i*per, len(lines)):min((i+1)*per, len(lines))]
-		wg.Go(func() { chunks[i] = prepareLines(ds, b, part, now, ingested, maxRecord, step) })
+		wg.Go(func() { chunks[i] = prepareLines(ds, b, part, owner, now, ingested, maxRecord, step) })
 	}
 	wg.Wait()
 	total, size, dropped := 0, 0, 0
@@ -272,7 +283,7 @@ type chunk struct {
 	size, dropped int
 }
 
-func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawLine, now time.Time, ingested *timestamppb.Timestamp, maxRecord int, step func(int)) chunk {
+func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawLine, owner string, now time.Time, ingested *timestamppb.Timestamp, maxRecord int, step func(int)) chunk {
 	c := chunk{recs: make([]*kgo.Record, 0, len(lines))}
 	out := newRecords(b.GetDataset(), lines)
 	var dst []string
@@ -289,7 +300,7 @@ func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawL
 		if parse.Failed(e) {
 			c.failures++
 		}
-		key := out.id(l.GetSource())
+		key := out.id(owner, l.GetSource())
 		// The records' buffer is written once: the id may share the key's bytes.
 		e.Id = unsafe.String(&key[0], len(key))
 		e.Dataset = b.GetDataset()

@@ -39,7 +39,7 @@ func TestPrepareParallelKeepsOrder(t *testing.T) {
 		b.Lines = append(b.Lines, &routingv1.RawLine{Source: &eventv1.Source{Host: "h", FileId: "f", Offset: int64(i)}, Line: []byte(line)})
 	}
 	var steps atomic.Int64
-	recs, ack, gotSize, dropped := prepare(ds, b, time.Now(), 1<<20, func(int) { steps.Add(1) })
+	recs, ack, gotSize, dropped := prepare(ds, b, "", time.Now(), 1<<20, func(int) { steps.Add(1) })
 	if ack.Accepted != 3001 || ack.ParseFailures != 30 || steps.Load() != 12 || gotSize != size || dropped != 12 || len(recs) != 3001-12 {
 		t.Fatalf("accepted %d failures %d size %d/%d dropped %d records %d", ack.Accepted, ack.ParseFailures, gotSize, size, dropped, len(recs))
 	}
@@ -54,5 +54,29 @@ func TestPrepareParallelKeepsOrder(t *testing.T) {
 		} else {
 			last = off
 		}
+	}
+}
+
+// TestEventIDsAreTheShippers: the same line shipped by two agents' tokens
+// gets two ids (one agent cannot overwrite another's events), again by the
+// same one the same id (a resend dedupes), and with authentication off
+// (no owner) the id of its source alone.
+func TestEventIDsAreTheShippers(t *testing.T) {
+	ds, err := rules.NewDataset(&routingv1.Dataset{Name: "app", Topic: &routingv1.TopicSettings{Topic: "logs.app"}, Parser: &routingv1.Parser{Format: routingv1.Parser_FORMAT_JSON}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &eventv1.Source{Host: "web-1", FileId: "f", Offset: 42}
+	b := &routingv1.Batch{Dataset: "app", Lines: []*routingv1.RawLine{{Source: src, Line: []byte(`{"msg":"x"}`)}}}
+	key := func(owner string) string {
+		recs, _, _, _ := prepare(ds, b, owner, time.Now(), 1<<20, nil)
+		return string(recs[0].Key)
+	}
+	a, again, other, none := key("agent-a"), key("agent-a"), key("agent-b"), key("")
+	if a != again || a == other || a == none || other == none {
+		t.Fatalf("ids: agent-a %s and %s, agent-b %s, no owner %s", a, again, other, none)
+	}
+	if none != event.ID(src) {
+		t.Fatalf("without an owner the id is %s, want event.ID(source) %s", none, event.ID(src))
 	}
 }

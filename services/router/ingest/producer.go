@@ -177,14 +177,14 @@ func (r *records) value(e *eventv1.Event, maxBytes int) []byte {
 	return r.take(start)
 }
 
-// id is the event id of the line at src, in the records' buffer: the
-// record key, which the event's Id shares.
-func (r *records) id(src *eventv1.Source) []byte {
+// id is the event id of the line at src shipped by owner, in the records'
+// buffer: the record key, which the event's Id shares.
+func (r *records) id(owner string, src *eventv1.Source) []byte {
 	if cap(r.buf)-len(r.buf) < 64 {
 		r.buf = make([]byte, 0, bufBlock)
 	}
 	start := len(r.buf)
-	r.buf = event.AppendID(r.buf, src)
+	r.buf = event.AppendOwnedID(r.buf, owner, src)
 	return r.take(start)
 }
 
