@@ -64,6 +64,12 @@ type Options struct {
 	// MetadataWait is how long a new container's log waits for its metadata
 	// while the engine does not answer.
 	MetadataWait time.Duration
+	// UnknownGrace is how long the engine may answer that it has no
+	// container of a directory's id before the directory is taken for one
+	// left by an earlier engine and read with the id alone (default 10s):
+	// the engine makes a new container's directory before it knows the
+	// container by its id.
+	UnknownGrace time.Duration
 	// CallTimeout bounds each call to the engine.
 	CallTimeout time.Duration
 	Log         *slog.Logger
@@ -94,6 +100,9 @@ var containerID = regexp.MustCompile(`^[0-9a-f]{64}$`)
 func New(docker Docker, opts Options) *Discovery {
 	if opts.CallTimeout == 0 {
 		opts.CallTimeout = 2 * time.Second
+	}
+	if opts.UnknownGrace == 0 {
+		opts.UnknownGrace = 10 * time.Second
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -160,9 +169,10 @@ func (d *Discovery) inspect(ctx context.Context, id string, c *containerState) b
 	cancel()
 	switch {
 	case cerrdefs.IsNotFound(err):
-		// A directory the engine does not know (left from an earlier
-		// engine): read with the id only.
-		c.inspected = true
+		// A directory the engine does not know: a container being created
+		// (asked again at the next scan), or, still unknown after the
+		// grace, one left from an earlier engine, read with the id only.
+		c.inspected = time.Since(c.first) >= d.opts.UnknownGrace
 		return true
 	case err != nil:
 		d.opts.Log.Debug("inspect container", "container", id[:12], "err", err)

@@ -100,7 +100,13 @@ func TestDiscoverMetadata(t *testing.T) {
 	writeLog(t, dir, id(2), "b")
 	writeLog(t, dir, id(3), "c")                              // a directory the engine does not know
 	os.MkdirAll(filepath.Join(dir, "not-a-container"), 0o755) // ignored
-	disc := New(d, Options{Dir: dir, Dataset: "containers", MetadataWait: time.Hour, Log: slog.New(slog.DiscardHandler)})
+	disc := New(d, Options{Dir: dir, Dataset: "containers", MetadataWait: time.Hour, UnknownGrace: 50 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
+	// A directory the engine does not know yet waits: the engine makes a
+	// container's directory before it knows the container.
+	if ins := disc.Discover(context.Background()); len(ins) != 2 {
+		t.Fatalf("%d inputs at first, want 2 (id 3 unknown for now): %+v", len(ins), ins)
+	}
+	time.Sleep(60 * time.Millisecond)
 	ins := disc.Discover(context.Background())
 	if len(ins) != 3 {
 		t.Fatalf("%d inputs, want 3: %+v", len(ins), ins)
@@ -214,4 +220,24 @@ func testLog() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// A container whose directory shows before the engine knows it (docker run
+// makes the directory first) is read with its metadata once the engine
+// knows it, not taken for a leftover with the id alone.
+func TestDirectoryBeforeContainer(t *testing.T) {
+	dir := t.TempDir()
+	d := &fakeDocker{containers: map[string]container.InspectResponse{}}
+	writeLog(t, dir, id(7), "a")
+	disc := New(d, Options{Dir: dir, Dataset: "containers", MetadataWait: time.Hour, UnknownGrace: time.Hour, Log: slog.New(slog.DiscardHandler)})
+	if ins := disc.Discover(context.Background()); len(ins) != 0 {
+		t.Fatalf("inputs before the engine knows the container: %+v", ins)
+	}
+	d.mu.Lock()
+	d.containers[id(7)] = inspect("shop-web-1", "nginx:1.27", map[string]string{"hindsight.dataset": "shop.web"})
+	d.mu.Unlock()
+	ins := disc.Discover(context.Background())
+	if len(ins) != 1 || ins[0].Dataset != "shop.web" || ins[0].Labels["container.name"] != "shop-web-1" {
+		t.Fatalf("inputs once the engine knows it: %+v", ins)
+	}
 }
