@@ -76,6 +76,13 @@ type Config struct {
 	MaxSeries int
 }
 
+// DefaultConfig is the configuration zero values stand for.
+func DefaultConfig() Config {
+	var c Config
+	c.defaults()
+	return c
+}
+
 func (c *Config) defaults() {
 	if c.Bucket <= 0 {
 		c.Bucket = time.Minute
@@ -144,7 +151,10 @@ func New(cfg Config, reg prometheus.Registerer) (*Detector, error) {
 	return d, nil
 }
 
-func (d *Detector) start(t time.Time) time.Time { return t.Truncate(d.cfg.Bucket) }
+// start is the start of t's bucket, in UTC: buckets are map keys, and times
+// equal in another location (time.Now's Local) or with a monotonic reading
+// are other keys.
+func (d *Detector) start(t time.Time) time.Time { return t.UTC().Truncate(d.cfg.Bucket) }
 
 // Observe counts n events of a dataset (with their service and host, either
 // may be empty) at t.
