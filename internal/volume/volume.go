@@ -6,9 +6,10 @@
 // Prometheus metrics and lists them for the API and the /volume page.
 //
 // A bucket is judged when it has been closed for half a bucket (events reach
-// the index a little late), so an anomaly shows within 1.5 buckets of its
+// the watch a little late), so an anomaly shows within 1.5 buckets of its
 // start. A bucket is compared with two baselines, the median of the recent
-// buckets and the median of the same bucket on previous days (medians ignore
+// buckets (since the watch began: earlier ones may be incomplete) and the
+// median of the same bucket on previous days (medians ignore
 // a lone outlier, and anomalous buckets are left out of both, so one burst
 // does not raise the bar for the next): a spike is many times above both, a
 // drop is zero where both expect events. An anomaly that lasts the whole
@@ -113,6 +114,10 @@ type Detector struct {
 	mu     sync.Mutex
 	series map[Key]*series
 	judged time.Time // start of the next bucket to judge
+	// first is the first bucket judged: the recent baseline starts there,
+	// since events of earlier buckets may have come before the feed did
+	// (a consumer starts at the end of its topics).
+	first time.Time
 
 	active     *prometheus.GaugeVec
 	total      *prometheus.CounterVec
@@ -199,7 +204,7 @@ func (d *Detector) Tick(now time.Time) []Anomaly {
 	defer d.mu.Unlock()
 	last := d.start(now.Add(-d.cfg.Bucket - d.cfg.Bucket/2)) // newest judgeable bucket
 	if d.judged.IsZero() {
-		d.judged = last
+		d.judged, d.first = last, last
 	}
 	var began []Anomaly
 	for ; !d.judged.After(last); d.judged = d.judged.Add(d.cfg.Bucket) {
@@ -219,7 +224,11 @@ func (d *Detector) judge(k Key, s *series, b time.Time) *Anomaly {
 	count := s.counts[b]
 	var recent, daily []int64
 	for i := 1; i <= d.cfg.Recent; i++ {
-		if c, ok := d.sample(s, b.Add(-time.Duration(i)*d.cfg.Bucket)); ok {
+		at := b.Add(-time.Duration(i) * d.cfg.Bucket)
+		if at.Before(d.first) {
+			break
+		}
+		if c, ok := d.sample(s, at); ok {
 			recent = append(recent, c)
 		}
 	}

@@ -274,3 +274,19 @@ func TestGoneSeriesAreForgotten(t *testing.T) {
 		t.Fatalf("out of range events %v, want 2", n)
 	}
 }
+
+func TestRecentBaselineStartsWithTheWatch(t *testing.T) {
+	// Yesterday's sparse history arrives first (as the all-in-one demo's
+	// does): the buckets between its events, before the watch began, are
+	// not zeros of the recent baseline.
+	m := newDemo(t, nil)
+	for h := range 24 {
+		m.d.Observe("app", "api", "web-1", m.now.Add(-time.Duration(h+1)*time.Hour), 1)
+	}
+	m.run(15 * time.Minute)
+	for _, s := range m.d.Snapshot(Filter{Dataset: "app", Buckets: 1}).Series {
+		if s.Expected < 300 {
+			t.Fatalf("app expects %v a minute after 15 minutes of 5-14 a second", s.Expected)
+		}
+	}
+}
