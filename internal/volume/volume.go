@@ -126,10 +126,11 @@ type Detector struct {
 }
 
 type series struct {
-	counts   map[time.Time]int64 // bucket start -> events, for Days days
-	since    time.Time           // the first bucket watched
-	judged   int                 // buckets judged so far
-	expected float64             // the baseline of the last judged bucket
+	counts   ring      // events per bucket, as far back as the baselines reach
+	since    time.Time // the first bucket watched
+	last     time.Time // the newest bucket with events
+	judged   int       // buckets judged so far
+	expected float64   // the baseline of the last judged bucket
 	anomaly  *Anomaly
 	past     []Anomaly // ended anomalies, oldest first, at most maxPast
 }
@@ -144,7 +145,7 @@ func New(cfg Config, reg prometheus.Registerer) (*Detector, error) {
 		total:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hindsight", Subsystem: "volume", Name: "anomalies_total", Help: "Anomalies that began, by kind."}, []string{"kind"}),
 		overCap: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "hindsight", Subsystem: "volume", Name: "unwatched_events_total", Help: "Events of series beyond the cap on series, not watched."}),
 		outOfRange: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "hindsight", Subsystem: "volume", Name: "out_of_range_events_total",
-			Help: "Events timed before the oldest bucket kept or more than a day after the newest judged one, not counted."}),
+			Help: "Events timed before the oldest bucket a baseline reaches or more than the recent window ahead of the judge, not counted."}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{d.active, d.total, d.overCap, d.outOfRange} {
@@ -156,10 +157,20 @@ func New(cfg Config, reg prometheus.Registerer) (*Detector, error) {
 	return d, nil
 }
 
-// start is the start of t's bucket, in UTC: buckets are map keys, and times
-// equal in another location (time.Now's Local) or with a monotonic reading
-// are other keys.
+// start is the start of t's bucket, in UTC (comparable with ==, as times
+// in another location, time.Now's Local, are not).
 func (d *Detector) start(t time.Time) time.Time { return t.UTC().Truncate(d.cfg.Bucket) }
+
+// ahead is how far past the next bucket to judge events are counted: a
+// little clock skew is kept, a clock or parse gone wrong is not.
+func (d *Detector) ahead() time.Duration { return time.Duration(d.cfg.Recent) * d.cfg.Bucket }
+
+// ringLen is the buckets a series keeps: back to the oldest bucket a
+// baseline reaches, and ahead().
+func (d *Detector) ringLen() int {
+	perDay := (24*time.Hour + d.cfg.Bucket - 1) / d.cfg.Bucket
+	return d.cfg.Days*int(perDay) + 2*d.cfg.Recent + 2
+}
 
 // Observe counts n events of a dataset (with their service and host, either
 // may be empty) at t.
@@ -167,9 +178,8 @@ func (d *Detector) Observe(dataset, service, host string, t time.Time, n int64) 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	b := d.start(t)
-	// A bucket no baseline reaches, or far ahead (a clock or parse gone
-	// wrong), would only take memory until forgotten, or forever.
-	if !d.judged.IsZero() && (b.Before(d.horizon(d.judged)) || b.After(d.judged.Add(24*time.Hour))) {
+	// A bucket no baseline reaches, or far ahead, has no place in the ring.
+	if !d.judged.IsZero() && (b.Before(d.horizon(d.judged)) || b.After(d.judged.Add(d.ahead()))) {
 		d.outOfRange.Add(float64(n))
 		return
 	}
@@ -187,13 +197,19 @@ func (d *Detector) Observe(dataset, service, host string, t time.Time, n int64) 
 				d.overCap.Add(float64(n))
 				continue
 			}
-			s = &series{counts: map[time.Time]int64{}, since: b}
+			s = &series{counts: newRing(d.cfg.Bucket, d.ringLen()), since: b, last: b}
 			d.series[k] = s
+		}
+		if !s.counts.add(b, n) {
+			d.outOfRange.Add(float64(n))
+			continue
 		}
 		if b.Before(s.since) {
 			s.since = b
 		}
-		s.counts[b] += n
+		if b.After(s.last) {
+			s.last = b
+		}
 	}
 }
 
@@ -221,7 +237,7 @@ func (d *Detector) Tick(now time.Time) []Anomaly {
 // judge decides bucket b of one series; it returns the anomaly if one began.
 func (d *Detector) judge(k Key, s *series, b time.Time) *Anomaly {
 	s.judged++
-	count := s.counts[b]
+	count := s.counts.get(b)
 	var recent, daily []int64
 	for i := 1; i <= d.cfg.Recent; i++ {
 		at := b.Add(-time.Duration(i) * d.cfg.Bucket)
@@ -299,26 +315,21 @@ func (d *Detector) sample(s *series, b time.Time) (int64, bool) {
 	if b.Before(s.since) {
 		return 0, false
 	}
-	c := s.counts[b]
+	c := s.counts.get(b)
 	if s.anomaly != nil && !b.Before(s.anomaly.Bucket) {
 		return 0, false
 	}
 	return c, true
 }
 
-// forget drops counts older than the baseline reaches back, the past
-// anomalies that ended before, and the series left with neither events nor
-// an anomaly (a host gone for good), so its gauge and place go too.
+// forget drops the past anomalies that ended before the baselines reach
+// back, and the series with no events and no anomaly since (a host gone for
+// good), so its gauge and place go too.
 func (d *Detector) forget(last time.Time) {
 	horizon := d.horizon(last)
 	for k, s := range d.series {
-		for b := range s.counts {
-			if b.Before(horizon) {
-				delete(s.counts, b)
-			}
-		}
 		s.past = slices.DeleteFunc(s.past, func(a Anomaly) bool { return a.End.Before(horizon) })
-		if len(s.counts) == 0 && len(s.past) == 0 {
+		if s.last.Before(horizon) && len(s.past) == 0 {
 			if s.anomaly != nil {
 				d.active.DeleteLabelValues(k.Dataset, k.Service, k.Host, string(s.anomaly.Kind))
 			}
@@ -396,7 +407,7 @@ func (d *Detector) Snapshot(f Filter) Snapshot {
 		}
 		out := Series{Key: k, Counts: make([]int64, f.Buckets), Expected: s.expected}
 		for i := range out.Counts {
-			out.Counts[i] = s.counts[snap.Start.Add(time.Duration(i)*d.cfg.Bucket)]
+			out.Counts[i] = s.counts.get(snap.Start.Add(time.Duration(i) * d.cfg.Bucket))
 		}
 		for _, a := range s.past {
 			if a.End.After(snap.Start) {

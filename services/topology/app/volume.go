@@ -25,7 +25,7 @@ type VolumeFlags struct {
 // Bind registers the --volume-* flags with the defaults internal/volume owns.
 func (f *VolumeFlags) Bind(fs *flag.FlagSet) {
 	def := volume.DefaultConfig()
-	fs.DurationVar(&f.Detector.Bucket, "volume-bucket", def.Bucket, "length of the volume watch's buckets (at least 1s): an anomaly shows within 1.5 buckets of its first bucket")
+	fs.DurationVar(&f.Detector.Bucket, "volume-bucket", def.Bucket, "length of the volume watch's buckets (at least 1s, dividing a day): an anomaly shows within 1.5 buckets of its first bucket")
 	fs.IntVar(&f.Detector.Recent, "volume-recent", def.Recent, "recent buckets in a series' baseline (a longer anomaly becomes the new normal)")
 	fs.IntVar(&f.Detector.Days, "volume-days", def.Days, "previous days whose same bucket joins a series' baseline")
 	fs.IntVar(&f.Detector.Warmup, "volume-warmup", def.Warmup, "buckets a new series is watched before it is judged")
@@ -39,8 +39,8 @@ func (f *VolumeFlags) Bind(fs *flag.FlagSet) {
 func (f VolumeFlags) check() error {
 	c := f.Detector
 	switch {
-	case c.Bucket < time.Second:
-		return fmt.Errorf("--volume-bucket %v: at least 1s", c.Bucket)
+	case c.Bucket < time.Second || (24*time.Hour)%c.Bucket != 0:
+		return fmt.Errorf("--volume-bucket %v: at least 1s, and a day must be a whole number of buckets (the same bucket of previous days is part of the baseline)", c.Bucket)
 	case c.Recent < 1 || c.Days < 1 || c.Warmup < 1 || c.MaxSeries < 1:
 		return fmt.Errorf("--volume-recent, --volume-days, --volume-warmup and --volume-max-series must be at least 1")
 	case c.MinExpected <= 0 || c.SpikeFactor <= 1:
