@@ -147,6 +147,9 @@ func New(cfg Config, reg prometheus.Registerer) (*Detector, error) {
 		outOfRange: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "hindsight", Subsystem: "volume", Name: "out_of_range_events_total",
 			Help: "Events timed before the oldest bucket a baseline reaches or more than the recent window ahead of the judge, not counted."}),
 	}
+	for _, k := range []Kind{Drop, Spike, Silence} {
+		d.total.WithLabelValues(string(k)) // 0 from the start, not absent
+	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{d.active, d.total, d.overCap, d.outOfRange} {
 			if err := reg.Register(c); err != nil {
