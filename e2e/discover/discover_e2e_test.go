@@ -47,9 +47,9 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// start runs the all-in-one with its demo on a fresh data directory and
-// returns its HTTP base URL and inbox.
-func start(t *testing.T) (string, string) {
+// start runs the all-in-one with its demo on a fresh data directory, with
+// the extra flags given, and returns its HTTP base URL and inbox.
+func start(t *testing.T, extra ...string) (string, string) {
 	t.Helper()
 	bin := *allinone
 	if root := os.Getenv("TEST_SRCDIR"); bin != "" && !filepath.IsAbs(bin) && root != "" {
@@ -67,8 +67,8 @@ func start(t *testing.T) (string, string) {
 	// machine runs other suites): start again on fresh ports when it exits.
 	for attempt := 1; ; attempt++ {
 		httpAddr, admin := freePort(t), freePort(t)
-		cmd := exec.Command(bin, "--demo", "--demo-days=1", "--data-dir="+data, "--gateway.http-addr="+httpAddr,
-			"--grpc-addr="+freePort(t), "--admin-addr="+admin, "--kafka-port=0", "--etcd-client-addr="+freePort(t))
+		cmd := exec.Command(bin, append([]string{"--demo", "--demo-days=1", "--data-dir=" + data, "--gateway.http-addr=" + httpAddr,
+			"--grpc-addr=" + freePort(t), "--admin-addr=" + admin, "--kafka-port=0", "--etcd-client-addr=" + freePort(t)}, extra...)...)
 		logf, err := os.Create(filepath.Join(headless.OutputDir(t), fmt.Sprintf("allinone-%d.log", attempt)))
 		if err != nil {
 			t.Fatal(err)

@@ -45,6 +45,7 @@ var methods = map[string]Role{
 	"/hindsight.topology.v1.TopologyService/GetGraph":    Reader,
 	"/hindsight.topology.v1.TopologyService/GetVizceral": Reader,
 	"/hindsight.topology.v1.TopologyService/WatchGraph":  Reader,
+	"/hindsight.topology.v1.TopologyService/ListVolume":  Reader,
 	"/hindsight.topology.v1.TopologyService/ReportFlows": Operator,
 }
 

@@ -2,7 +2,6 @@ package volume
 
 import (
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,10 +51,11 @@ func (m *demo) run(dur time.Duration) {
 }
 
 func TestSteadyTrafficHasNoAnomaly(t *testing.T) {
+	// Two days: the second is judged against the first's same buckets too.
 	m := newDemo(t, nil)
-	m.run(2 * time.Hour)
+	m.run(48 * time.Hour)
 	if len(m.began) != 0 || len(m.d.Active()) != 0 {
-		t.Fatalf("%d anomalies in two hours of steady traffic: %+v", len(m.began), m.began)
+		t.Fatalf("%d anomalies in two days of steady traffic: %+v", len(m.began), m.began)
 	}
 }
 
@@ -89,8 +89,15 @@ func TestStoppedDatasetIsADropWithinTwoBuckets(t *testing.T) {
 	if a := m.d.Active(); len(a) != 0 {
 		t.Fatalf("after app resumed: %+v", a)
 	}
-	if strings.Contains(promText(t, reg), `kind="drop"`) {
-		t.Fatal("the drop's gauge outlived it")
+	if n := testutil.CollectAndCount(m.d.active); n != 0 {
+		t.Fatalf("%d anomaly gauges outlived the drop", n)
+	}
+	if n, err := testutil.GatherAndCount(reg, "hindsight_volume_anomaly"); err != nil || n != 0 {
+		t.Fatalf("hindsight_volume_anomaly has %d series after the drop (%v)", n, err)
+	}
+	// app and its service api dropped, its host web-1 went silent.
+	if n, k := testutil.ToFloat64(m.d.total.WithLabelValues("drop")), testutil.ToFloat64(m.d.total.WithLabelValues("silence")); n != 2 || k != 1 {
+		t.Fatalf("hindsight_volume_anomalies_total: %v drops and %v silences, want 2 and 1", n, k)
 	}
 }
 
@@ -142,15 +149,139 @@ func TestSameHourOfPreviousDaysIsTheBaseline(t *testing.T) {
 	}
 }
 
-func promText(t *testing.T, reg *prometheus.Registry) string {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+
+func TestDetectionDelayIsAtMostTwoBuckets(t *testing.T) {
+	// However the stop falls in a bucket, the first empty bucket is judged
+	// 1.5 buckets after it begins.
+	for _, phase := range []time.Duration{0, 20 * time.Second, 59 * time.Second} {
+		m := newDemo(t, nil)
+		m.run(30*time.Minute + phase)
+		m.stopped["app"] = true
+		firstEmpty := m.now.Add(time.Minute - time.Second).Truncate(time.Minute)
+		m.began = nil
+		for len(m.began) == 0 && m.now.Before(firstEmpty.Add(3*time.Minute)) {
+			m.run(time.Second)
+		}
+		if len(m.began) == 0 {
+			t.Fatalf("phase %v: no anomaly 3 buckets after the stop", phase)
+		}
+		if delay := m.now.Sub(firstEmpty); delay > 2*time.Minute {
+			t.Fatalf("phase %v: the drop showed %v after the first empty bucket began, want ≤ 2 buckets", phase, delay)
+		}
+		if m.began[0].Bucket != firstEmpty {
+			t.Fatalf("phase %v: the drop starts at %s, want the first empty bucket %s", phase, m.began[0].Bucket, firstEmpty)
+		}
 	}
-	var b strings.Builder
-	for _, mf := range mfs {
-		b.WriteString(mf.String())
+}
+
+func TestSnapshotMarksTheAnomalies(t *testing.T) {
+	m := newDemo(t, nil)
+	m.run(30 * time.Minute)
+	stop := m.now
+	m.stopped["app"] = true
+	m.run(3 * time.Minute)
+	resume := m.now
+	m.stopped["app"] = false
+	m.run(5 * time.Minute)
+
+	snap := m.d.Snapshot(Filter{Buckets: 20})
+	if snap.Bucket != time.Minute || len(snap.Series) != 3 {
+		t.Fatalf("snapshot: bucket %v, %d series (want the 3 datasets only)", snap.Bucket, len(snap.Series))
 	}
-	return b.String()
+	for _, s := range snap.Series {
+		if len(s.Counts) != 20 {
+			t.Fatalf("%+v: %d counts", s.Key, len(s.Counts))
+		}
+		if s.Dataset != "app" {
+			if len(s.Anomalies) != 0 {
+				t.Fatalf("%s: %+v", s.Dataset, s.Anomalies)
+			}
+			continue
+		}
+		if len(s.Anomalies) != 1 {
+			t.Fatalf("app: anomalies %+v, want the one drop", s.Anomalies)
+		}
+		a := s.Anomalies[0]
+		if a.Kind != Drop || !a.Bucket.Equal(stop) || !a.End.Equal(resume) {
+			t.Fatalf("app's drop %+v, want from %s to %s", a, stop, resume)
+		}
+		for i, c := range s.Counts {
+			at := snap.Start.Add(time.Duration(i) * time.Minute)
+			if empty := !at.Before(stop) && at.Before(resume); empty != (c == 0) {
+				t.Fatalf("app's bucket %s holds %d", at, c)
+			}
+		}
+		if s.Expected < 300 || s.Expected > 800 {
+			t.Fatalf("app expects %v a minute, want the demo's 5-14 a second", s.Expected)
+		}
+	}
+	all := m.d.Snapshot(Filter{Dataset: "app", Breakdown: true, Buckets: 5})
+	var keys []Key
+	for _, s := range all.Series {
+		keys = append(keys, s.Key)
+	}
+	want := []Key{{Dataset: "app"}, {Dataset: "app", Host: "web-1"}, {Dataset: "app", Service: "api"}}
+	if len(keys) != 3 || keys[0] != want[0] || keys[1] != want[1] || keys[2] != want[2] {
+		t.Fatalf("app's series with breakdown %+v, want %+v", keys, want)
+	}
+	if s := (&Detector{}).Snapshot(Filter{Buckets: 5}); len(s.Series) != 0 {
+		t.Fatal("a detector never ticked has series")
+	}
+}
+
+func TestLongDropBecomesTheNewNormal(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newDemo(t, reg)
+	m.run(30 * time.Minute)
+	m.stopped["app"] = true
+	m.run(62 * time.Minute)
+	if a := m.d.Active(); len(a) != 0 {
+		t.Fatalf("an hour after app stopped, still %+v", a)
+	}
+	// Back after the hour: no spike either (its baseline is nothing).
+	m.began = nil
+	m.stopped["app"] = false
+	m.run(10 * time.Minute)
+	if len(m.began) != 0 {
+		t.Fatalf("app back after an hour: %+v", m.began)
+	}
+	if n, err := testutil.GatherAndCount(reg, "hindsight_volume_anomaly"); err != nil || n != 0 {
+		t.Fatalf("hindsight_volume_anomaly has %d series after the drop became normal (%v)", n, err)
+	}
+}
+
+func TestGoneSeriesAreForgotten(t *testing.T) {
+	d, _ := New(Config{Bucket: time.Minute, Days: 1, Recent: 10, Warmup: 1}, nil)
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	d.Tick(t0)
+	for i := range 20 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		d.Observe("app", "", "gone-1", at, 10)
+		d.Tick(at)
+	}
+	d.Tick(t0.Add(26 * time.Hour))
+	if n := len(d.Snapshot(Filter{Buckets: 1, Breakdown: true}).Series); n != 0 {
+		t.Fatalf("%d series a day after their last event", n)
+	}
+	d.Observe("app", "", "", t0.Add(50*time.Hour), 1) // more than a day ahead
+	d.Observe("app", "", "", t0, 1)                   // behind every baseline
+	if n := testutil.ToFloat64(d.outOfRange); n != 2 {
+		t.Fatalf("out of range events %v, want 2", n)
+	}
+}
+
+func TestRecentBaselineStartsWithTheWatch(t *testing.T) {
+	// Yesterday's sparse history arrives first (as the all-in-one demo's
+	// does): the buckets between its events, before the watch began, are
+	// not zeros of the recent baseline.
+	m := newDemo(t, nil)
+	for h := range 24 {
+		m.d.Observe("app", "api", "web-1", m.now.Add(-time.Duration(h+1)*time.Hour), 1)
+	}
+	m.run(15 * time.Minute)
+	for _, s := range m.d.Snapshot(Filter{Dataset: "app", Buckets: 1}).Series {
+		if s.Expected < 300 {
+			t.Fatalf("app expects %v a minute after 15 minutes of 5-14 a second", s.Expected)
+		}
+	}
 }

@@ -5,7 +5,9 @@
 //
 // With --kafka-brokers set it also consumes the access-log topics the router
 // writes (--access-log-topics-regex) and turns each nginx/HAProxy/Apache
-// access-log event into a flow, fed to the same aggregator as ReportFlows.
+// access-log event into a flow, fed to the same aggregator as ReportFlows;
+// and it runs the volume watch over every dataset's topic (--volume-*,
+// ListVolume: event rates and their anomalies).
 //
 // Every flag can also be set from the environment, e.g. --stale-after from
 // HINDSIGHT_STALE_AFTER.
@@ -32,7 +34,7 @@ type config struct {
 
 func (c *config) bind(fs *flag.FlagSet) {
 	c.Flags.Bind(fs, ":9501", ":9502")
-	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers; set, access logs from the router's topics also make flows")
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers; set, access logs from the router's topics also make flows, and the volume watch counts every dataset's events")
 	c.app.Bind(fs)
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
 	"github.com/hindsight-dev/hindsight/web/timemachine"
 	topologyweb "github.com/hindsight-dev/hindsight/web/topology"
+	volumeweb "github.com/hindsight-dev/hindsight/web/volume"
 )
 
 // Flags are the gateway's settings.
@@ -74,6 +75,9 @@ func Start(ctx context.Context, s *server.Server, f Flags, d Deps) error {
 		return err
 	}
 	if err := timemachine.Mount(gw); err != nil {
+		return err
+	}
+	if err := volumeweb.Mount(gw); err != nil {
 		return err
 	}
 	h, err := middleware.Wrap(gw, middleware.Config{

@@ -1,7 +1,6 @@
 package accesslog
 
 import (
-	"context"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,17 +20,13 @@ const DefaultTopicsRegex = `^logs\..*access.*`
 type Report func(*topologyv1.Flow) (accepted bool, err error)
 
 // Sink is the kafkaconsume.Sink of the topology service: every record's ECS
-// document goes through Flow into report as it arrives.
-//
-// Offsets: flows are in-memory aggregates, lost at a restart whatever was
-// committed, so a record is done once it is fed and Flush commits right away.
-// Nothing is ever held back: the sink is never full, never fails, and a
-// rebalance leaves nothing to drop.
+// document goes through Flow into report as it arrives (a kafkaconsume.Feed:
+// flows are in-memory aggregates, a record is done once fed).
 type Sink struct {
+	*kafkaconsume.Feed
 	report  Report
 	resolve Resolver
 	log     *slog.Logger
-	marks   kafkaconsume.Marks
 	m       sinkMetrics
 }
 
@@ -53,7 +48,7 @@ func NewSink(report Report, resolve Resolver, log *slog.Logger, reg prometheus.R
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Sink{report: report, resolve: resolve, log: log, marks: kafkaconsume.Marks{}, m: sinkMetrics{
+	s := &Sink{report: report, resolve: resolve, log: log, m: sinkMetrics{
 		flows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hindsight_topology_access_log_flows_total",
 			Help: "Flows made from access-log records and reported to the graph (accepted or not: see hindsight_topology_flows_total).",
@@ -63,6 +58,7 @@ func NewSink(report Report, resolve Resolver, log *slog.Logger, reg prometheus.R
 			Help: "Consumed records that gave no flow, by reason (undecodable, not_access_log, invalid_flow).",
 		}, []string{"reason"}),
 	}}
+	s.Feed = kafkaconsume.NewFeed(s.add)
 	for _, r := range []string{skipUndecodable, skipNotAccess, skipInvalid} {
 		s.m.skipped.WithLabelValues(r)
 	}
@@ -76,10 +72,9 @@ func NewSink(report Report, resolve Resolver, log *slog.Logger, reg prometheus.R
 	return s, nil
 }
 
-// Add turns the record into a flow and reports it; a record that is not an
+// add turns the record into a flow and reports it; a record that is not an
 // access log is skipped and counted.
-func (s *Sink) Add(r *kgo.Record) {
-	s.marks.Mark(r)
+func (s *Sink) add(r *kgo.Record) {
 	e, err := ecs.Unmarshal(r.Value)
 	if err != nil {
 		s.m.skipped.WithLabelValues(skipUndecodable).Inc()
@@ -97,30 +92,4 @@ func (s *Sink) Add(r *kgo.Record) {
 		return
 	}
 	s.m.flows.Inc()
-}
-
-// Flush has nothing to store: it hands over the marks of what Add fed.
-func (s *Sink) Flush(context.Context, bool, kafkaconsume.Parts) (kafkaconsume.Marks, error) {
-	m := s.marks
-	s.marks = kafkaconsume.Marks{}
-	return m, nil
-}
-
-// Full is never: records are fed as they come.
-func (s *Sink) Full() bool { return false }
-
-// Forget drops the marks of partitions no longer owned (their flows are
-// already in the graph; the next owner may count them again, a blip the
-// window absorbs).
-func (s *Sink) Forget(parts kafkaconsume.Parts) {
-	for t, ps := range s.marks {
-		for p := range ps {
-			if parts.Has(t, p) {
-				delete(ps, p)
-			}
-		}
-		if len(ps) == 0 {
-			delete(s.marks, t)
-		}
-	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hindsight-dev/hindsight/internal/volume"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 	"github.com/hindsight-dev/hindsight/services/topology/graph"
 	"github.com/hindsight-dev/hindsight/services/topology/vizceral"
@@ -23,6 +24,8 @@ type Options struct {
 	Vizceral   vizceral.Options
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
+	// Volume is the volume watch ListVolume lists (nil: Unavailable).
+	Volume *volume.Detector
 }
 
 // Service implements topologyv1.TopologyServiceServer.
@@ -32,6 +35,8 @@ type Service struct {
 	viz vizceral.Options
 	log *slog.Logger
 	m   *metrics
+	// volume serves ListVolume (see volume.go).
+	volume *volume.Detector
 }
 
 // New builds the service and registers its metrics.
@@ -46,7 +51,7 @@ func New(opt Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{agg: opt.Aggregator, viz: opt.Vizceral, log: opt.Log, m: m}, nil
+	return &Service{agg: opt.Aggregator, viz: opt.Vizceral, log: opt.Log, m: m, volume: opt.Volume}, nil
 }
 
 // ReportFlows adds every message's flows. A message with an invalid flow is

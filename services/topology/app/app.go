@@ -1,7 +1,8 @@
 // Package app is the topology service as one unit: its flags, with the
 // defaults the service owns, and Start, which serves the live service graph
 // (hindsight.topology.v1) on a server and, given Kafka brokers, turns the
-// router's access-log topics into flows. The topology binary and the
+// router's access-log topics into flows and watches every dataset's event
+// rate (the volume watch, ListVolume). The topology binary and the
 // all-in-one both call Start.
 package app
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/server"
+	"github.com/hindsight-dev/hindsight/internal/volume"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 	"github.com/hindsight-dev/hindsight/services/topology/accesslog"
 	"github.com/hindsight-dev/hindsight/services/topology/api"
@@ -30,6 +32,8 @@ type Flags struct {
 	// Group and TopicsRegex choose the access-log topics consumed.
 	Group       string
 	TopicsRegex string
+	// Volume is the volume watch (event rates per dataset), on with brokers.
+	Volume VolumeFlags
 }
 
 // Bind registers the flags on fs with the service's defaults.
@@ -44,6 +48,7 @@ func (f *Flags) Bind(fs *flag.FlagSet) {
 	fs.Float64Var(&f.Vizceral.DangerRatio, "danger-ratio", 0.10, "error ratio from which a node or connection is drawn as danger")
 	fs.StringVar(&f.Group, "group", "hindsight-topology", "Kafka consumer group; instances sharing it split the partitions (each then holds part of the access-log traffic)")
 	fs.StringVar(&f.TopicsRegex, "access-log-topics-regex", accesslog.DefaultTopicsRegex, "regular expression of the access-log topics to consume")
+	f.Volume.Bind(fs)
 }
 
 // Deps are what the service runs against.
@@ -65,7 +70,14 @@ func Start(s *server.Server, f Flags, d Deps) error {
 		log = s.Log
 	}
 	agg := graph.New(f.Graph)
-	svc, err := api.New(api.Options{Aggregator: agg, Vizceral: f.Vizceral, Log: log, Registerer: s.Registry})
+	var vol *volume.Detector
+	if len(d.Brokers) > 0 {
+		var err error
+		if vol, err = startVolume(s, f.Volume, d, log); err != nil {
+			return err
+		}
+	}
+	svc, err := api.New(api.Options{Aggregator: agg, Vizceral: f.Vizceral, Log: log, Registerer: s.Registry, Volume: vol})
 	if err != nil {
 		return err
 	}

@@ -184,6 +184,58 @@ func (Origin) EnumDescriptor() ([]byte, []int) {
 	return file_hindsight_topology_v1_topology_proto_rawDescGZIP(), []int{2}
 }
 
+type AnomalyKind int32
+
+const (
+	AnomalyKind_ANOMALY_KIND_UNSPECIFIED AnomalyKind = 0
+	AnomalyKind_ANOMALY_KIND_DROP        AnomalyKind = 1
+	AnomalyKind_ANOMALY_KIND_SPIKE       AnomalyKind = 2
+	AnomalyKind_ANOMALY_KIND_SILENCE     AnomalyKind = 3
+)
+
+// Enum value maps for AnomalyKind.
+var (
+	AnomalyKind_name = map[int32]string{
+		0: "ANOMALY_KIND_UNSPECIFIED",
+		1: "ANOMALY_KIND_DROP",
+		2: "ANOMALY_KIND_SPIKE",
+		3: "ANOMALY_KIND_SILENCE",
+	}
+	AnomalyKind_value = map[string]int32{
+		"ANOMALY_KIND_UNSPECIFIED": 0,
+		"ANOMALY_KIND_DROP":        1,
+		"ANOMALY_KIND_SPIKE":       2,
+		"ANOMALY_KIND_SILENCE":     3,
+	}
+)
+
+func (x AnomalyKind) Enum() *AnomalyKind {
+	p := new(AnomalyKind)
+	*p = x
+	return p
+}
+
+func (x AnomalyKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AnomalyKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_hindsight_topology_v1_topology_proto_enumTypes[3].Descriptor()
+}
+
+func (AnomalyKind) Type() protoreflect.EnumType {
+	return &file_hindsight_topology_v1_topology_proto_enumTypes[3]
+}
+
+func (x AnomalyKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AnomalyKind.Descriptor instead.
+func (AnomalyKind) EnumDescriptor() ([]byte, []int) {
+	return file_hindsight_topology_v1_topology_proto_rawDescGZIP(), []int{3}
+}
+
 type Endpoint struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
@@ -1148,6 +1200,318 @@ func (x *VizceralConnection) GetClass() string {
 	return ""
 }
 
+type ListVolumeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dataset       string                 `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	Buckets       int32                  `protobuf:"varint,2,opt,name=buckets,proto3" json:"buckets,omitempty"`
+	Breakdown     bool                   `protobuf:"varint,3,opt,name=breakdown,proto3" json:"breakdown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVolumeRequest) Reset() {
+	*x = ListVolumeRequest{}
+	mi := &file_hindsight_topology_v1_topology_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVolumeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVolumeRequest) ProtoMessage() {}
+
+func (x *ListVolumeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hindsight_topology_v1_topology_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVolumeRequest.ProtoReflect.Descriptor instead.
+func (*ListVolumeRequest) Descriptor() ([]byte, []int) {
+	return file_hindsight_topology_v1_topology_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListVolumeRequest) GetDataset() string {
+	if x != nil {
+		return x.Dataset
+	}
+	return ""
+}
+
+func (x *ListVolumeRequest) GetBuckets() int32 {
+	if x != nil {
+		return x.Buckets
+	}
+	return 0
+}
+
+func (x *ListVolumeRequest) GetBreakdown() bool {
+	if x != nil {
+		return x.Breakdown
+	}
+	return false
+}
+
+type VolumeAnomaly struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dataset       string                 `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	Service       string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Host          string                 `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	Kind          AnomalyKind            `protobuf:"varint,4,opt,name=kind,proto3,enum=hindsight.topology.v1.AnomalyKind" json:"kind,omitempty"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start,proto3" json:"start,omitempty"`
+	End           *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end,proto3" json:"end,omitempty"`
+	Count         int64                  `protobuf:"varint,7,opt,name=count,proto3" json:"count,omitempty"`
+	Expected      float64                `protobuf:"fixed64,8,opt,name=expected,proto3" json:"expected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeAnomaly) Reset() {
+	*x = VolumeAnomaly{}
+	mi := &file_hindsight_topology_v1_topology_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeAnomaly) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeAnomaly) ProtoMessage() {}
+
+func (x *VolumeAnomaly) ProtoReflect() protoreflect.Message {
+	mi := &file_hindsight_topology_v1_topology_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeAnomaly.ProtoReflect.Descriptor instead.
+func (*VolumeAnomaly) Descriptor() ([]byte, []int) {
+	return file_hindsight_topology_v1_topology_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *VolumeAnomaly) GetDataset() string {
+	if x != nil {
+		return x.Dataset
+	}
+	return ""
+}
+
+func (x *VolumeAnomaly) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *VolumeAnomaly) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *VolumeAnomaly) GetKind() AnomalyKind {
+	if x != nil {
+		return x.Kind
+	}
+	return AnomalyKind_ANOMALY_KIND_UNSPECIFIED
+}
+
+func (x *VolumeAnomaly) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *VolumeAnomaly) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *VolumeAnomaly) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *VolumeAnomaly) GetExpected() float64 {
+	if x != nil {
+		return x.Expected
+	}
+	return 0
+}
+
+type VolumeSeries struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dataset       string                 `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	Service       string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Host          string                 `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	Counts        []int64                `protobuf:"varint,4,rep,packed,name=counts,proto3" json:"counts,omitempty"`
+	Expected      float64                `protobuf:"fixed64,5,opt,name=expected,proto3" json:"expected,omitempty"`
+	Anomalies     []*VolumeAnomaly       `protobuf:"bytes,6,rep,name=anomalies,proto3" json:"anomalies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeSeries) Reset() {
+	*x = VolumeSeries{}
+	mi := &file_hindsight_topology_v1_topology_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeSeries) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeSeries) ProtoMessage() {}
+
+func (x *VolumeSeries) ProtoReflect() protoreflect.Message {
+	mi := &file_hindsight_topology_v1_topology_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeSeries.ProtoReflect.Descriptor instead.
+func (*VolumeSeries) Descriptor() ([]byte, []int) {
+	return file_hindsight_topology_v1_topology_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *VolumeSeries) GetDataset() string {
+	if x != nil {
+		return x.Dataset
+	}
+	return ""
+}
+
+func (x *VolumeSeries) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *VolumeSeries) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *VolumeSeries) GetCounts() []int64 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *VolumeSeries) GetExpected() float64 {
+	if x != nil {
+		return x.Expected
+	}
+	return 0
+}
+
+func (x *VolumeSeries) GetAnomalies() []*VolumeAnomaly {
+	if x != nil {
+		return x.Anomalies
+	}
+	return nil
+}
+
+type ListVolumeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bucket        *durationpb.Duration   `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	Series        []*VolumeSeries        `protobuf:"bytes,3,rep,name=series,proto3" json:"series,omitempty"`
+	Active        []*VolumeAnomaly       `protobuf:"bytes,4,rep,name=active,proto3" json:"active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVolumeResponse) Reset() {
+	*x = ListVolumeResponse{}
+	mi := &file_hindsight_topology_v1_topology_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVolumeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVolumeResponse) ProtoMessage() {}
+
+func (x *ListVolumeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hindsight_topology_v1_topology_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVolumeResponse.ProtoReflect.Descriptor instead.
+func (*ListVolumeResponse) Descriptor() ([]byte, []int) {
+	return file_hindsight_topology_v1_topology_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListVolumeResponse) GetBucket() *durationpb.Duration {
+	if x != nil {
+		return x.Bucket
+	}
+	return nil
+}
+
+func (x *ListVolumeResponse) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ListVolumeResponse) GetSeries() []*VolumeSeries {
+	if x != nil {
+		return x.Series
+	}
+	return nil
+}
+
+func (x *ListVolumeResponse) GetActive() []*VolumeAnomaly {
+	if x != nil {
+		return x.Active
+	}
+	return nil
+}
+
 var File_hindsight_topology_v1_topology_proto protoreflect.FileDescriptor
 
 const file_hindsight_topology_v1_topology_proto_rawDesc = "" +
@@ -1241,7 +1605,32 @@ const file_hindsight_topology_v1_topology_proto_rawDesc = "" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12@\n" +
 	"\ametrics\x18\x03 \x01(\v2&.hindsight.topology.v1.VizceralMetricsR\ametrics\x12?\n" +
 	"\anotices\x18\x04 \x03(\v2%.hindsight.topology.v1.VizceralNoticeR\anotices\x12\x14\n" +
-	"\x05class\x18\x05 \x01(\tR\x05class*t\n" +
+	"\x05class\x18\x05 \x01(\tR\x05class\"\xa4\x01\n" +
+	"\x11ListVolumeRequest\x12>\n" +
+	"\adataset\x18\x01 \x01(\tB$\x92A!x\xfd\x01\x8a\x01\x1b^[^\\s\\x00-\\x1f\\x7f]{0,253}$R\adataset\x121\n" +
+	"\abuckets\x18\x02 \x01(\x05B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x80\x96@i\x00\x00\x00\x00\x00\x00\xf0\xbfp\x01R\abuckets\x12\x1c\n" +
+	"\tbreakdown\x18\x03 \x01(\bR\tbreakdown\"\xa1\x02\n" +
+	"\rVolumeAnomaly\x12\x18\n" +
+	"\adataset\x18\x01 \x01(\tR\adataset\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\x126\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\".hindsight.topology.v1.AnomalyKindR\x04kind\x120\n" +
+	"\x05start\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x14\n" +
+	"\x05count\x18\a \x01(\x03R\x05count\x12\x1a\n" +
+	"\bexpected\x18\b \x01(\x01R\bexpected\"\xce\x01\n" +
+	"\fVolumeSeries\x12\x18\n" +
+	"\adataset\x18\x01 \x01(\tR\adataset\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\x12\x16\n" +
+	"\x06counts\x18\x04 \x03(\x03R\x06counts\x12\x1a\n" +
+	"\bexpected\x18\x05 \x01(\x01R\bexpected\x12B\n" +
+	"\tanomalies\x18\x06 \x03(\v2$.hindsight.topology.v1.VolumeAnomalyR\tanomalies\"\xf4\x01\n" +
+	"\x12ListVolumeResponse\x121\n" +
+	"\x06bucket\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06bucket\x120\n" +
+	"\x05start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12;\n" +
+	"\x06series\x18\x03 \x03(\v2#.hindsight.topology.v1.VolumeSeriesR\x06series\x12<\n" +
+	"\x06active\x18\x04 \x03(\v2$.hindsight.topology.v1.VolumeAnomalyR\x06active*t\n" +
 	"\bProtocol\x12\x18\n" +
 	"\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rPROTOCOL_HTTP\x10\x01\x12\x12\n" +
@@ -1257,13 +1646,21 @@ const file_hindsight_topology_v1_topology_proto_rawDesc = "" +
 	"\x12ORIGIN_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eORIGIN_CAPTURE\x10\x01\x12\x15\n" +
 	"\x11ORIGIN_ACCESS_LOG\x10\x02\x12\x13\n" +
-	"\x0fORIGIN_REPORTED\x10\x032\xdd\x03\n" +
+	"\x0fORIGIN_REPORTED\x10\x03*t\n" +
+	"\vAnomalyKind\x12\x1c\n" +
+	"\x18ANOMALY_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11ANOMALY_KIND_DROP\x10\x01\x12\x16\n" +
+	"\x12ANOMALY_KIND_SPIKE\x10\x02\x12\x18\n" +
+	"\x14ANOMALY_KIND_SILENCE\x10\x032\xd4\x04\n" +
 	"\x0fTopologyService\x12|\n" +
 	"\vReportFlows\x12).hindsight.topology.v1.ReportFlowsRequest\x1a*.hindsight.topology.v1.ReportFlowsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/flows(\x01\x12c\n" +
 	"\bGetGraph\x12&.hindsight.topology.v1.GetGraphRequest\x1a\x1c.hindsight.topology.v1.Graph\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/graph\x12v\n" +
 	"\vGetVizceral\x12&.hindsight.topology.v1.GetGraphRequest\x1a#.hindsight.topology.v1.VizceralNode\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/graph/vizceral\x12o\n" +
 	"\n" +
-	"WatchGraph\x12(.hindsight.topology.v1.WatchGraphRequest\x1a\x1c.hindsight.topology.v1.Graph\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/graph:watch0\x01BKZIgithub.com/hindsight-dev/hindsight/proto/hindsight/topology/v1;topologyv1b\x06proto3"
+	"WatchGraph\x12(.hindsight.topology.v1.WatchGraphRequest\x1a\x1c.hindsight.topology.v1.Graph\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/graph:watch0\x01\x12u\n" +
+	"\n" +
+	"ListVolume\x12(.hindsight.topology.v1.ListVolumeRequest\x1a).hindsight.topology.v1.ListVolumeResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/volumeBKZIgithub.com/hindsight-dev/hindsight/proto/hindsight/topology/v1;topologyv1b\x06proto3"
 
 var (
 	file_hindsight_topology_v1_topology_proto_rawDescOnce sync.Once
@@ -1277,68 +1674,83 @@ func file_hindsight_topology_v1_topology_proto_rawDescGZIP() []byte {
 	return file_hindsight_topology_v1_topology_proto_rawDescData
 }
 
-var file_hindsight_topology_v1_topology_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_hindsight_topology_v1_topology_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_hindsight_topology_v1_topology_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_hindsight_topology_v1_topology_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_hindsight_topology_v1_topology_proto_goTypes = []any{
 	(Protocol)(0),                 // 0: hindsight.topology.v1.Protocol
 	(StatusClass)(0),              // 1: hindsight.topology.v1.StatusClass
 	(Origin)(0),                   // 2: hindsight.topology.v1.Origin
-	(*Endpoint)(nil),              // 3: hindsight.topology.v1.Endpoint
-	(*Flow)(nil),                  // 4: hindsight.topology.v1.Flow
-	(*ReportFlowsRequest)(nil),    // 5: hindsight.topology.v1.ReportFlowsRequest
-	(*ReportFlowsResponse)(nil),   // 6: hindsight.topology.v1.ReportFlowsResponse
-	(*GetGraphRequest)(nil),       // 7: hindsight.topology.v1.GetGraphRequest
-	(*WatchGraphRequest)(nil),     // 8: hindsight.topology.v1.WatchGraphRequest
-	(*Node)(nil),                  // 9: hindsight.topology.v1.Node
-	(*Edge)(nil),                  // 10: hindsight.topology.v1.Edge
-	(*Graph)(nil),                 // 11: hindsight.topology.v1.Graph
-	(*VizceralNode)(nil),          // 12: hindsight.topology.v1.VizceralNode
-	(*VizceralMetrics)(nil),       // 13: hindsight.topology.v1.VizceralMetrics
-	(*VizceralNotice)(nil),        // 14: hindsight.topology.v1.VizceralNotice
-	(*VizceralConnection)(nil),    // 15: hindsight.topology.v1.VizceralConnection
-	nil,                           // 16: hindsight.topology.v1.VizceralNode.MetadataEntry
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(AnomalyKind)(0),              // 3: hindsight.topology.v1.AnomalyKind
+	(*Endpoint)(nil),              // 4: hindsight.topology.v1.Endpoint
+	(*Flow)(nil),                  // 5: hindsight.topology.v1.Flow
+	(*ReportFlowsRequest)(nil),    // 6: hindsight.topology.v1.ReportFlowsRequest
+	(*ReportFlowsResponse)(nil),   // 7: hindsight.topology.v1.ReportFlowsResponse
+	(*GetGraphRequest)(nil),       // 8: hindsight.topology.v1.GetGraphRequest
+	(*WatchGraphRequest)(nil),     // 9: hindsight.topology.v1.WatchGraphRequest
+	(*Node)(nil),                  // 10: hindsight.topology.v1.Node
+	(*Edge)(nil),                  // 11: hindsight.topology.v1.Edge
+	(*Graph)(nil),                 // 12: hindsight.topology.v1.Graph
+	(*VizceralNode)(nil),          // 13: hindsight.topology.v1.VizceralNode
+	(*VizceralMetrics)(nil),       // 14: hindsight.topology.v1.VizceralMetrics
+	(*VizceralNotice)(nil),        // 15: hindsight.topology.v1.VizceralNotice
+	(*VizceralConnection)(nil),    // 16: hindsight.topology.v1.VizceralConnection
+	(*ListVolumeRequest)(nil),     // 17: hindsight.topology.v1.ListVolumeRequest
+	(*VolumeAnomaly)(nil),         // 18: hindsight.topology.v1.VolumeAnomaly
+	(*VolumeSeries)(nil),          // 19: hindsight.topology.v1.VolumeSeries
+	(*ListVolumeResponse)(nil),    // 20: hindsight.topology.v1.ListVolumeResponse
+	nil,                           // 21: hindsight.topology.v1.VizceralNode.MetadataEntry
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_hindsight_topology_v1_topology_proto_depIdxs = []int32{
-	3,  // 0: hindsight.topology.v1.Flow.source:type_name -> hindsight.topology.v1.Endpoint
-	3,  // 1: hindsight.topology.v1.Flow.destination:type_name -> hindsight.topology.v1.Endpoint
+	4,  // 0: hindsight.topology.v1.Flow.source:type_name -> hindsight.topology.v1.Endpoint
+	4,  // 1: hindsight.topology.v1.Flow.destination:type_name -> hindsight.topology.v1.Endpoint
 	0,  // 2: hindsight.topology.v1.Flow.protocol:type_name -> hindsight.topology.v1.Protocol
 	1,  // 3: hindsight.topology.v1.Flow.status:type_name -> hindsight.topology.v1.StatusClass
-	17, // 4: hindsight.topology.v1.Flow.latency:type_name -> google.protobuf.Duration
-	18, // 5: hindsight.topology.v1.Flow.time:type_name -> google.protobuf.Timestamp
+	22, // 4: hindsight.topology.v1.Flow.latency:type_name -> google.protobuf.Duration
+	23, // 5: hindsight.topology.v1.Flow.time:type_name -> google.protobuf.Timestamp
 	2,  // 6: hindsight.topology.v1.Flow.origin:type_name -> hindsight.topology.v1.Origin
-	4,  // 7: hindsight.topology.v1.ReportFlowsRequest.flows:type_name -> hindsight.topology.v1.Flow
-	17, // 8: hindsight.topology.v1.GetGraphRequest.window:type_name -> google.protobuf.Duration
-	17, // 9: hindsight.topology.v1.WatchGraphRequest.window:type_name -> google.protobuf.Duration
-	17, // 10: hindsight.topology.v1.WatchGraphRequest.interval:type_name -> google.protobuf.Duration
+	5,  // 7: hindsight.topology.v1.ReportFlowsRequest.flows:type_name -> hindsight.topology.v1.Flow
+	22, // 8: hindsight.topology.v1.GetGraphRequest.window:type_name -> google.protobuf.Duration
+	22, // 9: hindsight.topology.v1.WatchGraphRequest.window:type_name -> google.protobuf.Duration
+	22, // 10: hindsight.topology.v1.WatchGraphRequest.interval:type_name -> google.protobuf.Duration
 	0,  // 11: hindsight.topology.v1.Edge.protocol:type_name -> hindsight.topology.v1.Protocol
-	17, // 12: hindsight.topology.v1.Edge.latency_p50:type_name -> google.protobuf.Duration
-	17, // 13: hindsight.topology.v1.Edge.latency_p99:type_name -> google.protobuf.Duration
-	18, // 14: hindsight.topology.v1.Edge.last_seen:type_name -> google.protobuf.Timestamp
-	9,  // 15: hindsight.topology.v1.Graph.nodes:type_name -> hindsight.topology.v1.Node
-	10, // 16: hindsight.topology.v1.Graph.edges:type_name -> hindsight.topology.v1.Edge
-	17, // 17: hindsight.topology.v1.Graph.window:type_name -> google.protobuf.Duration
-	18, // 18: hindsight.topology.v1.Graph.time:type_name -> google.protobuf.Timestamp
-	12, // 19: hindsight.topology.v1.VizceralNode.nodes:type_name -> hindsight.topology.v1.VizceralNode
-	15, // 20: hindsight.topology.v1.VizceralNode.connections:type_name -> hindsight.topology.v1.VizceralConnection
-	14, // 21: hindsight.topology.v1.VizceralNode.notices:type_name -> hindsight.topology.v1.VizceralNotice
-	16, // 22: hindsight.topology.v1.VizceralNode.metadata:type_name -> hindsight.topology.v1.VizceralNode.MetadataEntry
-	13, // 23: hindsight.topology.v1.VizceralConnection.metrics:type_name -> hindsight.topology.v1.VizceralMetrics
-	14, // 24: hindsight.topology.v1.VizceralConnection.notices:type_name -> hindsight.topology.v1.VizceralNotice
-	5,  // 25: hindsight.topology.v1.TopologyService.ReportFlows:input_type -> hindsight.topology.v1.ReportFlowsRequest
-	7,  // 26: hindsight.topology.v1.TopologyService.GetGraph:input_type -> hindsight.topology.v1.GetGraphRequest
-	7,  // 27: hindsight.topology.v1.TopologyService.GetVizceral:input_type -> hindsight.topology.v1.GetGraphRequest
-	8,  // 28: hindsight.topology.v1.TopologyService.WatchGraph:input_type -> hindsight.topology.v1.WatchGraphRequest
-	6,  // 29: hindsight.topology.v1.TopologyService.ReportFlows:output_type -> hindsight.topology.v1.ReportFlowsResponse
-	11, // 30: hindsight.topology.v1.TopologyService.GetGraph:output_type -> hindsight.topology.v1.Graph
-	12, // 31: hindsight.topology.v1.TopologyService.GetVizceral:output_type -> hindsight.topology.v1.VizceralNode
-	11, // 32: hindsight.topology.v1.TopologyService.WatchGraph:output_type -> hindsight.topology.v1.Graph
-	29, // [29:33] is the sub-list for method output_type
-	25, // [25:29] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	22, // 12: hindsight.topology.v1.Edge.latency_p50:type_name -> google.protobuf.Duration
+	22, // 13: hindsight.topology.v1.Edge.latency_p99:type_name -> google.protobuf.Duration
+	23, // 14: hindsight.topology.v1.Edge.last_seen:type_name -> google.protobuf.Timestamp
+	10, // 15: hindsight.topology.v1.Graph.nodes:type_name -> hindsight.topology.v1.Node
+	11, // 16: hindsight.topology.v1.Graph.edges:type_name -> hindsight.topology.v1.Edge
+	22, // 17: hindsight.topology.v1.Graph.window:type_name -> google.protobuf.Duration
+	23, // 18: hindsight.topology.v1.Graph.time:type_name -> google.protobuf.Timestamp
+	13, // 19: hindsight.topology.v1.VizceralNode.nodes:type_name -> hindsight.topology.v1.VizceralNode
+	16, // 20: hindsight.topology.v1.VizceralNode.connections:type_name -> hindsight.topology.v1.VizceralConnection
+	15, // 21: hindsight.topology.v1.VizceralNode.notices:type_name -> hindsight.topology.v1.VizceralNotice
+	21, // 22: hindsight.topology.v1.VizceralNode.metadata:type_name -> hindsight.topology.v1.VizceralNode.MetadataEntry
+	14, // 23: hindsight.topology.v1.VizceralConnection.metrics:type_name -> hindsight.topology.v1.VizceralMetrics
+	15, // 24: hindsight.topology.v1.VizceralConnection.notices:type_name -> hindsight.topology.v1.VizceralNotice
+	3,  // 25: hindsight.topology.v1.VolumeAnomaly.kind:type_name -> hindsight.topology.v1.AnomalyKind
+	23, // 26: hindsight.topology.v1.VolumeAnomaly.start:type_name -> google.protobuf.Timestamp
+	23, // 27: hindsight.topology.v1.VolumeAnomaly.end:type_name -> google.protobuf.Timestamp
+	18, // 28: hindsight.topology.v1.VolumeSeries.anomalies:type_name -> hindsight.topology.v1.VolumeAnomaly
+	22, // 29: hindsight.topology.v1.ListVolumeResponse.bucket:type_name -> google.protobuf.Duration
+	23, // 30: hindsight.topology.v1.ListVolumeResponse.start:type_name -> google.protobuf.Timestamp
+	19, // 31: hindsight.topology.v1.ListVolumeResponse.series:type_name -> hindsight.topology.v1.VolumeSeries
+	18, // 32: hindsight.topology.v1.ListVolumeResponse.active:type_name -> hindsight.topology.v1.VolumeAnomaly
+	6,  // 33: hindsight.topology.v1.TopologyService.ReportFlows:input_type -> hindsight.topology.v1.ReportFlowsRequest
+	8,  // 34: hindsight.topology.v1.TopologyService.GetGraph:input_type -> hindsight.topology.v1.GetGraphRequest
+	8,  // 35: hindsight.topology.v1.TopologyService.GetVizceral:input_type -> hindsight.topology.v1.GetGraphRequest
+	9,  // 36: hindsight.topology.v1.TopologyService.WatchGraph:input_type -> hindsight.topology.v1.WatchGraphRequest
+	17, // 37: hindsight.topology.v1.TopologyService.ListVolume:input_type -> hindsight.topology.v1.ListVolumeRequest
+	7,  // 38: hindsight.topology.v1.TopologyService.ReportFlows:output_type -> hindsight.topology.v1.ReportFlowsResponse
+	12, // 39: hindsight.topology.v1.TopologyService.GetGraph:output_type -> hindsight.topology.v1.Graph
+	13, // 40: hindsight.topology.v1.TopologyService.GetVizceral:output_type -> hindsight.topology.v1.VizceralNode
+	12, // 41: hindsight.topology.v1.TopologyService.WatchGraph:output_type -> hindsight.topology.v1.Graph
+	20, // 42: hindsight.topology.v1.TopologyService.ListVolume:output_type -> hindsight.topology.v1.ListVolumeResponse
+	38, // [38:43] is the sub-list for method output_type
+	33, // [33:38] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_hindsight_topology_v1_topology_proto_init() }
@@ -1351,8 +1763,8 @@ func file_hindsight_topology_v1_topology_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hindsight_topology_v1_topology_proto_rawDesc), len(file_hindsight_topology_v1_topology_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   14,
+			NumEnums:      4,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

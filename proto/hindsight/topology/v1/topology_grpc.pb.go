@@ -23,6 +23,7 @@ const (
 	TopologyService_GetGraph_FullMethodName    = "/hindsight.topology.v1.TopologyService/GetGraph"
 	TopologyService_GetVizceral_FullMethodName = "/hindsight.topology.v1.TopologyService/GetVizceral"
 	TopologyService_WatchGraph_FullMethodName  = "/hindsight.topology.v1.TopologyService/WatchGraph"
+	TopologyService_ListVolume_FullMethodName  = "/hindsight.topology.v1.TopologyService/ListVolume"
 )
 
 // TopologyServiceClient is the client API for TopologyService service.
@@ -33,6 +34,7 @@ type TopologyServiceClient interface {
 	GetGraph(ctx context.Context, in *GetGraphRequest, opts ...grpc.CallOption) (*Graph, error)
 	GetVizceral(ctx context.Context, in *GetGraphRequest, opts ...grpc.CallOption) (*VizceralNode, error)
 	WatchGraph(ctx context.Context, in *WatchGraphRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Graph], error)
+	ListVolume(ctx context.Context, in *ListVolumeRequest, opts ...grpc.CallOption) (*ListVolumeResponse, error)
 }
 
 type topologyServiceClient struct {
@@ -95,6 +97,16 @@ func (c *topologyServiceClient) WatchGraph(ctx context.Context, in *WatchGraphRe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TopologyService_WatchGraphClient = grpc.ServerStreamingClient[Graph]
 
+func (c *topologyServiceClient) ListVolume(ctx context.Context, in *ListVolumeRequest, opts ...grpc.CallOption) (*ListVolumeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListVolumeResponse)
+	err := c.cc.Invoke(ctx, TopologyService_ListVolume_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TopologyServiceServer is the server API for TopologyService service.
 // All implementations should embed UnimplementedTopologyServiceServer
 // for forward compatibility.
@@ -103,6 +115,7 @@ type TopologyServiceServer interface {
 	GetGraph(context.Context, *GetGraphRequest) (*Graph, error)
 	GetVizceral(context.Context, *GetGraphRequest) (*VizceralNode, error)
 	WatchGraph(*WatchGraphRequest, grpc.ServerStreamingServer[Graph]) error
+	ListVolume(context.Context, *ListVolumeRequest) (*ListVolumeResponse, error)
 }
 
 // UnimplementedTopologyServiceServer should be embedded to have
@@ -123,6 +136,9 @@ func (UnimplementedTopologyServiceServer) GetVizceral(context.Context, *GetGraph
 }
 func (UnimplementedTopologyServiceServer) WatchGraph(*WatchGraphRequest, grpc.ServerStreamingServer[Graph]) error {
 	return status.Error(codes.Unimplemented, "method WatchGraph not implemented")
+}
+func (UnimplementedTopologyServiceServer) ListVolume(context.Context, *ListVolumeRequest) (*ListVolumeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListVolume not implemented")
 }
 func (UnimplementedTopologyServiceServer) testEmbeddedByValue() {}
 
@@ -198,6 +214,24 @@ func _TopologyService_WatchGraph_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TopologyService_WatchGraphServer = grpc.ServerStreamingServer[Graph]
 
+func _TopologyService_ListVolume_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListVolumeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServiceServer).ListVolume(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TopologyService_ListVolume_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServiceServer).ListVolume(ctx, req.(*ListVolumeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TopologyService_ServiceDesc is the grpc.ServiceDesc for TopologyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -212,6 +246,10 @@ var TopologyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetVizceral",
 			Handler:    _TopologyService_GetVizceral_Handler,
+		},
+		{
+			MethodName: "ListVolume",
+			Handler:    _TopologyService_ListVolume_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
