@@ -12,7 +12,7 @@ import (
 // NewHTTPServer returns an http.Server for h with the gateway's timeouts.
 // There is no overall read or write timeout, since streams (Watch, ingest)
 // legitimately last long: headers must arrive within 10s, unary calls are bounded
-// by Config.CallTimeout, bodies by Config.MaxBodyBytes, and idle keep-alive
+// by Config.CallTimeout, bodies by Config.MaxBodyBytes and Config.BodyTimeout, and idle keep-alive
 // connections are closed after 2 minutes.
 func NewHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
