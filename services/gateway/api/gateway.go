@@ -131,12 +131,6 @@ type Config struct {
 	// disables). A larger body is a 413.
 	MaxBodyBytes int64
 
-	// BodyTimeout bounds reading a request body under /v1/ (default 60s;
-	// negative disables): a client that starts a body and never finishes it
-	// is answered 408 and its connection closed instead of holding it
-	// (headers are bounded by the server's ReadHeaderTimeout).
-	BodyTimeout time.Duration
-
 	// Log receives backend errors (5xx); nil uses slog.Default().
 	Log *slog.Logger
 }
@@ -168,9 +162,6 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 16 << 20
-	}
-	if cfg.BodyTimeout == 0 {
-		cfg.BodyTimeout = time.Minute
 	}
 	g := &Gateway{
 		cfg:     cfg,
@@ -272,24 +263,16 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	middleware.SetRoute(r.Context(), rt.template)
-	// checkRequest reads the whole body: within BodyTimeout. The deadline is
-	// lifted after, since a stream's answer may last.
-	rc := http.NewResponseController(w)
-	if g.cfg.BodyTimeout > 0 {
-		_ = rc.SetReadDeadline(time.Now().Add(g.cfg.BodyTimeout))
-	}
-	err := g.checkRequest(rt, vars, r)
-	_ = rc.SetReadDeadline(time.Time{})
-	if err != nil {
+	if err := g.checkRequest(rt, vars, r); err != nil {
 		var tl errTooLarge
 		switch {
 		case errors.As(err, &tl):
 			err = &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge,
 				Err: status.Error(codes.ResourceExhausted, tl.Error())}
-		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, os.ErrDeadlineExceeded): // NewHTTPServer's BodyTimeout
 			w.Header().Set("Connection", "close")
 			err = &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestTimeout,
-				Err: status.Errorf(codes.DeadlineExceeded, "request body not received within %v", g.cfg.BodyTimeout)}
+				Err: status.Errorf(codes.DeadlineExceeded, "request body not received within %v", BodyTimeout)}
 		}
 		fail(err)
 		return

@@ -48,7 +48,7 @@ func (g *Gateway) checkRequest(rt route, vars map[string]string, r *http.Request
 			return errTooLarge{mbe.Limit}
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return err // Config.BodyTimeout: 408
+			return err // BodyTimeout: 408
 		}
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "reading the request body: %v", err)
