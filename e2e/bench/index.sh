@@ -78,7 +78,7 @@ freeport() { # a loopback port nothing listens on
 http=127.0.0.1:$(freeport)
 admin=127.0.0.1:$(freeport)
 "$work/allinone" --data-dir="$data" --grpc-addr=127.0.0.1:0 --admin-addr="$admin" --gateway.http-addr="$http" \
-  --etcd-client-addr=127.0.0.1:0 --archiver.flush-interval=1s --log-format=text \
+  --archiver.flush-interval=1s --log-format=text \
   >"$work/allinone.log" 2>&1 &
 pid=$!
 for _ in $(seq 120); do curl -fsS "http://$admin/readyz" >/dev/null 2>&1 && break; sleep 1; done

@@ -342,7 +342,6 @@ func TestContainerLogs(t *testing.T) {
 	process(t, filepath.Join(dir, "allinone.log"), nil, allinone,
 		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort), "--admin-addr", "",
 		"--gateway.http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--etcd-client-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--data-dir", filepath.Join(dir, "allinone"), "--log-format", "text")
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 

@@ -68,7 +68,7 @@ func start(t *testing.T, extra ...string) (string, string) {
 	for attempt := 1; ; attempt++ {
 		httpAddr, admin := freePort(t), freePort(t)
 		cmd := exec.Command(bin, append([]string{"--demo", "--demo-days=1", "--data-dir=" + data, "--gateway.http-addr=" + httpAddr,
-			"--grpc-addr=" + freePort(t), "--admin-addr=" + admin, "--kafka-port=0", "--etcd-client-addr=" + freePort(t)}, extra...)...)
+			"--grpc-addr=" + freePort(t), "--admin-addr=" + admin, "--kafka-port=0"}, extra...)...)
 		logf, err := os.Create(filepath.Join(headless.OutputDir(t), fmt.Sprintf("allinone-%d.log", attempt)))
 		if err != nil {
 			t.Fatal(err)

@@ -66,7 +66,7 @@ func start(t *testing.T, bin, data string, run int) *proc {
 	for attempt := 1; ; attempt++ {
 		httpAddr, admin := freePort(t), freePort(t)
 		cmd := exec.Command(bin, "--data-dir="+data, "--gateway.http-addr="+httpAddr,
-			"--grpc-addr="+freePort(t), "--admin-addr="+admin, "--kafka-port=0", "--etcd-client-addr="+freePort(t))
+			"--grpc-addr="+freePort(t), "--admin-addr="+admin, "--kafka-port=0")
 		logf, err := os.Create(filepath.Join(t.TempDir(), fmt.Sprintf("allinone-%d-%d.log", run, attempt)))
 		if err != nil {
 			t.Fatal(err)

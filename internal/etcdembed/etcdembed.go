@@ -1,11 +1,17 @@
 // Package etcdembed runs a single-member etcd inside the process: for unit tests
-// (each test gets its own server on free loopback ports, so tests can run in
-// parallel) and for the all-in-one binary.
+// (each test gets its own server on a free loopback port, so tests can run in
+// parallel) and for the all-in-one binary, which opens no port for it
+// (Config.Private).
 //
 //	e, err := etcdembed.Start(ctx, etcdembed.Config{Dir: t.TempDir()})
 //	if err != nil { ... }
 //	defer e.Close()
 //	cli := e.Client() // ready to use; e.Endpoints() for other clients
+//
+// etcd's client API has no authentication of its own here, so anything that
+// can connect to it can rewrite members and settings: a TCP port, even on
+// loopback, is for tests. A single member exchanges nothing with peers, so no
+// peer port is opened at all.
 //
 // The server is tuned so that etcd's minimum lease TTL is 1s (a 100ms heartbeat
 // with the default 1s election timeout would round a 1s lease up to 2s).
@@ -19,11 +25,14 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.uber.org/zap"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed/zapslog"
 )
@@ -37,9 +46,14 @@ type Config struct {
 	// ClientAddr is the host:port of the client (gRPC) listener; the host must
 	// be an IP address. Empty means "127.0.0.1:0": a free port, see Endpoints.
 	ClientAddr string
-	// PeerAddr is the host:port of the peer listener (unused by a single
-	// member, but etcd needs one). Empty means "127.0.0.1:0".
-	PeerAddr string
+	// Private opens no TCP port: Client calls the server in-process, and
+	// other processes reach it only through Socket, if set. ClientAddr must
+	// be empty.
+	Private bool
+	// Socket (with Private) also serves the client API on this unix socket,
+	// for etcdctl or a renderer on the same host. Its directory is created
+	// (or made) 0700, so that only this user can connect.
+	Socket string
 	// Name is the member name (default "hindsight").
 	Name string
 	// Logger receives etcd's own log entries at LogLevel and above. Nil drops them.
@@ -73,11 +87,14 @@ func Start(ctx context.Context, c Config) (*Etcd, error) {
 	if c.Name == "" {
 		c.Name = "hindsight"
 	}
-	if c.ClientAddr == "" {
-		c.ClientAddr = "127.0.0.1:0"
+	if c.Private && c.ClientAddr != "" {
+		return nil, errors.New("etcdembed: ClientAddr with Private: a private server has no TCP port")
 	}
-	if c.PeerAddr == "" {
-		c.PeerAddr = "127.0.0.1:0"
+	if c.Socket != "" && !c.Private {
+		return nil, errors.New("etcdembed: Socket is only for a Private server")
+	}
+	if c.ClientAddr == "" && !c.Private {
+		c.ClientAddr = "127.0.0.1:0"
 	}
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = 30 * time.Second
@@ -86,11 +103,7 @@ func Start(ctx context.Context, c Config) (*Etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	curl, err := httpURL("ClientAddr", c.ClientAddr)
-	if err != nil {
-		return nil, err
-	}
-	purl, err := httpURL("PeerAddr", c.PeerAddr)
+	curl, err := clientURL(c)
 	if err != nil {
 		return nil, err
 	}
@@ -113,10 +126,15 @@ func Start(ctx context.Context, c Config) (*Etcd, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = c.Name
 	cfg.Dir = c.Dir
-	cfg.ListenClientUrls = []url.URL{*curl}
-	cfg.AdvertiseClientUrls = []url.URL{*curl}
-	cfg.ListenPeerUrls = []url.URL{*purl}
-	cfg.AdvertisePeerUrls = []url.URL{*purl}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = nil, nil
+	if curl != nil {
+		cfg.ListenClientUrls = []url.URL{*curl}
+		cfg.AdvertiseClientUrls = []url.URL{*curl}
+	}
+	// The member needs a peer URL to be named in the cluster, but nothing
+	// listens there: port 0 cannot be dialled.
+	cfg.ListenPeerUrls = nil
+	cfg.AdvertisePeerUrls = []url.URL{{Scheme: "http", Host: "127.0.0.1:0"}}
 	cfg.InitialCluster = cfg.InitialClusterFromName(c.Name)
 	// etcd's minimum lease TTL is ceil(1.5 * election timeout); keep it at 1s.
 	cfg.TickMs = 50
@@ -153,15 +171,22 @@ func Start(ctx context.Context, c Config) (*Etcd, error) {
 		removeTemp()
 		return nil, err
 	}
-	for _, l := range e.Clients {
-		out.endpoints = append(out.endpoints, "http://"+l.Addr().String())
+	if c.Socket != "" {
+		out.endpoints = []string{"unix://" + c.Socket}
+		// Created with the umask's mode: narrow it (the directory already
+		// keeps others out).
+		err = os.Chmod(c.Socket, 0o600)
 	}
-	out.client, err = clientv3.New(clientv3.Config{
-		Endpoints:   out.endpoints,
-		DialTimeout: 5 * time.Second,
-		Logger:      zl,
-	})
+	for _, l := range e.Clients {
+		if l.Addr().Network() == "tcp" {
+			out.endpoints = append(out.endpoints, "http://"+l.Addr().String())
+		}
+	}
+	if err == nil {
+		out.client, err = out.connect(c.Private, zl)
+	}
 	if err != nil {
+		out.logLevel.Set(muted)
 		e.Close()
 		removeTemp()
 		return nil, fmt.Errorf("etcdembed: client: %w", err)
@@ -169,10 +194,20 @@ func Start(ctx context.Context, c Config) (*Etcd, error) {
 	return out, nil
 }
 
+// connect returns the process' own client: in-process for a private server
+// (no socket involved), else through the TCP listener, as other clients.
+func (e *Etcd) connect(private bool, zl *zap.Logger) (*clientv3.Client, error) {
+	if private {
+		return v3client.New(e.etcd.Server), nil
+	}
+	return clientv3.New(clientv3.Config{Endpoints: e.endpoints, DialTimeout: 5 * time.Second, Logger: zl})
+}
+
 // Client is a client connected to the server; Close closes it.
 func (e *Etcd) Client() *clientv3.Client { return e.client }
 
-// Endpoints are the client URLs ("http://127.0.0.1:PORT") with the real ports.
+// Endpoints are the client URLs with the real ports ("http://127.0.0.1:PORT"),
+// or the socket's ("unix:///path") of a private server, if it has one.
 func (e *Etcd) Endpoints() []string { return append([]string(nil), e.endpoints...) }
 
 // Close closes the client, stops the server and removes a temporary data
@@ -194,13 +229,31 @@ func (e *Etcd) Close() error {
 	return e.closeErr
 }
 
-func httpURL(field, addr string) (*url.URL, error) {
-	host, port, err := net.SplitHostPort(addr)
+// clientURL is where the client API listens: ClientAddr's TCP port, the
+// private server's socket, or nothing.
+func clientURL(c Config) (*url.URL, error) {
+	if c.Private {
+		if c.Socket == "" {
+			return nil, nil
+		}
+		if !filepath.IsAbs(c.Socket) {
+			return nil, fmt.Errorf("etcdembed: Socket %q: must be an absolute path", c.Socket)
+		}
+		dir := filepath.Dir(c.Socket)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("etcdembed: Socket: %w", err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("etcdembed: Socket: %w", err)
+		}
+		return &url.URL{Scheme: "unix", Path: c.Socket}, nil
+	}
+	host, port, err := net.SplitHostPort(c.ClientAddr)
 	if err != nil {
-		return nil, fmt.Errorf("etcdembed: %s %q: %w", field, addr, err)
+		return nil, fmt.Errorf("etcdembed: ClientAddr %q: %w", c.ClientAddr, err)
 	}
 	if net.ParseIP(host) == nil {
-		return nil, fmt.Errorf("etcdembed: %s %q: host must be an IP address", field, addr)
+		return nil, fmt.Errorf("etcdembed: ClientAddr %q: host must be an IP address", c.ClientAddr)
 	}
 	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}, nil
 }

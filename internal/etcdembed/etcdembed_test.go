@@ -195,7 +195,10 @@ func TestBadConfig(t *testing.T) {
 		want string
 	}{
 		{"host name", Config{ClientAddr: "localhost:0"}, "ClientAddr"},
-		{"no port", Config{PeerAddr: "127.0.0.1"}, "PeerAddr"},
+		{"no port", Config{ClientAddr: "127.0.0.1"}, "ClientAddr"},
+		{"private with a port", Config{Private: true, ClientAddr: "127.0.0.1:0"}, "ClientAddr"},
+		{"socket of a public server", Config{Socket: "/tmp/x.sock"}, "Socket"},
+		{"relative socket", Config{Private: true, Socket: "etcd.sock"}, "Socket"},
 		{"bad level", Config{LogLevel: "loud"}, "LogLevel"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -223,5 +226,85 @@ func TestStartHonoursContext(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "canceled") {
 		t.Fatalf("error %q, want context canceled", err)
+	}
+}
+
+// A private server opens no TCP port, neither for clients nor for peers,
+// and its own client works in-process.
+// (services/allinone's test scans the process' sockets.)
+func TestPrivateOpensNoPort(t *testing.T) {
+	t.Parallel()
+	e := start(t, Config{Dir: t.TempDir(), Private: true})
+	if len(e.etcd.Clients) != 0 || len(e.etcd.Peers) != 0 || len(e.Endpoints()) != 0 {
+		t.Fatalf("clients %v, peers %v, endpoints %v: want none", e.etcd.Clients, e.etcd.Peers, e.Endpoints())
+	}
+	ctx := opCtx(t)
+	if _, err := e.Client().Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	resp, err := e.Client().Get(ctx, "k")
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v" {
+		t.Fatalf("Get = %v, %v", resp, err)
+	}
+	// Leases and watches (membership's) work in-process too.
+	lease, err := e.Client().Grant(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.Client().Watch(ctx, "w")
+	if _, err := e.Client().Put(ctx, "w", "1", clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-w; ev.Err() != nil || len(ev.Events) != 1 {
+		t.Fatalf("watch: %+v", ev)
+	}
+}
+
+// A public server's only port is its client port: no peer listener.
+func TestNoPeerPort(t *testing.T) {
+	t.Parallel()
+	e := start(t, Config{Dir: t.TempDir()})
+	if len(e.etcd.Peers) != 0 || len(e.etcd.Clients) != 1 {
+		t.Fatalf("peers %v, clients %v: want no peer and one client listener", e.etcd.Peers, e.etcd.Clients)
+	}
+}
+
+// A private server's socket is reachable by etcd clients, in a 0700
+// directory, the socket itself 0600.
+func TestPrivateSocket(t *testing.T) {
+	t.Parallel()
+	// A short path: unix socket paths are limited to 108 bytes, and test
+	// temporary directories can be longer.
+	base, err := os.MkdirTemp("/tmp", "ee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	sock := base + "/s/etcd.sock"
+	e := start(t, Config{Dir: t.TempDir(), Private: true, Socket: sock})
+	if eps := e.Endpoints(); len(eps) != 1 || eps[0] != "unix://"+sock {
+		t.Fatalf("Endpoints = %v, want [unix://%s]", eps, sock)
+	}
+	for path, want := range map[string]os.FileMode{base + "/s": 0o700, sock: 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
+	}
+	ctx := opCtx(t)
+	if _, err := e.Client().Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	resp, err := cli.Get(ctx, "k")
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v" {
+		t.Fatalf("Get through the socket = %v, %v", resp, err)
 	}
 }

@@ -52,7 +52,7 @@ const name = "allinone"
 type config struct {
 	server.Flags
 	DataDir      string
-	EtcdAddr     string
+	EtcdSocket   bool
 	Watch        string
 	WatchDataset string
 	KafkaPort    int
@@ -68,7 +68,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 	c.Flags.Bind(fs, "127.0.0.1:9090", "127.0.0.1:9091")
 	c.Flags.Prepare = c.settleAuth
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "where the embedded etcd, the buffer, the archive, the live index and the replays keep their data")
-	fs.StringVar(&c.EtcdAddr, "etcd-client-addr", "127.0.0.1:2389", "client address of the embedded etcd (loopback IP:port), for etcdctl and renderers")
+	fs.BoolVar(&c.EtcdSocket, "etcd-socket", false, "also serve the embedded etcd's client API on the unix socket <data-dir>/etcd-socket/etcd.sock (directory 0700: only this user can connect), for etcdctl or a renderer on this host; without it the embedded etcd has no port at all (its client API has no authentication)")
 	fs.StringVar(&c.Watch, "watch", "", "directory whose log files are harvested: each folder is a dataset (<dir>/nginx.access/**/*.log, up to 3 levels), files directly in it go to --watch-dataset (default <data-dir>/inbox)")
 	fs.StringVar(&c.WatchDataset, "watch-dataset", "logs", "dataset of the *.log files directly in --watch")
 	fs.IntVar(&c.KafkaPort, "kafka-port", 0, "loopback port of the embedded Kafka-protocol buffer (0: any free port). It is franz-go's kfake: it fsyncs every produce under <data-dir>/kafka before the router acknowledges, but it is a single-broker test server, not a hardened Kafka")
@@ -104,12 +104,14 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		// topology) carry a token known only to this process.
 		s.ClientToken = s.Auth.Internal("allinone", auth.Admin)
 	}
-	etcd, err := etcdembed.Start(ctx, etcdembed.Config{
-		Dir:        filepath.Join(dataDir, "etcd"),
-		ClientAddr: c.EtcdAddr,
-		PeerAddr:   "127.0.0.1:0",
-		Logger:     s.Log,
-	})
+	// etcd's own client API is not authenticated: no TCP port for it, even on
+	// loopback (any local user could rewrite members); the apps use it
+	// in-process.
+	ec := etcdembed.Config{Dir: filepath.Join(dataDir, "etcd"), Private: true, Logger: s.Log}
+	if c.EtcdSocket {
+		ec.Socket = filepath.Join(dataDir, "etcd-socket", "etcd.sock")
+	}
+	etcd, err := etcdembed.Start(ctx, ec)
 	if err != nil {
 		return fmt.Errorf("embedded etcd in %s: %w", c.DataDir, err)
 	}

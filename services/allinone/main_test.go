@@ -30,13 +30,13 @@ type instance struct {
 	stop   func()
 }
 
-func start(t *testing.T, dataDir string) *instance {
+func start(t *testing.T, dataDir string, extra ...string) *instance {
 	t.Helper()
 	var c config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c.bind(fs)
-	if err := fs.Parse([]string{"--grpc-addr=127.0.0.1:0", "--admin-addr=", "--gateway.http-addr=127.0.0.1:0",
-		"--etcd-client-addr=127.0.0.1:0", "--shutdown-timeout=5s", "--archiver.flush-interval=1s", "--data-dir=" + dataDir}); err != nil {
+	if err := fs.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--admin-addr=", "--gateway.http-addr=127.0.0.1:0",
+		"--shutdown-timeout=5s", "--archiver.flush-interval=1s", "--data-dir=" + dataDir}, extra...)); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Flags.Prepare(&c.Flags, slog.New(slog.DiscardHandler)); err != nil {

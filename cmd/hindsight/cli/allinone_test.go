@@ -70,7 +70,7 @@ func startAllInOne(t *testing.T) *allinone {
 	admin := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--data-dir="+a.data, "--grpc-addr="+a.grpc, "--admin-addr="+admin,
-		"--gateway.http-addr="+freePort(t), "--etcd-client-addr="+freePort(t), "--archiver.flush-interval=1s", "--log-format=text", "--log-level=warn")
+		"--gateway.http-addr="+freePort(t), "--archiver.flush-interval=1s", "--log-format=text", "--log-level=warn")
 	logs, err := os.Create(filepath.Join(t.TempDir(), "allinone.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -123,6 +123,10 @@ func (h *Harvester) consider(ctx context.Context, in *input, path string, now ti
 	if err != nil || !fi.Mode().IsRegular() {
 		return
 	}
+	if !in.FollowSymlinks && !in.inTree(path, fi) {
+		h.log.Debug("skipping a file reached through a symbolic link (follow_symlinks is off)", "input", in.Name, "path", path)
+		return
+	}
 	di, _ := statIDs(fi)
 
 	// A file being read is pinned by its reader's descriptor: its inode cannot

@@ -74,6 +74,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -264,9 +265,14 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 	middleware.SetRoute(r.Context(), rt.template)
 	if err := g.checkRequest(rt, vars, r); err != nil {
 		var tl errTooLarge
-		if errors.As(err, &tl) {
+		switch {
+		case errors.As(err, &tl):
 			err = &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestEntityTooLarge,
 				Err: status.Error(codes.ResourceExhausted, tl.Error())}
+		case errors.Is(err, os.ErrDeadlineExceeded): // NewHTTPServer's BodyTimeout
+			w.Header().Set("Connection", "close")
+			err = &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestTimeout,
+				Err: status.Errorf(codes.DeadlineExceeded, "request body not received within %v", BodyTimeout)}
 		}
 		fail(err)
 		return

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -45,6 +46,9 @@ func (g *Gateway) checkRequest(rt route, vars map[string]string, r *http.Request
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return errTooLarge{mbe.Limit}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return err // BodyTimeout: 408
 		}
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "reading the request body: %v", err)

@@ -1,9 +1,13 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +20,7 @@ import (
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/replay/replaytest"
+	"github.com/hindsight-dev/hindsight/services/replay/source"
 )
 
 func TestReplayOneDayExactly(t *testing.T) {
@@ -405,5 +410,38 @@ func TestReplayCountLimits(t *testing.T) {
 	}
 	if err := create("alice", "a3"); err != nil {
 		t.Fatalf("alice's replay after deleting one: %v", err)
+	}
+}
+
+// A legacy line longer than the cap is cut to source.MaxLineBytes, and the
+// event made of it still fits the index: the replay is ready with it and the
+// lines after it (a 1 MiB cut made a 3 MiB row the embedded index refused,
+// failing the replay).
+func TestLegacyLongLineLoads(t *testing.T) {
+	en := newEnv(t, nil)
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	fmt.Fprintf(zw, "%s\nafter the long line\n", strings.Repeat("x", 8<<20))
+	zw.Close()
+	p := filepath.Join(en.legacyDir, "error", day1.Format("2006/01/02"), "long.gz")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := replayOf("long", day1, day1.AddDate(0, 0, 1), "error")
+	r.Source = &replayv1.Source{Kind: replayv1.Source_KIND_LEGACY_TREE}
+	en.create(r)
+	en.ready("long")
+	evs := en.searchAll(&replayv1.SearchRequest{Replay: "long"})
+	var lens []int
+	next := false
+	for _, e := range evs {
+		lens = append(lens, len(e.GetMessage()))
+		next = next || e.GetMessage() == "after the long line"
+	}
+	if len(evs) != 2 || !slices.Contains(lens, source.MaxLineBytes) || !next {
+		t.Fatalf("messages of %v bytes, want the cut line of %d bytes and the next line", lens, source.MaxLineBytes)
 	}
 }

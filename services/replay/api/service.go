@@ -125,7 +125,7 @@ func New(cfg Config) (*Service, error) {
 		metrics: m,
 		loads:   map[string]*load{},
 		indices: map[string]index.Index{},
-		sources: newSources(),
+		sources: newSources(m.sources),
 	}, nil
 }
 

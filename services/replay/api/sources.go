@@ -2,6 +2,7 @@ package api
 
 import (
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hindsight-dev/hindsight/services/replay/source"
 )
@@ -15,6 +16,7 @@ const maxSources = 16
 // closed once the last load or plan using it lets go. Callers hold s.mu.
 type sources struct {
 	cache *lru.Cache[string, *openSource]
+	open  prometheus.Gauge // sources not closed yet
 }
 
 type openSource struct {
@@ -23,17 +25,24 @@ type openSource struct {
 	evicted bool
 }
 
-func newSources() *sources {
+func newSources(open prometheus.Gauge) *sources {
+	s := &sources{open: open}
 	c, err := lru.NewWithEvict(maxSources, func(_ string, o *openSource) {
 		o.evicted = true
 		if o.refs == 0 {
-			_ = o.src.Close()
+			s.close(o)
 		}
 	})
 	if err != nil {
 		panic(err) // only for a size <= 0
 	}
-	return &sources{cache: c}
+	s.cache = c
+	return s
+}
+
+func (c *sources) close(o *openSource) {
+	_ = o.src.Close()
+	c.open.Dec()
 }
 
 // get returns the cached source of key (opening it with open) and the
@@ -46,13 +55,14 @@ func (c *sources) get(key string, open func() (source.Source, error)) (source.So
 			return nil, nil, err
 		}
 		o = &openSource{src: src}
+		c.open.Inc()
 		c.cache.Add(key, o)
 	}
 	o.refs++
 	return o.src, func() {
 		o.refs--
 		if o.evicted && o.refs == 0 {
-			_ = o.src.Close()
+			c.close(o)
 		}
 	}, nil
 }
