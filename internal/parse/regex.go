@@ -83,7 +83,7 @@ func parseRegex(p *Parser, s string, ref time.Time, r *record) error {
 			}
 			v := s[m[2*i]:m[2*i+1]]
 			if g.unquote && len(v) >= 2 {
-				v = unescape(v[1 : len(v)-1])
+				v = r.unescape(v[1 : len(v)-1])
 			}
 			if v != "" {
 				fields[g.field] = g.value(r, v)

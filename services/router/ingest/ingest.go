@@ -287,6 +287,10 @@ func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawL
 	c := chunk{recs: make([]*kgo.Record, 0, len(lines))}
 	out := newRecords(b.GetDataset(), lines)
 	var dst []string
+	withMap := ds.ReadsFields()
+	// Each line's event lives until its document is written, so one
+	// Scratch serves them all.
+	var sc parse.Scratch
 	for _, l := range lines {
 		c.size += len(l.GetLine())
 		in := parse.Input{Line: l.GetLine(), Ingested: now, Truncated: l.GetTruncated()}
@@ -296,7 +300,10 @@ func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawL
 		if l.GetFileTime() != nil {
 			in.FileTime = l.GetFileTime().AsTime()
 		}
-		e := ds.Parser.Parse(in)
+		e, fields := ds.Parser.ParseInto(in, &sc)
+		if withMap {
+			e.Fields, fields = fields.Struct(), nil
+		}
 		if parse.Failed(e) {
 			c.failures++
 		}
@@ -311,7 +318,7 @@ func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawL
 			c.dropped++
 			continue
 		}
-		value := out.value(e, maxRecord)
+		value := out.value(e, fields, maxRecord)
 		dst = ds.Topics(e, dst[:0])
 		for _, t := range dst {
 			c.recs = append(c.recs, out.add(t, e, key, value))
