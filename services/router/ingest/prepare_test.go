@@ -4,13 +4,17 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hindsight-dev/hindsight/internal/event"
+	"github.com/hindsight-dev/hindsight/internal/lineblock"
 	"github.com/hindsight-dev/hindsight/internal/parse"
 	"github.com/hindsight-dev/hindsight/internal/parse/parsetest"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
@@ -136,5 +140,45 @@ func TestPrepareDocumentsAreParsersEvents(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestBlocksAreTheirLines: a batch shipped as blocks (the agent's form)
+// makes the records the same lines shipped one RawLine each make, and a
+// block that does not hold together is refused naming its field.
+func TestBlocksAreTheirLines(t *testing.T) {
+	s, _ := parsetest.Lookup("combined")
+	ds, err := rules.NewDataset(&routingv1.Dataset{Name: "web", Parser: s.Config, Topic: &routingv1.TopicSettings{Topic: "logs.web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2015, 10, 22, 8, 0, 0, 0, time.UTC)
+	flat := &routingv1.Batch{Dataset: "web"}
+	packed := &routingv1.Batch{Dataset: "web"}
+	for f, path := range []string{"/a.log", "/b.log"} {
+		bl := lineblock.New(&eventv1.Source{Host: "n", FilePath: path, FileId: path}, nil)
+		for i, l := range s.Lines {
+			off := int64(1000*f + 10*i)
+			flat.Lines = append(flat.Lines, &routingv1.RawLine{Source: &eventv1.Source{Host: "n", FilePath: path, FileId: path, Offset: off}, Line: []byte(l), ReadTime: timestamppb.New(now), Truncated: i == 2})
+			lineblock.Append(bl, []byte(l), off, now, i == 2)
+		}
+		packed.Blocks = append(packed.Blocks, bl)
+	}
+	if err := validate(packed, ""); err != nil {
+		t.Fatal(err)
+	}
+	want, wantAck, _, _ := prepare(ds, flat, "", now, 1<<20, nil)
+	got, gotAck, _, _ := prepare(ds, packed, "", now, 1<<20, nil)
+	if len(got) != len(want) || gotAck.Accepted != wantAck.Accepted || gotAck.Accepted != int64(2*len(s.Lines)) {
+		t.Fatalf("%d records (ack %v), want %d (ack %v)", len(got), gotAck, len(want), wantAck)
+	}
+	for i := range want {
+		if string(got[i].Key) != string(want[i].Key) || string(got[i].Value) != string(want[i].Value) {
+			t.Fatalf("record %d:\n got %s %s\nwant %s %s", i, got[i].Key, got[i].Value, want[i].Key, want[i].Value)
+		}
+	}
+	packed.Blocks[1].Offsets = nil
+	if err := validate(packed, "batch."); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "batch.blocks[1].offsets") {
+		t.Fatalf("a block without offsets: %v", err)
 	}
 }
