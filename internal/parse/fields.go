@@ -26,6 +26,8 @@ type record struct {
 	slots []slot
 	// text holds strings copied for the line (see join).
 	text []byte
+	// keyed is where the keyed formats gather a line's keys (see keyedMap).
+	keyed map[string]*structpb.Value
 }
 
 // A line's values are made from slabs, a handful per allocation: they are
@@ -40,7 +42,19 @@ type slot struct {
 // reset empties r for a line of a format with hint fields, keeping its
 // memory (see Scratch).
 func (r *record) reset(hint int) {
-	*r = record{hint: hint, slots: r.slots[:0], fields: r.fields[:0], text: r.text[:0]}
+	*r = record{hint: hint, slots: r.slots[:0], fields: r.fields[:0], text: r.text[:0], keyed: r.keyed}
+}
+
+// keyedMap is an empty map for a keyed format's keys, room for about n:
+// the one of the previous line, emptied (see Scratch), unless that grew
+// large (clearing costs its size).
+func (r *record) keyedMap(n int) map[string]*structpb.Value {
+	if r.keyed == nil || len(r.keyed) > 256 {
+		r.keyed = make(map[string]*structpb.Value, max(n, 8))
+	} else {
+		clear(r.keyed)
+	}
+	return r.keyed
 }
 
 // room empties r.text and makes room in it for n bytes.

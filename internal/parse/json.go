@@ -34,7 +34,7 @@ func parseJSON(p *Parser, s string, ref time.Time, r *record) error {
 	if err != nil {
 		return errors.New("json: not an object")
 	}
-	flat := make(map[string]*structpb.Value, obj.Len())
+	flat := r.keyedMap(obj.Len())
 	// The line's keys and strings go into one buffer (see join): they fit
 	// in the line's length, but for nested names' repeated prefixes.
 	r.room(len(s) + 64)

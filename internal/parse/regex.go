@@ -76,7 +76,7 @@ func parseRegex(p *Parser, s string, ref time.Time, r *record) error {
 		if m == nil {
 			continue
 		}
-		fields := make(map[string]*structpb.Value, len(pat.groups))
+		fields := r.keyedMap(len(pat.groups))
 		for i, g := range pat.groups {
 			if g == nil || m[2*i] < 0 {
 				continue
