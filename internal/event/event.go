@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -131,6 +132,58 @@ func Marshal(e *eventv1.Event) ([]byte, error) {
 
 // AppendMarshal appends e's document to buf.
 func AppendMarshal(out []byte, e *eventv1.Event) ([]byte, error) {
+	m := e.GetFields().GetFields()
+	var fb [32]Field
+	fields := fb[:0]
+	for k, v := range m {
+		fields = append(fields, Field{k, v})
+	}
+	return AppendDocument(out, e, SortFields(fields))
+}
+
+// Field is one parsed field of an event, by its name in the document.
+type Field struct {
+	Key   string
+	Value *structpb.Value
+}
+
+// Fields are an event's parsed fields in the order the document writes
+// them: sorted by key, each key once (see SortFields). The router's parsers
+// hand a line's fields over as Fields rather than as the map of
+// eventv1.Event.Fields: filling the map, then iterating and sorting it to
+// write the document, was a third of the router's time per line.
+type Fields []Field
+
+// SortFields sorts f by key in place and keeps the last of equal keys (a
+// field set twice holds its second value, as in a map), and returns it.
+func SortFields(f []Field) Fields {
+	slices.SortStableFunc(f, func(a, b Field) int { return strings.Compare(a.Key, b.Key) })
+	out := f[:0]
+	for i, x := range f {
+		if i+1 < len(f) && f[i+1].Key == x.Key {
+			continue
+		}
+		out = append(out, x)
+	}
+	clear(f[len(out):])
+	return Fields(out)
+}
+
+// Struct is f as eventv1.Event.Fields holds it (nil without fields).
+func (f Fields) Struct() *structpb.Struct {
+	if len(f) == 0 {
+		return nil
+	}
+	m := make(map[string]*structpb.Value, len(f))
+	for _, x := range f {
+		m[x.Key] = x.Value
+	}
+	return &structpb.Struct{Fields: m}
+}
+
+// AppendDocument appends the document of e with the parsed fields fields
+// (sorted, as SortFields leaves them) to out; e.Fields is not read.
+func AppendDocument(out []byte, e *eventv1.Event, fields Fields) ([]byte, error) {
 	out = append(out, `{"@timestamp":"`...)
 	out = appendStamp(out, e.GetTimestamp())
 	out = append(out, `","message":`...)
@@ -201,16 +254,14 @@ func AppendMarshal(out []byte, e *eventv1.Event) ([]byte, error) {
 		}
 		out = append(out, ']')
 	}
-	fields := e.GetFields().GetFields()
 	var err error
-	var kb [32]string
-	for _, k := range sortedKeys(kb[:0], fields) {
-		if Reserved(k) {
+	for _, f := range fields {
+		if Reserved(f.Key) {
 			continue
 		}
-		out = append(appendString(append(out, ','), k), ':')
-		if out, err = appendValue(out, fields[k]); err != nil {
-			return nil, fmt.Errorf("field %s: %w", k, err)
+		out = append(appendString(append(out, ','), f.Key), ':')
+		if out, err = appendValue(out, f.Value); err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.Key, err)
 		}
 	}
 	return append(out, '}'), nil

@@ -225,3 +225,22 @@ func TestAppendStringEveryByteEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestNumbersAreEncodingJSONsBytes: the short way for whole numbers writes
+// exactly what encoding/json writes, so documents do not change.
+func TestNumbersAreEncodingJSONsBytes(t *testing.T) {
+	nums := []float64{0, math.Copysign(0, -1), 1, -1, 200, 65535, 1445444940123, 1e15 - 1, 1e15, -1e15, 1e20, 1e21, 0.5, -2.25, 1e-7, -3e-9, 1.5e-300, 123456789.125, float64(1 << 53), math.MaxInt64}
+	for i := range 2000 {
+		nums = append(nums, float64(i*i*i)*7, -float64(i)*1e9+float64(i))
+	}
+	for _, f := range nums {
+		got, err := appendNumber(nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(f)
+		if string(got) != string(want) {
+			t.Fatalf("%v: got %s, encoding/json %s", f, got, want)
+		}
+	}
+}

@@ -59,16 +59,28 @@ func appendValue(buf []byte, v *structpb.Value) ([]byte, error) {
 	}
 }
 
-// appendNumber formats f as encoding/json does; JSON has no NaN or infinity.
+// appendNumber formats f as encoding/json does, byte for byte; JSON has no
+// NaN or infinity.
 func appendNumber(buf []byte, f float64) ([]byte, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, fmt.Errorf("number %v has no JSON form", f)
+	}
+	// Whole numbers (status codes, sizes, pids: most parsed numbers) the
+	// short way; AppendFloat's shortest-digits search writes the same.
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 && (f != 0 || !math.Signbit(f)) {
+		return strconv.AppendInt(buf, int64(f), 10), nil
 	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
 	}
-	return strconv.AppendFloat(buf, f, format, -1, 64), nil
+	buf = strconv.AppendFloat(buf, f, format, -1, 64)
+	// As encoding/json does, e-07 becomes e-7.
+	if n := len(buf); format == 'e' && n >= 4 && buf[n-4] == 'e' && buf[n-3] == '-' && buf[n-2] == '0' {
+		buf[n-2] = buf[n-1]
+		buf = buf[:n-1]
+	}
+	return buf, nil
 }
 
 const hexDigits = "0123456789abcdef"

@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/hindsight-dev/hindsight/internal/event"
 )
 
 // record is what a format finds in a line, before it becomes an event.
@@ -15,13 +17,17 @@ type record struct {
 	service string
 	time    time.Time // zero: the line had none
 	timeKey string    // the key time was read from, when a format read it itself
-	fields  map[string]*structpb.Value
+	// fields are in the order they were set; a key set twice keeps its
+	// last value (see event.SortFields).
+	fields []event.Field
 	// hint is how many fields to make room for (the format's usual count),
-	// so that the map and the values are made once at their size.
+	// so that the list and the values are made once at their size.
 	hint  int
 	slots []slot
 	// text holds strings copied for the line (see join).
 	text []byte
+	// keyed is where the keyed formats gather a line's keys (see keyedMap).
+	keyed map[string]*structpb.Value
 }
 
 // A line's values are made from slabs, a handful per allocation: they are
@@ -33,13 +39,37 @@ type slot struct {
 	n structpb.Value_NumberValue
 }
 
+// reset empties r for a line of a format with hint fields, keeping its
+// memory (see Scratch).
+func (r *record) reset(hint int) {
+	*r = record{hint: hint, slots: r.slots[:0], fields: r.fields[:0], text: r.text[:0], keyed: r.keyed}
+}
+
+// keyedMap is an empty map for a keyed format's keys, room for about n:
+// the one of the previous line, emptied (see Scratch), unless that grew
+// large (clearing costs its size).
+func (r *record) keyedMap(n int) map[string]*structpb.Value {
+	if r.keyed == nil || len(r.keyed) > 256 {
+		r.keyed = make(map[string]*structpb.Value, max(n, 8))
+	} else {
+		clear(r.keyed)
+	}
+	return r.keyed
+}
+
+// room empties r.text and makes room in it for n bytes.
+func (r *record) room(n int) {
+	if cap(r.text) < n {
+		r.text = make([]byte, 0, n)
+	}
+	r.text = r.text[:0]
+}
+
 func (r *record) slot() *slot {
 	if len(r.slots) == cap(r.slots) {
-		n := 8
-		if r.slots == nil {
-			n = max(r.hint, 4)
-		}
-		r.slots = make([]slot, 0, n)
+		// A new slab; the values of this line in the old one stay where
+		// they are, and the next line reuses the new, larger one.
+		r.slots = make([]slot, 0, max(2*cap(r.slots), r.hint, 8))
 	}
 	r.slots = r.slots[:len(r.slots)+1]
 	return &r.slots[len(r.slots)-1]
@@ -63,9 +93,9 @@ func (r *record) num(f float64) *structpb.Value {
 
 func (r *record) set(k string, v *structpb.Value) {
 	if r.fields == nil {
-		r.fields = make(map[string]*structpb.Value, max(r.hint, 8))
+		r.fields = make([]event.Field, 0, max(r.hint+2, 8))
 	}
-	r.fields[k] = v
+	r.fields = append(r.fields, event.Field{Key: k, Value: v})
 }
 
 func (r *record) setString(k, v string) { r.set(k, r.str(v)) }
@@ -113,30 +143,22 @@ func (p *Parser) mapKeyed(r *record, m map[string]*structpb.Value, namespace str
 			}
 		}
 	}
-	if r.fields != nil {
-		for k, v := range m {
-			if owned(k) {
-				k = namespace + "." + k
-			}
-			r.set(k, v)
-		}
-		return
+	// The keys that collide with the model go last under namespace, so that
+	// they win over a literal "namespace.key" of the line.
+	if cap(r.fields)-len(r.fields) < len(m) {
+		r.fields = append(make([]event.Field, 0, len(r.fields)+len(m)+2), r.fields...)
 	}
-	// The usual case: m becomes the fields, rather than being copied.
 	var buf [8]string
 	moved := buf[:0]
-	for k := range m {
+	for k, v := range m {
 		if owned(k) {
 			moved = append(moved, k)
+			continue
 		}
+		r.set(k, v)
 	}
 	for _, k := range moved {
-		v := m[k]
-		delete(m, k)
-		m[namespace+"."+k] = v
-	}
-	if len(m) > 0 {
-		r.fields = m
+		r.set(namespace+"."+k, m[k])
 	}
 }
 

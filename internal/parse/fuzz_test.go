@@ -41,6 +41,25 @@ func FuzzTime(f *testing.F) {
 	})
 }
 
+// FuzzHTTPTime holds the access log's hand-written time reader to
+// time.Parse(httpDate): what it takes, time.Parse takes as the same instant.
+func FuzzHTTPTime(f *testing.F) {
+	for _, s := range []string{"21/Oct/2015:16:29:00 +0200", "10/Oct/2000:13:55:36 -0700", "29/Feb/2015:00:00:00 +0000", "31/Dec/9999:23:59:59 -2359", "01/oct/2015:16:29:60 +0000", "1/Oct/2015:16:29:00 +0000", "21/Oct/2015:16:29:00 Z0000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := httpTimeFast(s)
+		want, err := time.Parse(httpDate, s)
+		if ok && (err != nil || !got.Equal(want)) {
+			t.Fatalf("%q: hand-read %v, time.Parse %v (%v)", s, got, want, err)
+		}
+		// The usual shape (month capitalised, zone within ±23:59) is read by hand.
+		if _, zone := zoneOffset(s[min(21, len(s)):]); err == nil && len(s) == len(httpDate) && monthNumbers[s[3:6]] != 0 && zone && !ok {
+			t.Fatalf("%q: time.Parse takes it (%v), the hand-written reader does not", s, want)
+		}
+	})
+}
+
 var awkward = []string{
 	"", " ", "\x00\xff\xfe", "{", `{"a":`, `{"":{"":{"":1}}}`, `{"message":{"x":1},"log":3,"host":7}`,
 	`{"ts":1e400}`, `{"ts":-5}`, `{"time":99999999999999999999999}`, `{"level":50.5}`,

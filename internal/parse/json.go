@@ -34,10 +34,10 @@ func parseJSON(p *Parser, s string, ref time.Time, r *record) error {
 	if err != nil {
 		return errors.New("json: not an object")
 	}
-	flat := make(map[string]*structpb.Value, obj.Len())
+	flat := r.keyedMap(obj.Len())
 	// The line's keys and strings go into one buffer (see join): they fit
 	// in the line's length, but for nested names' repeated prefixes.
-	r.text = make([]byte, 0, len(s)+64)
+	r.room(len(s) + 64)
 	p.timeFromDigits(r, obj, ref)
 	r.flatten(flat, "", obj)
 	if !r.time.IsZero() {

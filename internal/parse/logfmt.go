@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // parseLogfmt reads key=value pairs separated by spaces; values may be
@@ -17,7 +15,7 @@ import (
 // types across lines (which OpenSearch rejects). A line without a single
 // key=value pair is not logfmt.
 func parseLogfmt(p *Parser, s string, ref time.Time, r *record) error {
-	m := make(map[string]*structpb.Value, 8)
+	m := r.keyedMap(8)
 	pairs := 0
 	for i := 0; i < len(s); {
 		if s[i] == ' ' || s[i] == '\t' {

@@ -76,14 +76,14 @@ func parseRegex(p *Parser, s string, ref time.Time, r *record) error {
 		if m == nil {
 			continue
 		}
-		fields := make(map[string]*structpb.Value, len(pat.groups))
+		fields := r.keyedMap(len(pat.groups))
 		for i, g := range pat.groups {
 			if g == nil || m[2*i] < 0 {
 				continue
 			}
 			v := s[m[2*i]:m[2*i+1]]
 			if g.unquote && len(v) >= 2 {
-				v = unescape(v[1 : len(v)-1])
+				v = r.unescape(v[1 : len(v)-1])
 			}
 			if v != "" {
 				fields[g.field] = g.value(r, v)

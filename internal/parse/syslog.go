@@ -132,7 +132,7 @@ func structuredData(s string, r *record) (string, error) {
 	}
 	// Names and unescaped values are put together in the record's text
 	// buffer, not one allocation each.
-	r.text = make([]byte, 0, 2*len(s)+64)
+	r.room(2*len(s) + 64)
 	for strings.HasPrefix(s, "[") {
 		end := strings.IndexAny(s, " ]")
 		if end < 2 {

@@ -181,8 +181,11 @@ func TestPipelineThroughput(t *testing.T) {
 	if _, err := adm.CreateTopic(context.Background(), 2, 1, map[string]*string{"compression.type": ptr("producer")}, "rsyslog.bench"); err != nil {
 		t.Fatal(err)
 	}
+	// Started by image id, they get the suite's tokens through the
+	// environment (authentication on, as by default).
 	harness.Start(t, nw, []string{"router"}, testcontainers.ContainerRequest{
 		Image: routerImg,
+		Env:   harness.AuthEnv(),
 		Cmd: []string{"--kafka-brokers=kafka:9092", "--etcd-endpoints=etcd:2379", "--config=/etc/hindsight/router.yaml",
 			"--grpc-addr=:9101", "--admin-addr=:9102", "--log-format=text"},
 		Files:        []testcontainers.ContainerFile{{Reader: strings.NewReader(routerConfig), ContainerFilePath: "/etc/hindsight/router.yaml", FileMode: 0o644}},
@@ -202,6 +205,7 @@ func TestPipelineThroughput(t *testing.T) {
 		began := time.Now()
 		harness.Start(t, nw, []string{"agent"}, testcontainers.ContainerRequest{
 			Image: agentImg,
+			Env:   harness.AuthEnv(),
 			User:  user,
 			Cmd: []string{"--harvester-config=/etc/hindsight/harvester.yaml", "--docker-watch=false",
 				"--grpc-addr=:9501", "--admin-addr=:9502", "--log-format=text"},

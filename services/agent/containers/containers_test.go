@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hindsight-dev/hindsight/internal/lineblock"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routertest"
@@ -196,7 +197,7 @@ func TestEngineDownAndBack(t *testing.T) {
 	polltest.True(t, "more early lines", 20*time.Second, func() bool { return r.AckedLineCount() == 60 })
 	count := map[string]int{}
 	for _, b := range r.Acked() {
-		for _, l := range b.Lines {
+		for _, l := range lineblock.Lines(b) {
 			count[string(l.Line)]++
 			tag, _, _ := strings.Cut(string(l.Line), " ")
 			want := map[string]string{"early": "", "late": "late", "early-after": "early"}[tag]

@@ -6,6 +6,10 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hindsight-dev/hindsight/internal/lineblock"
+	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/shipper"
 )
@@ -15,6 +19,7 @@ import (
 // that is what pauses reading when the router does not keep up.
 type batcher struct {
 	dataset  string
+	host     string // of the lines' sources
 	labels   map[string]string
 	maxLines int
 	maxBytes int
@@ -30,14 +35,33 @@ type batcher struct {
 
 type openBatch struct {
 	msg    *routingv1.Batch
+	lines  int
 	stream string
 	bytes  int
-	files  []*fileState // with spans, parallel
+	files  []*fileState // with spans and blocks, parallel
 	spans  []*span
+	blocks []*routingv1.LineBlock // each file's latest block
 }
 
-// lineOverhead approximates a line's encoding around its bytes and source strings.
-const lineOverhead = 32
+// shipLine is what the batcher takes of a line: its bytes (copied into the
+// batch), where it starts in its file, when it was read, and the file's
+// path and file_time when it was read.
+type shipLine struct {
+	bytes     []byte
+	start     int64
+	readTime  time.Time
+	truncated bool
+	path      string
+	fileTime  *timestamppb.Timestamp
+}
+
+// lineOverhead approximates a line's encoding in its block around its
+// bytes (end, offset, read time), blockOverhead a block's around its
+// source strings.
+const (
+	lineOverhead  = 24
+	blockOverhead = 48
+)
 
 func (b *batcher) start(ctx context.Context) {
 	b.mu.Lock()
@@ -69,8 +93,8 @@ func (b *batcher) setLabels(labels map[string]string) {
 // plain file). Labels are per batch, so a line of another stream than the
 // batch's sends the batch first. It fails only when ctx is done, and the
 // line then stays unacknowledged (read again after a restart).
-func (b *batcher) add(ctx context.Context, st *fileState, line *routingv1.RawLine, end int64, stream string) error {
-	size := len(line.Line) + len(line.Source.FilePath) + len(line.Source.FileId) + len(line.Source.Host) + lineOverhead
+func (b *batcher) add(ctx context.Context, st *fileState, l shipLine, end int64, stream string) error {
+	size := len(l.bytes) + lineOverhead + blockOverhead + len(l.path) + len(st.id) + len(b.host)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cur != nil && (b.cur.bytes+size > b.maxBytes || b.cur.stream != stream) {
@@ -91,20 +115,30 @@ func (b *batcher) add(ctx context.Context, st *fileState, line *routingv1.RawLin
 		b.timer.Reset(b.linger)
 	}
 	c := b.cur
-	c.msg.Lines = append(c.msg.Lines, line)
-	c.bytes += size
 	st.mu.Lock()
-	if sp := c.spanOf(st); sp != nil {
-		sp.end = end
-	} else {
-		sp = &span{end: end}
+	i := c.fileOf(st)
+	if i < 0 {
+		sp := &span{end: end}
 		st.spans = append(st.spans, sp)
 		c.files = append(c.files, st)
 		c.spans = append(c.spans, sp)
+		c.blocks = append(c.blocks, nil)
+		i = len(c.files) - 1
 	}
+	c.spans[i].end = end
 	st.next = end
 	st.mu.Unlock()
-	if len(c.msg.Lines) >= b.maxLines {
+	// A file renamed (or its date found) within a batch starts a block.
+	if bl := c.blocks[i]; bl == nil || bl.Source.FilePath != l.path || bl.FileTime != l.fileTime {
+		c.blocks[i] = lineblock.New(&eventv1.Source{Host: b.host, FilePath: l.path, FileId: st.id}, l.fileTime)
+		c.msg.Blocks = append(c.msg.Blocks, c.blocks[i])
+	} else {
+		size -= blockOverhead + len(l.path) + len(st.id) + len(b.host)
+	}
+	lineblock.Append(c.blocks[i], l.bytes, l.start, l.readTime, l.truncated)
+	c.bytes += size
+	c.lines++
+	if c.lines >= b.maxLines {
 		return b.sendLocked(ctx)
 	}
 	return nil
@@ -118,8 +152,8 @@ func (b *batcher) skip(st *fileState, end int64) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if b.cur != nil {
-		if sp := b.cur.spanOf(st); sp != nil {
-			sp.end, st.next = end, end
+		if i := b.cur.fileOf(st); i >= 0 {
+			b.cur.spans[i].end, st.next = end, end
 			return
 		}
 	}
@@ -127,14 +161,15 @@ func (b *batcher) skip(st *fileState, end int64) {
 	b.dirty()
 }
 
-// spanOf is st's span in the batch; the batch has few files, often one.
-func (c *openBatch) spanOf(st *fileState) *span {
+// fileOf is st's index in the batch's files, or -1; the batch has few
+// files, often one.
+func (c *openBatch) fileOf(st *fileState) int {
 	for i, f := range c.files {
 		if f == st {
-			return c.spans[i]
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // flush sends the batch being filled, if any.

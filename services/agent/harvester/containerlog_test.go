@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hindsight-dev/hindsight/internal/lineblock"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routertest"
 )
 
@@ -80,7 +81,7 @@ func TestDockerJSONFileInput(t *testing.T) {
 		}
 	}
 	for _, b := range append(r1.Acked(), r2.Acked()...) {
-		for _, l := range b.Lines {
+		for _, l := range lineblock.Lines(b) {
 			if s := b.Labels[StreamLabel]; s != streamOf[string(l.Line)] {
 				t.Errorf("line %q in a batch of stream %q, want %q", l.Line, s, streamOf[string(l.Line)])
 			}

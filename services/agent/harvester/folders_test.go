@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/hindsight-dev/hindsight/internal/lineblock"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routertest"
 )
 
@@ -25,7 +26,7 @@ func datasetsOf(t *testing.T, rs ...*routertest.Router) map[string]string {
 	out := map[string]string{}
 	for _, r := range rs {
 		for _, b := range r.Acked() {
-			for _, l := range b.Lines {
+			for _, l := range lineblock.Lines(b) {
 				if d, ok := out[string(l.Line)]; ok && d != b.Dataset {
 					t.Fatalf("line %q acknowledged in datasets %s and %s", l.Line, d, b.Dataset)
 				}

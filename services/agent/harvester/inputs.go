@@ -45,7 +45,7 @@ func (h *Harvester) newInput(ic Input) *input {
 		Metrics:    sm,
 		Log:        h.log,
 	})
-	in.batch = &batcher{dataset: ic.Dataset, labels: batchLabels(ic), maxLines: h.cfg.Batch.MaxLines,
+	in.batch = &batcher{dataset: ic.Dataset, host: h.cfg.Host, labels: batchLabels(ic), maxLines: h.cfg.Batch.MaxLines,
 		maxBytes: h.cfg.Batch.MaxBytes, linger: h.cfg.Batch.Linger, ship: in.ship, dirty: h.markDirty}
 	return in
 }

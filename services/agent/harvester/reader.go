@@ -1,7 +1,6 @@
 package harvester
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -11,8 +10,6 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
-	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/envelope"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/lines"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/multiline"
@@ -33,7 +30,7 @@ type reader struct {
 	// path, readTime and fileTime are refreshed now and then rather than
 	// per line.
 	path     string
-	readTime *timestamppb.Timestamp
+	readTime time.Time
 	stamped  int
 	fileTime *timestamppb.Timestamp // set while the file is a back-filled one
 }
@@ -177,7 +174,7 @@ func (r *reader) refresh() {
 	r.path = r.st.path
 	r.st.lastSeen = time.Now()
 	r.st.mu.Unlock()
-	r.readTime, r.stamped = timestamppb.Now(), 0
+	r.readTime, r.stamped = time.Now(), 0
 	if r.fileTime != nil { // a back-filled file that grows is live again
 		if info, err := r.f.Stat(); err == nil {
 			r.fileTime = fileTime(r.path, info, time.Now())
@@ -266,24 +263,17 @@ func (r *reader) event(ctx context.Context, ev lines.Line) error {
 	if ev.Truncated {
 		r.in.m.linesTruncated.Inc()
 	}
-	if r.readTime == nil || r.stamped >= 1024 {
-		r.readTime, r.stamped = timestamppb.Now(), 0
+	if r.readTime.IsZero() || r.stamped >= 1024 {
+		r.readTime, r.stamped = time.Now(), 0
 	}
 	r.stamped++
-	readTime := r.readTime
+	l := shipLine{bytes: ev.Bytes, start: ev.Start, readTime: r.readTime, truncated: ev.Truncated, path: r.path, fileTime: r.fileTime}
 	if !ev.Time.IsZero() {
 		// A container's line carries when the engine got it: a closer
 		// fallback for the event time than when it was read.
-		readTime = timestamppb.New(ev.Time)
+		l.readTime = ev.Time
 	}
-	line := &routingv1.RawLine{
-		Source:    &eventv1.Source{Host: r.h.cfg.Host, FilePath: r.path, FileId: r.st.id, Offset: ev.Start},
-		Line:      bytes.Clone(ev.Bytes),
-		ReadTime:  readTime,
-		Truncated: ev.Truncated,
-		FileTime:  r.fileTime,
-	}
-	return r.in.batch.add(ctx, r.st, line, ev.End, ev.Stream)
+	return r.in.batch.add(ctx, r.st, l, ev.End, ev.Stream)
 }
 
 // keep applies include_lines, then exclude_lines.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/hindsight-dev/hindsight/internal/lineblock"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/fingerprint"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/offsets"
@@ -47,8 +48,8 @@ func TestShipsLinesWithTheirSource(t *testing.T) {
 		}
 	}
 	for _, b := range r.Acked() {
-		if b.Dataset != "app.log" || b.Labels["env"] != "test" || b.Labels[ParserLabel] != "json" || len(b.Lines) > 50 {
-			t.Fatalf("batch dataset %q labels %v with %d lines", b.Dataset, b.Labels, len(b.Lines))
+		if b.Dataset != "app.log" || b.Labels["env"] != "test" || b.Labels[ParserLabel] != "json" || lineblock.Count(b) > 50 {
+			t.Fatalf("batch dataset %q labels %v with %d lines", b.Dataset, b.Labels, lineblock.Count(b))
 		}
 	}
 	polltest.True(t, "the registry to hold the file's end", 10*time.Second, func() bool {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 
+	"github.com/hindsight-dev/hindsight/internal/lineblock"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
@@ -66,13 +67,13 @@ func TestRestartResumesFromRegistry(t *testing.T) {
 	}
 	sentFirst := map[string]bool{}
 	for _, b := range r1.Received() {
-		for _, l := range b.Lines {
+		for _, l := range lineblock.Lines(b) {
 			sentFirst[sourceKey(l)] = true
 		}
 	}
 	resent := 0
 	for _, b := range r2.Received() {
-		for _, l := range b.Lines {
+		for _, l := range lineblock.Lines(b) {
 			if l.Source.Offset < ackedEnd || ackedFirst[sourceKey(l)] {
 				t.Fatalf("line %q was acknowledged before the kill and sent again", l.Line)
 			}

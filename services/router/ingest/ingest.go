@@ -29,6 +29,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/auth"
 	"github.com/hindsight-dev/hindsight/internal/badrequest"
+	"github.com/hindsight-dev/hindsight/internal/lineblock"
 	"github.com/hindsight-dev/hindsight/internal/parse"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/router/catalog"
@@ -200,7 +201,7 @@ func (g *Ingester) submit(ctx context.Context, b *routingv1.Batch, at string, do
 	}
 	name := b.GetDataset()
 	g.m.batches.WithLabelValues(name).Inc()
-	g.m.lines.WithLabelValues(name).Add(float64(len(b.GetLines())))
+	g.m.lines.WithLabelValues(name).Add(float64(lineblock.Count(b)))
 	var steps []prometheus.Counter
 	if n := ds.Parser.Steps(); n > 0 {
 		steps = make([]prometheus.Counter, n)
@@ -243,8 +244,8 @@ func owner(ctx context.Context) string {
 // the order of their lines.
 func prepare(ds *rules.Dataset, b *routingv1.Batch, owner string, now time.Time, maxRecord int, step func(int)) ([]*kgo.Record, *routingv1.Ack, int, int) {
 	ingested := timestamppb.New(now)
-	ack := &routingv1.Ack{Sequence: b.GetSequence(), Accepted: int64(len(b.GetLines()))}
-	lines := b.GetLines()
+	lines := lineblock.Lines(b)
+	ack := &routingv1.Ack{Sequence: b.GetSequence(), Accepted: int64(len(lines))}
 	n := min(runtime.GOMAXPROCS(0), len(lines)/parallelChunk)
 	if n <= 1 {
 		c := prepareLines(ds, b, lines, owner, now, ingested, maxRecord, step)
@@ -287,6 +288,10 @@ func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawL
 	c := chunk{recs: make([]*kgo.Record, 0, len(lines))}
 	out := newRecords(b.GetDataset(), lines)
 	var dst []string
+	withMap := ds.ReadsFields()
+	// Each line's event lives until its document is written, so one
+	// Scratch serves them all.
+	var sc parse.Scratch
 	for _, l := range lines {
 		c.size += len(l.GetLine())
 		in := parse.Input{Line: l.GetLine(), Ingested: now, Truncated: l.GetTruncated()}
@@ -296,7 +301,10 @@ func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawL
 		if l.GetFileTime() != nil {
 			in.FileTime = l.GetFileTime().AsTime()
 		}
-		e := ds.Parser.Parse(in)
+		e, fields := ds.Parser.ParseInto(in, &sc)
+		if withMap {
+			e.Fields, fields = fields.Struct(), nil
+		}
 		if parse.Failed(e) {
 			c.failures++
 		}
@@ -311,7 +319,7 @@ func prepareLines(ds *rules.Dataset, b *routingv1.Batch, lines []*routingv1.RawL
 			c.dropped++
 			continue
 		}
-		value := out.value(e, maxRecord)
+		value := out.value(e, fields, maxRecord)
 		dst = ds.Topics(e, dst[:0])
 		for _, t := range dst {
 			c.recs = append(c.recs, out.add(t, e, key, value))
@@ -400,8 +408,8 @@ func validate(b *routingv1.Batch, at string) error {
 	if !catalog.ValidName(b.GetDataset()) {
 		v.Add(at+"dataset", "must be a dataset name: lower case letters, digits, '.', '_' and '-', at most 100 characters; got %q", b.GetDataset())
 	}
-	if n := len(b.GetLines()); n > maxLines {
-		v.Add(at+"lines", "at most %d lines; got %d", maxLines, n)
+	if n := lineblock.Count(b); n > maxLines {
+		v.Add(at+"lines", "at most %d lines in lines and blocks; got %d", maxLines, n)
 	}
 	if n := len(b.GetLabels()); n > maxLabels {
 		v.Add(at+"labels", "at most %d labels; got %d", maxLabels, n)
@@ -418,5 +426,6 @@ func validate(b *routingv1.Batch, at string) error {
 			break
 		}
 	}
+	lineblock.Check(&v, b, at)
 	return v.Err()
 }

@@ -83,12 +83,19 @@ func NewClient(c ProducerConfig, opts ...kgo.Opt) (*kgo.Client, error) {
 // recordOverhead is room left in a batch for the record and batch headers.
 const recordOverhead = 1024
 
-// encode appends the record value of e to buf: its ECS document, cut down
-// if it would not fit in a batch (a record Kafka refuses as too large would
-// fail its batch for ever, and the agent would resend it for ever).
-func encode(buf []byte, e *eventv1.Event, maxBytes int) []byte {
+// encode appends the record value of e to buf: its ECS document, with the
+// parsed fields fields if e.Fields is nil, cut down if it would not fit in a
+// batch (a record Kafka refuses as too large would fail its batch for ever,
+// and the agent would resend it for ever).
+func encode(buf []byte, e *eventv1.Event, fields event.Fields, maxBytes int) []byte {
 	start := len(buf)
-	out, err := event.AppendMarshal(buf, e)
+	var out []byte
+	var err error
+	if e.Fields != nil {
+		out, err = event.AppendMarshal(buf, e)
+	} else {
+		out, err = event.AppendDocument(buf, e, fields)
+	}
 	if err == nil && len(out)-start <= maxBytes {
 		return out
 	}
@@ -166,14 +173,14 @@ func newRecords(dataset string, lines []*routingv1.RawLine) *records {
 // nothing appended later can write into them.
 func (r *records) take(start int) []byte { return r.buf[start:len(r.buf):len(r.buf)] }
 
-// value encodes e's document into the records' buffer.
-func (r *records) value(e *eventv1.Event, maxBytes int) []byte {
+// value encodes e's document (see encode) into the records' buffer.
+func (r *records) value(e *eventv1.Event, fields event.Fields, maxBytes int) []byte {
 	// A document outgrowing its block would copy the block's documents.
 	if need := 512 + 2*len(e.GetMessage()); cap(r.buf)-len(r.buf) < need {
 		r.buf = make([]byte, 0, max(bufBlock, 2*need))
 	}
 	start := len(r.buf)
-	r.buf = encode(r.buf, e, maxBytes)
+	r.buf = encode(r.buf, e, fields, maxBytes)
 	return r.take(start)
 }
 

@@ -122,6 +122,21 @@ func (d *Dataset) Topics(e *eventv1.Event, dst []string) []string {
 	return append(dst, d.Topic)
 }
 
+// ReadsFields reports whether routing or processing an event of d reads
+// its parsed fields (a route's condition, a processor step), so that it
+// needs them in eventv1.Event.Fields rather than only in the parser's list.
+func (d *Dataset) ReadsFields() bool {
+	if d.Parser.Steps() > 0 {
+		return true
+	}
+	for _, r := range d.routes {
+		if len(r.conditions) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (r route) matches(e *eventv1.Event) bool {
 	for _, c := range r.conditions {
 		if !c.Holds(e) {

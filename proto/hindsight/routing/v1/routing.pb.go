@@ -85,7 +85,7 @@ func (x Parser_Format) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Parser_Format.Descriptor instead.
 func (Parser_Format) EnumDescriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{5, 0}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{6, 0}
 }
 
 type Parser_Envelope int32
@@ -137,7 +137,7 @@ func (x Parser_Envelope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Parser_Envelope.Descriptor instead.
 func (Parser_Envelope) EnumDescriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{5, 1}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{6, 1}
 }
 
 type Processor_Op int32
@@ -201,7 +201,7 @@ func (x Processor_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Processor_Op.Descriptor instead.
 func (Processor_Op) EnumDescriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{6, 0}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{7, 0}
 }
 
 type Condition_Op int32
@@ -256,7 +256,7 @@ func (x Condition_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Condition_Op.Descriptor instead.
 func (Condition_Op) EnumDescriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{9, 0}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{10, 0}
 }
 
 type RawLine struct {
@@ -341,6 +341,7 @@ type Batch struct {
 	Dataset       string                 `protobuf:"bytes,2,opt,name=dataset,proto3" json:"dataset,omitempty"`
 	Labels        map[string]string      `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Lines         []*RawLine             `protobuf:"bytes,4,rep,name=lines,proto3" json:"lines,omitempty"`
+	Blocks        []*LineBlock           `protobuf:"bytes,5,rep,name=blocks,proto3" json:"blocks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -403,6 +404,105 @@ func (x *Batch) GetLines() []*RawLine {
 	return nil
 }
 
+func (x *Batch) GetBlocks() []*LineBlock {
+	if x != nil {
+		return x.Blocks
+	}
+	return nil
+}
+
+type LineBlock struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        *v1.Source             `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Ends          []uint32               `protobuf:"varint,3,rep,packed,name=ends,proto3" json:"ends,omitempty"`
+	Offsets       []int64                `protobuf:"varint,4,rep,packed,name=offsets,proto3" json:"offsets,omitempty"`
+	ReadTimeNanos []int64                `protobuf:"varint,5,rep,packed,name=read_time_nanos,json=readTimeNanos,proto3" json:"read_time_nanos,omitempty"`
+	Truncated     []uint32               `protobuf:"varint,6,rep,packed,name=truncated,proto3" json:"truncated,omitempty"`
+	FileTime      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=file_time,json=fileTime,proto3" json:"file_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LineBlock) Reset() {
+	*x = LineBlock{}
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineBlock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineBlock) ProtoMessage() {}
+
+func (x *LineBlock) ProtoReflect() protoreflect.Message {
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineBlock.ProtoReflect.Descriptor instead.
+func (*LineBlock) Descriptor() ([]byte, []int) {
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LineBlock) GetSource() *v1.Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *LineBlock) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *LineBlock) GetEnds() []uint32 {
+	if x != nil {
+		return x.Ends
+	}
+	return nil
+}
+
+func (x *LineBlock) GetOffsets() []int64 {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+func (x *LineBlock) GetReadTimeNanos() []int64 {
+	if x != nil {
+		return x.ReadTimeNanos
+	}
+	return nil
+}
+
+func (x *LineBlock) GetTruncated() []uint32 {
+	if x != nil {
+		return x.Truncated
+	}
+	return nil
+}
+
+func (x *LineBlock) GetFileTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FileTime
+	}
+	return nil
+}
+
 type IngestRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Batch         *Batch                 `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
@@ -412,7 +512,7 @@ type IngestRequest struct {
 
 func (x *IngestRequest) Reset() {
 	*x = IngestRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[2]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +524,7 @@ func (x *IngestRequest) String() string {
 func (*IngestRequest) ProtoMessage() {}
 
 func (x *IngestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[2]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +537,7 @@ func (x *IngestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestRequest.ProtoReflect.Descriptor instead.
 func (*IngestRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{2}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *IngestRequest) GetBatch() *Batch {
@@ -458,7 +558,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[3]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +570,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[3]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +583,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{3}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Ack) GetSequence() uint64 {
@@ -516,7 +616,7 @@ type IngestResponse struct {
 
 func (x *IngestResponse) Reset() {
 	*x = IngestResponse{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[4]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +628,7 @@ func (x *IngestResponse) String() string {
 func (*IngestResponse) ProtoMessage() {}
 
 func (x *IngestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[4]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +641,7 @@ func (x *IngestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestResponse.ProtoReflect.Descriptor instead.
 func (*IngestResponse) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{4}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *IngestResponse) GetAck() *Ack {
@@ -574,7 +674,7 @@ type Parser struct {
 
 func (x *Parser) Reset() {
 	*x = Parser{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[5]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +686,7 @@ func (x *Parser) String() string {
 func (*Parser) ProtoMessage() {}
 
 func (x *Parser) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[5]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +699,7 @@ func (x *Parser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Parser.ProtoReflect.Descriptor instead.
 func (*Parser) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{5}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Parser) GetFormat() Parser_Format {
@@ -721,7 +821,7 @@ type Processor struct {
 
 func (x *Processor) Reset() {
 	*x = Processor{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[6]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +833,7 @@ func (x *Processor) String() string {
 func (*Processor) ProtoMessage() {}
 
 func (x *Processor) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[6]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +846,7 @@ func (x *Processor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Processor.ProtoReflect.Descriptor instead.
 func (*Processor) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{6}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Processor) GetOp() Processor_Op {
@@ -805,7 +905,7 @@ type TopicSettings struct {
 
 func (x *TopicSettings) Reset() {
 	*x = TopicSettings{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[7]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +917,7 @@ func (x *TopicSettings) String() string {
 func (*TopicSettings) ProtoMessage() {}
 
 func (x *TopicSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[7]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +930,7 @@ func (x *TopicSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicSettings.ProtoReflect.Descriptor instead.
 func (*TopicSettings) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{7}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TopicSettings) GetTopic() string {
@@ -888,7 +988,7 @@ type Dataset struct {
 
 func (x *Dataset) Reset() {
 	*x = Dataset{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[8]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1000,7 @@ func (x *Dataset) String() string {
 func (*Dataset) ProtoMessage() {}
 
 func (x *Dataset) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[8]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1013,7 @@ func (x *Dataset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dataset.ProtoReflect.Descriptor instead.
 func (*Dataset) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{8}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Dataset) GetName() string {
@@ -962,7 +1062,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[9]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1074,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[9]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1087,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{9}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Condition) GetField() string {
@@ -1025,7 +1125,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[10]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1137,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[10]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1150,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{10}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Route) GetName() string {
@@ -1103,7 +1203,7 @@ type ListDatasetsRequest struct {
 
 func (x *ListDatasetsRequest) Reset() {
 	*x = ListDatasetsRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[11]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1215,7 @@ func (x *ListDatasetsRequest) String() string {
 func (*ListDatasetsRequest) ProtoMessage() {}
 
 func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[11]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1228,7 @@ func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsRequest.ProtoReflect.Descriptor instead.
 func (*ListDatasetsRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{11}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{12}
 }
 
 type ListDatasetsResponse struct {
@@ -1140,7 +1240,7 @@ type ListDatasetsResponse struct {
 
 func (x *ListDatasetsResponse) Reset() {
 	*x = ListDatasetsResponse{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[12]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1152,7 +1252,7 @@ func (x *ListDatasetsResponse) String() string {
 func (*ListDatasetsResponse) ProtoMessage() {}
 
 func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[12]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1165,7 +1265,7 @@ func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsResponse.ProtoReflect.Descriptor instead.
 func (*ListDatasetsResponse) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{12}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListDatasetsResponse) GetDatasets() []*Dataset {
@@ -1184,7 +1284,7 @@ type GetDatasetRequest struct {
 
 func (x *GetDatasetRequest) Reset() {
 	*x = GetDatasetRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[13]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1296,7 @@ func (x *GetDatasetRequest) String() string {
 func (*GetDatasetRequest) ProtoMessage() {}
 
 func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[13]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1309,7 @@ func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatasetRequest.ProtoReflect.Descriptor instead.
 func (*GetDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{13}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetDatasetRequest) GetName() string {
@@ -1228,7 +1328,7 @@ type CreateDatasetRequest struct {
 
 func (x *CreateDatasetRequest) Reset() {
 	*x = CreateDatasetRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[14]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1340,7 @@ func (x *CreateDatasetRequest) String() string {
 func (*CreateDatasetRequest) ProtoMessage() {}
 
 func (x *CreateDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[14]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1353,7 @@ func (x *CreateDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDatasetRequest.ProtoReflect.Descriptor instead.
 func (*CreateDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{14}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateDatasetRequest) GetDataset() *Dataset {
@@ -1273,7 +1373,7 @@ type UpdateDatasetRequest struct {
 
 func (x *UpdateDatasetRequest) Reset() {
 	*x = UpdateDatasetRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[15]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1385,7 @@ func (x *UpdateDatasetRequest) String() string {
 func (*UpdateDatasetRequest) ProtoMessage() {}
 
 func (x *UpdateDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[15]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1398,7 @@ func (x *UpdateDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDatasetRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{15}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateDatasetRequest) GetDataset() *Dataset {
@@ -1324,7 +1424,7 @@ type DeleteDatasetRequest struct {
 
 func (x *DeleteDatasetRequest) Reset() {
 	*x = DeleteDatasetRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[16]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1436,7 @@ func (x *DeleteDatasetRequest) String() string {
 func (*DeleteDatasetRequest) ProtoMessage() {}
 
 func (x *DeleteDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[16]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1449,7 @@ func (x *DeleteDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDatasetRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{16}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteDatasetRequest) GetName() string {
@@ -1367,7 +1467,7 @@ type DeleteDatasetResponse struct {
 
 func (x *DeleteDatasetResponse) Reset() {
 	*x = DeleteDatasetResponse{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[17]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1479,7 @@ func (x *DeleteDatasetResponse) String() string {
 func (*DeleteDatasetResponse) ProtoMessage() {}
 
 func (x *DeleteDatasetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[17]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1492,7 @@ func (x *DeleteDatasetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDatasetResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDatasetResponse) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{17}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{18}
 }
 
 type ListRoutesRequest struct {
@@ -1404,7 +1504,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[18]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1516,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[18]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1529,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{18}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListRoutesRequest) GetDataset() string {
@@ -1448,7 +1548,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[19]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1560,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[19]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1573,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{19}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -1492,7 +1592,7 @@ type GetRouteRequest struct {
 
 func (x *GetRouteRequest) Reset() {
 	*x = GetRouteRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[20]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1604,7 @@ func (x *GetRouteRequest) String() string {
 func (*GetRouteRequest) ProtoMessage() {}
 
 func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[20]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1617,7 @@ func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteRequest.ProtoReflect.Descriptor instead.
 func (*GetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{20}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetRouteRequest) GetName() string {
@@ -1536,7 +1636,7 @@ type CreateRouteRequest struct {
 
 func (x *CreateRouteRequest) Reset() {
 	*x = CreateRouteRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[21]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1648,7 @@ func (x *CreateRouteRequest) String() string {
 func (*CreateRouteRequest) ProtoMessage() {}
 
 func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[21]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1661,7 @@ func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{21}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateRouteRequest) GetRoute() *Route {
@@ -1581,7 +1681,7 @@ type UpdateRouteRequest struct {
 
 func (x *UpdateRouteRequest) Reset() {
 	*x = UpdateRouteRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[22]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1693,7 @@ func (x *UpdateRouteRequest) String() string {
 func (*UpdateRouteRequest) ProtoMessage() {}
 
 func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[22]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1706,7 @@ func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{22}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateRouteRequest) GetRoute() *Route {
@@ -1632,7 +1732,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[23]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1744,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[23]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1757,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{23}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeleteRouteRequest) GetName() string {
@@ -1675,7 +1775,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[24]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1787,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[24]
+	mi := &file_hindsight_routing_v1_routing_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1800,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{24}
+	return file_hindsight_routing_v1_routing_proto_rawDescGZIP(), []int{25}
 }
 
 var File_hindsight_routing_v1_routing_proto protoreflect.FileDescriptor
@@ -1713,15 +1813,24 @@ const file_hindsight_routing_v1_routing_proto_rawDesc = "" +
 	"\x04line\x18\x02 \x01(\fR\x04line\x127\n" +
 	"\tread_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\breadTime\x12\x1c\n" +
 	"\ttruncated\x18\x04 \x01(\bR\ttruncated\x127\n" +
-	"\tfile_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bfileTime\"\xa6\x02\n" +
+	"\tfile_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bfileTime\"\xe9\x02\n" +
 	"\x05Batch\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12>\n" +
 	"\adataset\x18\x02 \x01(\tB$\x92A\x1e\x8a\x01\x1b^[a-z0-9][a-z0-9._-]{0,99}$\xe0A\x02R\adataset\x12G\n" +
 	"\x06labels\x18\x03 \x03(\v2'.hindsight.routing.v1.Batch.LabelsEntryB\x06\x92A\x03\xc0\x01@R\x06labels\x12=\n" +
-	"\x05lines\x18\x04 \x03(\v2\x1d.hindsight.routing.v1.RawLineB\b\x92A\x05\xa0\x01\xa0\x8d\x06R\x05lines\x1a9\n" +
+	"\x05lines\x18\x04 \x03(\v2\x1d.hindsight.routing.v1.RawLineB\b\x92A\x05\xa0\x01\xa0\x8d\x06R\x05lines\x12A\n" +
+	"\x06blocks\x18\x05 \x03(\v2\x1f.hindsight.routing.v1.LineBlockB\b\x92A\x05\xa0\x01\xa0\x8d\x06R\x06blocks\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x85\x02\n" +
+	"\tLineBlock\x127\n" +
+	"\x06source\x18\x01 \x01(\v2\x1a.hindsight.event.v1.SourceB\x03\xe0A\x02R\x06source\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x12\n" +
+	"\x04ends\x18\x03 \x03(\rR\x04ends\x12\x18\n" +
+	"\aoffsets\x18\x04 \x03(\x03R\aoffsets\x12&\n" +
+	"\x0fread_time_nanos\x18\x05 \x03(\x03R\rreadTimeNanos\x12\x1c\n" +
+	"\ttruncated\x18\x06 \x03(\rR\ttruncated\x127\n" +
+	"\tfile_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bfileTime\"G\n" +
 	"\rIngestRequest\x126\n" +
 	"\x05batch\x18\x01 \x01(\v2\x1b.hindsight.routing.v1.BatchB\x03\xe0A\x02R\x05batch\"d\n" +
 	"\x03Ack\x12\x1a\n" +
@@ -1884,7 +1993,7 @@ func file_hindsight_routing_v1_routing_proto_rawDescGZIP() []byte {
 }
 
 var file_hindsight_routing_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_hindsight_routing_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_hindsight_routing_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_hindsight_routing_v1_routing_proto_goTypes = []any{
 	(Parser_Format)(0),            // 0: hindsight.routing.v1.Parser.Format
 	(Parser_Envelope)(0),          // 1: hindsight.routing.v1.Parser.Envelope
@@ -1892,95 +2001,99 @@ var file_hindsight_routing_v1_routing_proto_goTypes = []any{
 	(Condition_Op)(0),             // 3: hindsight.routing.v1.Condition.Op
 	(*RawLine)(nil),               // 4: hindsight.routing.v1.RawLine
 	(*Batch)(nil),                 // 5: hindsight.routing.v1.Batch
-	(*IngestRequest)(nil),         // 6: hindsight.routing.v1.IngestRequest
-	(*Ack)(nil),                   // 7: hindsight.routing.v1.Ack
-	(*IngestResponse)(nil),        // 8: hindsight.routing.v1.IngestResponse
-	(*Parser)(nil),                // 9: hindsight.routing.v1.Parser
-	(*Processor)(nil),             // 10: hindsight.routing.v1.Processor
-	(*TopicSettings)(nil),         // 11: hindsight.routing.v1.TopicSettings
-	(*Dataset)(nil),               // 12: hindsight.routing.v1.Dataset
-	(*Condition)(nil),             // 13: hindsight.routing.v1.Condition
-	(*Route)(nil),                 // 14: hindsight.routing.v1.Route
-	(*ListDatasetsRequest)(nil),   // 15: hindsight.routing.v1.ListDatasetsRequest
-	(*ListDatasetsResponse)(nil),  // 16: hindsight.routing.v1.ListDatasetsResponse
-	(*GetDatasetRequest)(nil),     // 17: hindsight.routing.v1.GetDatasetRequest
-	(*CreateDatasetRequest)(nil),  // 18: hindsight.routing.v1.CreateDatasetRequest
-	(*UpdateDatasetRequest)(nil),  // 19: hindsight.routing.v1.UpdateDatasetRequest
-	(*DeleteDatasetRequest)(nil),  // 20: hindsight.routing.v1.DeleteDatasetRequest
-	(*DeleteDatasetResponse)(nil), // 21: hindsight.routing.v1.DeleteDatasetResponse
-	(*ListRoutesRequest)(nil),     // 22: hindsight.routing.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 23: hindsight.routing.v1.ListRoutesResponse
-	(*GetRouteRequest)(nil),       // 24: hindsight.routing.v1.GetRouteRequest
-	(*CreateRouteRequest)(nil),    // 25: hindsight.routing.v1.CreateRouteRequest
-	(*UpdateRouteRequest)(nil),    // 26: hindsight.routing.v1.UpdateRouteRequest
-	(*DeleteRouteRequest)(nil),    // 27: hindsight.routing.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),   // 28: hindsight.routing.v1.DeleteRouteResponse
-	nil,                           // 29: hindsight.routing.v1.Batch.LabelsEntry
-	nil,                           // 30: hindsight.routing.v1.Parser.PatternDefinitionsEntry
-	nil,                           // 31: hindsight.routing.v1.Processor.MappingEntry
-	(*v1.Source)(nil),             // 32: hindsight.event.v1.Source
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 34: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 35: google.protobuf.FieldMask
+	(*LineBlock)(nil),             // 6: hindsight.routing.v1.LineBlock
+	(*IngestRequest)(nil),         // 7: hindsight.routing.v1.IngestRequest
+	(*Ack)(nil),                   // 8: hindsight.routing.v1.Ack
+	(*IngestResponse)(nil),        // 9: hindsight.routing.v1.IngestResponse
+	(*Parser)(nil),                // 10: hindsight.routing.v1.Parser
+	(*Processor)(nil),             // 11: hindsight.routing.v1.Processor
+	(*TopicSettings)(nil),         // 12: hindsight.routing.v1.TopicSettings
+	(*Dataset)(nil),               // 13: hindsight.routing.v1.Dataset
+	(*Condition)(nil),             // 14: hindsight.routing.v1.Condition
+	(*Route)(nil),                 // 15: hindsight.routing.v1.Route
+	(*ListDatasetsRequest)(nil),   // 16: hindsight.routing.v1.ListDatasetsRequest
+	(*ListDatasetsResponse)(nil),  // 17: hindsight.routing.v1.ListDatasetsResponse
+	(*GetDatasetRequest)(nil),     // 18: hindsight.routing.v1.GetDatasetRequest
+	(*CreateDatasetRequest)(nil),  // 19: hindsight.routing.v1.CreateDatasetRequest
+	(*UpdateDatasetRequest)(nil),  // 20: hindsight.routing.v1.UpdateDatasetRequest
+	(*DeleteDatasetRequest)(nil),  // 21: hindsight.routing.v1.DeleteDatasetRequest
+	(*DeleteDatasetResponse)(nil), // 22: hindsight.routing.v1.DeleteDatasetResponse
+	(*ListRoutesRequest)(nil),     // 23: hindsight.routing.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 24: hindsight.routing.v1.ListRoutesResponse
+	(*GetRouteRequest)(nil),       // 25: hindsight.routing.v1.GetRouteRequest
+	(*CreateRouteRequest)(nil),    // 26: hindsight.routing.v1.CreateRouteRequest
+	(*UpdateRouteRequest)(nil),    // 27: hindsight.routing.v1.UpdateRouteRequest
+	(*DeleteRouteRequest)(nil),    // 28: hindsight.routing.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),   // 29: hindsight.routing.v1.DeleteRouteResponse
+	nil,                           // 30: hindsight.routing.v1.Batch.LabelsEntry
+	nil,                           // 31: hindsight.routing.v1.Parser.PatternDefinitionsEntry
+	nil,                           // 32: hindsight.routing.v1.Processor.MappingEntry
+	(*v1.Source)(nil),             // 33: hindsight.event.v1.Source
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 36: google.protobuf.FieldMask
 }
 var file_hindsight_routing_v1_routing_proto_depIdxs = []int32{
-	32, // 0: hindsight.routing.v1.RawLine.source:type_name -> hindsight.event.v1.Source
-	33, // 1: hindsight.routing.v1.RawLine.read_time:type_name -> google.protobuf.Timestamp
-	33, // 2: hindsight.routing.v1.RawLine.file_time:type_name -> google.protobuf.Timestamp
-	29, // 3: hindsight.routing.v1.Batch.labels:type_name -> hindsight.routing.v1.Batch.LabelsEntry
+	33, // 0: hindsight.routing.v1.RawLine.source:type_name -> hindsight.event.v1.Source
+	34, // 1: hindsight.routing.v1.RawLine.read_time:type_name -> google.protobuf.Timestamp
+	34, // 2: hindsight.routing.v1.RawLine.file_time:type_name -> google.protobuf.Timestamp
+	30, // 3: hindsight.routing.v1.Batch.labels:type_name -> hindsight.routing.v1.Batch.LabelsEntry
 	4,  // 4: hindsight.routing.v1.Batch.lines:type_name -> hindsight.routing.v1.RawLine
-	5,  // 5: hindsight.routing.v1.IngestRequest.batch:type_name -> hindsight.routing.v1.Batch
-	7,  // 6: hindsight.routing.v1.IngestResponse.ack:type_name -> hindsight.routing.v1.Ack
-	0,  // 7: hindsight.routing.v1.Parser.format:type_name -> hindsight.routing.v1.Parser.Format
-	30, // 8: hindsight.routing.v1.Parser.pattern_definitions:type_name -> hindsight.routing.v1.Parser.PatternDefinitionsEntry
-	1,  // 9: hindsight.routing.v1.Parser.envelope:type_name -> hindsight.routing.v1.Parser.Envelope
-	10, // 10: hindsight.routing.v1.Parser.processors:type_name -> hindsight.routing.v1.Processor
-	2,  // 11: hindsight.routing.v1.Processor.op:type_name -> hindsight.routing.v1.Processor.Op
-	31, // 12: hindsight.routing.v1.Processor.mapping:type_name -> hindsight.routing.v1.Processor.MappingEntry
-	13, // 13: hindsight.routing.v1.Processor.when:type_name -> hindsight.routing.v1.Condition
-	34, // 14: hindsight.routing.v1.TopicSettings.retention:type_name -> google.protobuf.Duration
-	9,  // 15: hindsight.routing.v1.Dataset.parser:type_name -> hindsight.routing.v1.Parser
-	11, // 16: hindsight.routing.v1.Dataset.topic:type_name -> hindsight.routing.v1.TopicSettings
-	33, // 17: hindsight.routing.v1.Dataset.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 18: hindsight.routing.v1.Condition.op:type_name -> hindsight.routing.v1.Condition.Op
-	13, // 19: hindsight.routing.v1.Route.conditions:type_name -> hindsight.routing.v1.Condition
-	12, // 20: hindsight.routing.v1.ListDatasetsResponse.datasets:type_name -> hindsight.routing.v1.Dataset
-	12, // 21: hindsight.routing.v1.CreateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
-	12, // 22: hindsight.routing.v1.UpdateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
-	35, // 23: hindsight.routing.v1.UpdateDatasetRequest.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 24: hindsight.routing.v1.ListRoutesResponse.routes:type_name -> hindsight.routing.v1.Route
-	14, // 25: hindsight.routing.v1.CreateRouteRequest.route:type_name -> hindsight.routing.v1.Route
-	14, // 26: hindsight.routing.v1.UpdateRouteRequest.route:type_name -> hindsight.routing.v1.Route
-	35, // 27: hindsight.routing.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,  // 28: hindsight.routing.v1.RoutingService.Ingest:input_type -> hindsight.routing.v1.IngestRequest
-	5,  // 29: hindsight.routing.v1.RoutingService.IngestBatch:input_type -> hindsight.routing.v1.Batch
-	15, // 30: hindsight.routing.v1.RoutingService.ListDatasets:input_type -> hindsight.routing.v1.ListDatasetsRequest
-	17, // 31: hindsight.routing.v1.RoutingService.GetDataset:input_type -> hindsight.routing.v1.GetDatasetRequest
-	18, // 32: hindsight.routing.v1.RoutingService.CreateDataset:input_type -> hindsight.routing.v1.CreateDatasetRequest
-	19, // 33: hindsight.routing.v1.RoutingService.UpdateDataset:input_type -> hindsight.routing.v1.UpdateDatasetRequest
-	20, // 34: hindsight.routing.v1.RoutingService.DeleteDataset:input_type -> hindsight.routing.v1.DeleteDatasetRequest
-	22, // 35: hindsight.routing.v1.RoutingService.ListRoutes:input_type -> hindsight.routing.v1.ListRoutesRequest
-	24, // 36: hindsight.routing.v1.RoutingService.GetRoute:input_type -> hindsight.routing.v1.GetRouteRequest
-	25, // 37: hindsight.routing.v1.RoutingService.CreateRoute:input_type -> hindsight.routing.v1.CreateRouteRequest
-	26, // 38: hindsight.routing.v1.RoutingService.UpdateRoute:input_type -> hindsight.routing.v1.UpdateRouteRequest
-	27, // 39: hindsight.routing.v1.RoutingService.DeleteRoute:input_type -> hindsight.routing.v1.DeleteRouteRequest
-	8,  // 40: hindsight.routing.v1.RoutingService.Ingest:output_type -> hindsight.routing.v1.IngestResponse
-	7,  // 41: hindsight.routing.v1.RoutingService.IngestBatch:output_type -> hindsight.routing.v1.Ack
-	16, // 42: hindsight.routing.v1.RoutingService.ListDatasets:output_type -> hindsight.routing.v1.ListDatasetsResponse
-	12, // 43: hindsight.routing.v1.RoutingService.GetDataset:output_type -> hindsight.routing.v1.Dataset
-	12, // 44: hindsight.routing.v1.RoutingService.CreateDataset:output_type -> hindsight.routing.v1.Dataset
-	12, // 45: hindsight.routing.v1.RoutingService.UpdateDataset:output_type -> hindsight.routing.v1.Dataset
-	21, // 46: hindsight.routing.v1.RoutingService.DeleteDataset:output_type -> hindsight.routing.v1.DeleteDatasetResponse
-	23, // 47: hindsight.routing.v1.RoutingService.ListRoutes:output_type -> hindsight.routing.v1.ListRoutesResponse
-	14, // 48: hindsight.routing.v1.RoutingService.GetRoute:output_type -> hindsight.routing.v1.Route
-	14, // 49: hindsight.routing.v1.RoutingService.CreateRoute:output_type -> hindsight.routing.v1.Route
-	14, // 50: hindsight.routing.v1.RoutingService.UpdateRoute:output_type -> hindsight.routing.v1.Route
-	28, // 51: hindsight.routing.v1.RoutingService.DeleteRoute:output_type -> hindsight.routing.v1.DeleteRouteResponse
-	40, // [40:52] is the sub-list for method output_type
-	28, // [28:40] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	6,  // 5: hindsight.routing.v1.Batch.blocks:type_name -> hindsight.routing.v1.LineBlock
+	33, // 6: hindsight.routing.v1.LineBlock.source:type_name -> hindsight.event.v1.Source
+	34, // 7: hindsight.routing.v1.LineBlock.file_time:type_name -> google.protobuf.Timestamp
+	5,  // 8: hindsight.routing.v1.IngestRequest.batch:type_name -> hindsight.routing.v1.Batch
+	8,  // 9: hindsight.routing.v1.IngestResponse.ack:type_name -> hindsight.routing.v1.Ack
+	0,  // 10: hindsight.routing.v1.Parser.format:type_name -> hindsight.routing.v1.Parser.Format
+	31, // 11: hindsight.routing.v1.Parser.pattern_definitions:type_name -> hindsight.routing.v1.Parser.PatternDefinitionsEntry
+	1,  // 12: hindsight.routing.v1.Parser.envelope:type_name -> hindsight.routing.v1.Parser.Envelope
+	11, // 13: hindsight.routing.v1.Parser.processors:type_name -> hindsight.routing.v1.Processor
+	2,  // 14: hindsight.routing.v1.Processor.op:type_name -> hindsight.routing.v1.Processor.Op
+	32, // 15: hindsight.routing.v1.Processor.mapping:type_name -> hindsight.routing.v1.Processor.MappingEntry
+	14, // 16: hindsight.routing.v1.Processor.when:type_name -> hindsight.routing.v1.Condition
+	35, // 17: hindsight.routing.v1.TopicSettings.retention:type_name -> google.protobuf.Duration
+	10, // 18: hindsight.routing.v1.Dataset.parser:type_name -> hindsight.routing.v1.Parser
+	12, // 19: hindsight.routing.v1.Dataset.topic:type_name -> hindsight.routing.v1.TopicSettings
+	34, // 20: hindsight.routing.v1.Dataset.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 21: hindsight.routing.v1.Condition.op:type_name -> hindsight.routing.v1.Condition.Op
+	14, // 22: hindsight.routing.v1.Route.conditions:type_name -> hindsight.routing.v1.Condition
+	13, // 23: hindsight.routing.v1.ListDatasetsResponse.datasets:type_name -> hindsight.routing.v1.Dataset
+	13, // 24: hindsight.routing.v1.CreateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
+	13, // 25: hindsight.routing.v1.UpdateDatasetRequest.dataset:type_name -> hindsight.routing.v1.Dataset
+	36, // 26: hindsight.routing.v1.UpdateDatasetRequest.update_mask:type_name -> google.protobuf.FieldMask
+	15, // 27: hindsight.routing.v1.ListRoutesResponse.routes:type_name -> hindsight.routing.v1.Route
+	15, // 28: hindsight.routing.v1.CreateRouteRequest.route:type_name -> hindsight.routing.v1.Route
+	15, // 29: hindsight.routing.v1.UpdateRouteRequest.route:type_name -> hindsight.routing.v1.Route
+	36, // 30: hindsight.routing.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,  // 31: hindsight.routing.v1.RoutingService.Ingest:input_type -> hindsight.routing.v1.IngestRequest
+	5,  // 32: hindsight.routing.v1.RoutingService.IngestBatch:input_type -> hindsight.routing.v1.Batch
+	16, // 33: hindsight.routing.v1.RoutingService.ListDatasets:input_type -> hindsight.routing.v1.ListDatasetsRequest
+	18, // 34: hindsight.routing.v1.RoutingService.GetDataset:input_type -> hindsight.routing.v1.GetDatasetRequest
+	19, // 35: hindsight.routing.v1.RoutingService.CreateDataset:input_type -> hindsight.routing.v1.CreateDatasetRequest
+	20, // 36: hindsight.routing.v1.RoutingService.UpdateDataset:input_type -> hindsight.routing.v1.UpdateDatasetRequest
+	21, // 37: hindsight.routing.v1.RoutingService.DeleteDataset:input_type -> hindsight.routing.v1.DeleteDatasetRequest
+	23, // 38: hindsight.routing.v1.RoutingService.ListRoutes:input_type -> hindsight.routing.v1.ListRoutesRequest
+	25, // 39: hindsight.routing.v1.RoutingService.GetRoute:input_type -> hindsight.routing.v1.GetRouteRequest
+	26, // 40: hindsight.routing.v1.RoutingService.CreateRoute:input_type -> hindsight.routing.v1.CreateRouteRequest
+	27, // 41: hindsight.routing.v1.RoutingService.UpdateRoute:input_type -> hindsight.routing.v1.UpdateRouteRequest
+	28, // 42: hindsight.routing.v1.RoutingService.DeleteRoute:input_type -> hindsight.routing.v1.DeleteRouteRequest
+	9,  // 43: hindsight.routing.v1.RoutingService.Ingest:output_type -> hindsight.routing.v1.IngestResponse
+	8,  // 44: hindsight.routing.v1.RoutingService.IngestBatch:output_type -> hindsight.routing.v1.Ack
+	17, // 45: hindsight.routing.v1.RoutingService.ListDatasets:output_type -> hindsight.routing.v1.ListDatasetsResponse
+	13, // 46: hindsight.routing.v1.RoutingService.GetDataset:output_type -> hindsight.routing.v1.Dataset
+	13, // 47: hindsight.routing.v1.RoutingService.CreateDataset:output_type -> hindsight.routing.v1.Dataset
+	13, // 48: hindsight.routing.v1.RoutingService.UpdateDataset:output_type -> hindsight.routing.v1.Dataset
+	22, // 49: hindsight.routing.v1.RoutingService.DeleteDataset:output_type -> hindsight.routing.v1.DeleteDatasetResponse
+	24, // 50: hindsight.routing.v1.RoutingService.ListRoutes:output_type -> hindsight.routing.v1.ListRoutesResponse
+	15, // 51: hindsight.routing.v1.RoutingService.GetRoute:output_type -> hindsight.routing.v1.Route
+	15, // 52: hindsight.routing.v1.RoutingService.CreateRoute:output_type -> hindsight.routing.v1.Route
+	15, // 53: hindsight.routing.v1.RoutingService.UpdateRoute:output_type -> hindsight.routing.v1.Route
+	29, // 54: hindsight.routing.v1.RoutingService.DeleteRoute:output_type -> hindsight.routing.v1.DeleteRouteResponse
+	43, // [43:55] is the sub-list for method output_type
+	31, // [31:43] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_hindsight_routing_v1_routing_proto_init() }
@@ -1994,7 +2107,7 @@ func file_hindsight_routing_v1_routing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hindsight_routing_v1_routing_proto_rawDesc), len(file_hindsight_routing_v1_routing_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

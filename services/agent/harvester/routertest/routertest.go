@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hindsight-dev/hindsight/internal/lineblock"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 )
 
@@ -223,7 +224,7 @@ func (r *Router) Acked() []*routingv1.Batch {
 func (r *Router) AckedLines() []*routingv1.RawLine {
 	var out []*routingv1.RawLine
 	for _, b := range r.Acked() {
-		out = append(out, b.GetLines()...)
+		out = append(out, lineblock.Lines(b)...)
 	}
 	return out
 }
@@ -324,7 +325,7 @@ func (r *Router) Ingest(srv grpc.BidiStreamingServer[routingv1.IngestRequest, ro
 			}
 			b := req.GetBatch()
 			r.mu.Lock()
-			r.nReceived += len(b.GetLines())
+			r.nReceived += lineblock.Count(b)
 			r.nBatches++
 			if !r.discard {
 				r.received = append(r.received, b)
@@ -351,12 +352,12 @@ func (r *Router) Ingest(srv grpc.BidiStreamingServer[routingv1.IngestRequest, ro
 	for {
 		select {
 		case b := <-s.acks:
-			err := srv.Send(&routingv1.IngestResponse{Ack: &routingv1.Ack{Sequence: b.GetSequence(), Accepted: int64(len(b.GetLines()))}})
+			err := srv.Send(&routingv1.IngestResponse{Ack: &routingv1.Ack{Sequence: b.GetSequence(), Accepted: int64(lineblock.Count(b))}})
 			if err != nil {
 				return err
 			}
 			r.mu.Lock()
-			r.nAcked += len(b.GetLines())
+			r.nAcked += lineblock.Count(b)
 			if !r.discard {
 				r.acked = append(r.acked, b)
 			}

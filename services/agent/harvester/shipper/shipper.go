@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/hindsight-dev/hindsight/internal/lineblock"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routers"
 )
@@ -325,7 +326,7 @@ func (s *Shipper) ack(a *routingv1.Ack) bool {
 	m.InFlight.Dec()
 	m.Acked.Inc()
 	m.AckLatency.Observe(time.Since(f.sent).Seconds())
-	if n := int64(len(f.b.Msg.GetLines())); a.GetAccepted() != n {
+	if n := int64(lineblock.Count(f.b.Msg)); a.GetAccepted() != n {
 		s.opt.Log.Warn("router accepted a different number of lines than sent", "input", s.key,
 			"sequence", a.GetSequence(), "sent", n, "accepted", a.GetAccepted())
 	}
