@@ -18,6 +18,7 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/services/gateway/api"
 	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
+	"github.com/hindsight-dev/hindsight/web/page"
 	"github.com/hindsight-dev/hindsight/web/timemachine"
 	topologyweb "github.com/hindsight-dev/hindsight/web/topology"
 	volumeweb "github.com/hindsight-dev/hindsight/web/volume"
@@ -72,6 +73,9 @@ func Start(ctx context.Context, s *server.Server, f Flags, d Deps) error {
 	}
 	s.OnClose(func() { _ = gw.Close() })
 	if err := topologyweb.Mount(gw, "/topology/"); err != nil {
+		return err
+	}
+	if err := page.MountShared(gw); err != nil {
 		return err
 	}
 	if err := timemachine.Mount(gw); err != nil {
