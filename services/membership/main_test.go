@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/etcdembed/etcdtest"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
@@ -65,18 +65,14 @@ func checkServing(t *testing.T, conn *grpc.ClientConn) {
 
 func TestMainWiring(t *testing.T) {
 	t.Parallel()
-	e, err := etcdembed.Start(context.Background(), etcdembed.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e := etcdtest.Start(t)
 	s, conn := startService(t, "--etcd-endpoints="+strings.Join(e.Endpoints(), ","), "--etcd-prefix=/test/members")
 	checkServing(t, conn)
 
 	api := membershipv1.NewMembershipServiceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = api.Register(ctx, &membershipv1.RegisterRequest{
+	_, err := api.Register(ctx, &membershipv1.RegisterRequest{
 		Member: &membershipv1.Member{Service: "web", Id: "a", Address: "10.0.0.1", Port: 80},
 		Ttl:    durationpb.New(30 * time.Second),
 	})
