@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -133,4 +134,25 @@ func AppFlags(t testing.TB, bind, appBind func(*flag.FlagSet)) {
 	if d := flagenv.Diff(bind, appBind); d != "" {
 		t.Fatal(d)
 	}
+}
+
+// Serve runs a bare gRPC server (no authentication, no metrics: one API or
+// a fake of one) on a free loopback port with what register adds, and
+// returns an unauthenticated client of it; both end with the test.
+func Serve(t testing.TB, register func(*grpc.Server), opts ...grpc.ServerOption) *grpc.ClientConn {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(opts...)
+	register(srv)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
