@@ -146,6 +146,15 @@ func New(name string, f Flags, log *slog.Logger, opts ...grpc.ServerOption) (*Se
 	return s, nil
 }
 
+// LogOr is log, or the server's logger when log is nil: an app's Deps.Log
+// (the all-in-one gives each app its own).
+func (s *Server) LogOr(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return s.Log
+	}
+	return log
+}
+
 // Credentials is the dial option that sends ClientToken on every call.
 func (s *Server) Credentials() grpc.DialOption { return auth.WithToken(s.ClientToken) }
 

@@ -56,10 +56,7 @@ type Deps struct {
 // lives and drains with the server (SIGTERM ends open streams and drains
 // HTTP while the server drains gRPC; a failing listener stops the process).
 func Start(ctx context.Context, s *server.Server, f Flags, d Deps) error {
-	log := d.Log
-	if log == nil {
-		log = s.Log
-	}
+	log := s.LogOr(d.Log)
 	gw, err := api.New(ctx, api.Config{
 		MembershipEndpoint: d.Membership,
 		RoutingEndpoint:    d.Routing,
