@@ -19,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,23 +36,6 @@ var (
 	agentBin    = flag.String("agent", "", "agent binary (default: go build ./services/agent)")
 	allinoneBin = flag.String("allinone", "", "all-in-one binary (default: go build ./services/allinone)")
 )
-
-// binary is the path of a binary given by flag (Bazel's $(rootpath)), or
-// pkg built into a temporary directory.
-func binary(t *testing.T, flagged, pkg string) string {
-	t.Helper()
-	if root := os.Getenv("TEST_SRCDIR"); flagged != "" && !filepath.IsAbs(flagged) && root != "" {
-		return filepath.Join(root, os.Getenv("TEST_WORKSPACE"), flagged)
-	}
-	if flagged != "" {
-		return flagged
-	}
-	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-	}
-	return bin
-}
 
 func TestMain(m *testing.M) { harness.Main(m) }
 
@@ -168,16 +150,6 @@ func (e *engine) stop(t *testing.T) {
 func (e *engine) docker(t *testing.T, args ...string) string {
 	t.Helper()
 	return run(t, append([]string{"docker", "-H", "unix://" + e.sock}, args...)...)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // process runs a binary of ours until the test ends, its output in a file
@@ -314,8 +286,8 @@ func runs(t *testing.T, evs []event, name string, n int) map[string]int {
 
 func TestContainerLogs(t *testing.T) {
 	harness.RequireImage(t, baseImage)
-	agent := binary(t, *agentBin, "github.com/hindsight-dev/hindsight/services/agent")
-	allinone := binary(t, *allinoneBin, "github.com/hindsight-dev/hindsight/services/allinone")
+	agent := harness.Binary(t, *agentBin, "github.com/hindsight-dev/hindsight/services/agent")
+	allinone := harness.Binary(t, *allinoneBin, "github.com/hindsight-dev/hindsight/services/allinone")
 	dir := harness.HostDir(t, "containers")
 	// Unix sockets take 108 bytes at most: the engine's socket and exec root
 	// are under /run (at /run/host inside the namespace).
@@ -338,12 +310,8 @@ func TestContainerLogs(t *testing.T) {
 		}
 	})
 
-	grpcPort, httpPort := freePort(t), freePort(t)
-	process(t, filepath.Join(dir, "allinone.log"), nil, allinone,
-		"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", grpcPort), "--admin-addr", "",
-		"--gateway.http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--data-dir", filepath.Join(dir, "allinone"), "--log-format", "text")
-	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	ai := harness.StartAllInOne(t, allinone, filepath.Join(dir, "allinone"), dir, "--log-format=text")
+	base := ai.Base
 
 	// The agent starts before the engine: no containers directory, no socket.
 	// The agent's own ports take the suite's tokens; the all-in-one on
@@ -352,7 +320,7 @@ func TestContainerLogs(t *testing.T) {
 		"--grpc-addr", "127.0.0.1:0", "--admin-addr", "", "--node", "node-1", "--docker-watch=false", "--log-format", "text",
 		"--harvester-containers", "--harvester-containers-dir", filepath.Join(e.dataRoot, "containers"),
 		"--harvester-containers-scan", "500ms", "--harvester-containers-metadata-wait", "5m",
-		"--harvester-routers", fmt.Sprintf("127.0.0.1:%d", grpcPort),
+		"--harvester-routers", ai.GRPC,
 		"--harvester-registry", filepath.Join(dir, "agent-registry.json"))...)
 	time.Sleep(2 * time.Second)
 

@@ -13,10 +13,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,7 +22,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/hindsight-dev/hindsight/e2e/harness"
 	"github.com/hindsight-dev/hindsight/internal/headless"
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 )
 
 var allinone = flag.String("allinone", "", "the all-in-one binary (default: go build ./services/allinone)")
@@ -38,86 +38,14 @@ const (
 	query = "e2e:discover"
 )
 
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // start runs the all-in-one with its demo on a fresh data directory, with
 // the extra flags given, and returns its HTTP base URL and inbox.
 func start(t *testing.T, extra ...string) (string, string) {
 	t.Helper()
-	bin := *allinone
-	if root := os.Getenv("TEST_SRCDIR"); bin != "" && !filepath.IsAbs(bin) && root != "" {
-		bin = filepath.Join(root, os.Getenv("TEST_WORKSPACE"), bin) // Bazel's $(rootpath)
-	}
-	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "allinone")
-		b := exec.Command("go", "build", "-o", bin, "github.com/hindsight-dev/hindsight/services/allinone")
-		if out, err := b.CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	bin := harness.Binary(t, *allinone, "github.com/hindsight-dev/hindsight/services/allinone")
 	data := t.TempDir()
-	// A free port may be taken again before the all-in-one binds it (the
-	// machine runs other suites): start again on fresh ports when it exits.
-	for attempt := 1; ; attempt++ {
-		httpAddr, admin := freePort(t), freePort(t)
-		cmd := exec.Command(bin, append([]string{"--demo", "--demo-days=1", "--data-dir=" + data, "--gateway.http-addr=" + httpAddr,
-			"--grpc-addr=" + freePort(t), "--admin-addr=" + admin, "--kafka-port=0"}, extra...)...)
-		logf, err := os.Create(filepath.Join(headless.OutputDir(t), fmt.Sprintf("allinone-%d.log", attempt)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); logf.Close(); close(exited) }()
-		ready := false
-		for deadline := time.Now().Add(90 * time.Second); !ready && time.Now().Before(deadline); {
-			select {
-			case <-exited:
-				deadline = time.Time{}
-				continue
-			case <-time.After(200 * time.Millisecond):
-			}
-			if resp, err := http.Get("http://" + admin + "/readyz"); err == nil {
-				resp.Body.Close()
-				ready = resp.StatusCode == http.StatusOK
-			}
-		}
-		if ready {
-			t.Cleanup(func() {
-				cmd.Process.Signal(os.Interrupt)
-				<-exited
-			})
-			return "http://" + httpAddr, filepath.Join(data, "inbox")
-		}
-		cmd.Process.Kill()
-		<-exited
-		if attempt == 3 {
-			t.Fatalf("the all-in-one did not get ready in 3 attempts (see allinone-*.log)")
-		}
-	}
-}
-
-func eventually(t *testing.T, what string, timeout time.Duration, ok func() bool) time.Duration {
-	t.Helper()
-	began := time.Now()
-	for time.Since(began) < timeout {
-		if ok() {
-			return time.Since(began)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v", what, timeout)
-	return 0
+	a := harness.StartAllInOne(t, bin, data, headless.OutputDir(t), append([]string{"--demo", "--demo-days=1"}, extra...)...)
+	return a.Base, filepath.Join(data, "inbox")
 }
 
 // appendLines appends JSON log lines to a file of the app dataset.
@@ -173,7 +101,7 @@ func TestSearchPage(t *testing.T) {
 	}
 	appendLines(t, inbox, lines...)
 	recent := len(lines) - old
-	eventually(t, "the test's events searchable", 30*time.Second, func() bool {
+	polltest.True(t, "the test's events searchable", 30*time.Second, func() bool {
 		return total(t, base, map[string]any{"query": query}) == len(lines)
 	})
 
@@ -372,7 +300,7 @@ func TestSearchPage(t *testing.T) {
 	// The page's part: shown within 3 s of the line being searchable (what
 	// the pipeline adds before that depends on the machine's load, so it is
 	// logged, not bounded).
-	searchable := eventually(t, "the tailed line searchable", 30*time.Second, func() bool {
+	searchable := polltest.True(t, "the tailed line searchable", 30*time.Second, func() bool {
 		return total(t, base, map[string]any{"query": fmt.Sprintf("message:%q", marker)}) == 1
 	})
 	poll("tailed", fmt.Sprintf(`[...document.querySelectorAll("#events tr.event")].some(tr => tr.textContent.includes(%q))`, marker), 3*time.Second)

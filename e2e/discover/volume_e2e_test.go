@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/hindsight-dev/hindsight/internal/headless"
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 )
 
 const (
@@ -159,7 +160,7 @@ func TestVolumeWatch(t *testing.T) {
 	}
 
 	// Learned: both series have a baseline.
-	eventually(t, "a baseline for the test's datasets", 4*time.Minute, func() bool {
+	polltest.True(t, "a baseline for the test's datasets", 4*time.Minute, func() bool {
 		learned := 0
 		for _, s := range listVolume(t, base, "buckets=5").Series {
 			if (s.Dataset == steadyDS || s.Dataset == burstDS) && s.Expected >= 100 {
@@ -178,7 +179,7 @@ func TestVolumeWatch(t *testing.T) {
 	// Stop one dataset's writer at a bucket boundary: the next bucket is
 	// empty from its start, and the drop must show within 2 buckets.
 	stop := steady.setFactorAtBoundary(0)
-	eventually(t, "the drop of "+steadyDS, 3*volBucket, func() bool {
+	polltest.True(t, "the drop of "+steadyDS, 3*volBucket, func() bool {
 		for _, a := range listVolume(t, base, "dataset="+steadyDS).Active {
 			if a.Kind == "ANOMALY_KIND_DROP" && a.Service == "" && a.Host == "" {
 				if !a.Start.Equal(stop) {
@@ -197,7 +198,7 @@ func TestVolumeWatch(t *testing.T) {
 
 	// A tenfold burst of the other dataset: a spike within 2 buckets.
 	burstAt := burst.setFactorAtBoundary(10)
-	eventually(t, "the spike of "+burstDS, 3*volBucket, func() bool {
+	polltest.True(t, "the spike of "+burstDS, 3*volBucket, func() bool {
 		for _, a := range listVolume(t, base, "dataset="+burstDS).Active {
 			if a.Kind == "ANOMALY_KIND_SPIKE" && a.Service == "" && a.Host == "" {
 				if !a.Start.Equal(burstAt) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/hindsight-dev/hindsight/internal/server"
 )
 
 // Flags are the etcd connection settings, bound once for every service
@@ -40,5 +42,16 @@ func (f Flags) Dial(ctx context.Context, log *slog.Logger) (*clientv3.Client, er
 		}
 		log.Info("etcd reachable", "endpoints", cli.Endpoints())
 	}()
+	return cli, nil
+}
+
+// Connect is Dial for a service: the client logs to s's logger and is
+// closed when s stops.
+func (f Flags) Connect(ctx context.Context, s *server.Server) (*clientv3.Client, error) {
+	cli, err := f.Dial(ctx, s.Log)
+	if err != nil {
+		return nil, err
+	}
+	s.OnClose(func() { cli.Close() })
 	return cli, nil
 }

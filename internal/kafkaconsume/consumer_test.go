@@ -109,12 +109,7 @@ func start(t *testing.T, c *kafkatest.Cluster, sink Sink, reg prometheus.Registe
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { cons.Run(ctx); close(done) }()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return cons, stop
+	return cons, kafkatest.Run(t, cons.Run)
 }
 
 func TestConsumesRegexTopicsAndCommitsWhatIsStored(t *testing.T) {

@@ -1,6 +1,10 @@
 package kafkaconsume
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hindsight-dev/hindsight/internal/metricset"
+)
 
 type metrics struct {
 	consumed       *prometheus.CounterVec
@@ -13,43 +17,15 @@ type metrics struct {
 }
 
 func newMetrics(name string, reg prometheus.Registerer) (*metrics, error) {
-	const ns = "hindsight"
+	s := metricset.New(name)
 	m := &metrics{
-		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: name, Name: "records_consumed_total",
-			Help: "Records consumed from Kafka, by topic.",
-		}, []string{"topic"}),
-		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: name, Name: "fetch_errors_total",
-			Help: "Errors fetching from Kafka.",
-		}),
-		flushFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: name, Name: "flush_failures_total",
-			Help: "Flushes that left records unstored (retried with backoff).",
-		}),
-		commits: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: name, Name: "commits_total",
-			Help: "Successful offset commits.",
-		}),
-		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: name, Name: "commit_failures_total",
-			Help: "Offset commits that failed (whole requests or single partitions).",
-		}),
-		paused: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: name, Name: "fetching_paused",
-			Help: "1 while fetching is paused because the sink fails or is full.",
-		}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: name, Name: "consumer_lag",
-			Help: "Records between this member's committed offset and the end of each partition it owns.",
-		}, []string{"topic", "partition"}),
+		consumed:       s.CounterVec("records_consumed_total", "Records consumed from Kafka, by topic.", "topic"),
+		fetchErrors:    s.Counter("fetch_errors_total", "Errors fetching from Kafka."),
+		flushFailures:  s.Counter("flush_failures_total", "Flushes that left records unstored (retried with backoff)."),
+		commits:        s.Counter("commits_total", "Successful offset commits."),
+		commitFailures: s.Counter("commit_failures_total", "Offset commits that failed (whole requests or single partitions)."),
+		paused:         s.Gauge("fetching_paused", "1 while fetching is paused because the sink fails or is full."),
+		lag:            s.GaugeVec("consumer_lag", "Records between this member's committed offset and the end of each partition it owns.", "topic", "partition"),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.consumed, m.fetchErrors, m.flushFailures, m.commits, m.commitFailures, m.paused, m.lag} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return m, nil
+	return m, s.Register(reg)
 }

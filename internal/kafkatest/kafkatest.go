@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,4 +189,17 @@ func (c *Cluster) WaitCaughtUp(group string, timeout time.Duration, topics ...st
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Run runs a consumer's loop (kafkaconsume's Consumer.Run) in the
+// background until stop is called or the test ends; stop returns once the
+// loop has, and may be called again.
+func Run(t testing.TB, run func(ctx context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 )
 
@@ -26,4 +27,14 @@ func New(w io.Writer, service, format, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log format %q: want json or text", format)
 	}
 	return slog.New(h).With("service.name", service), nil
+}
+
+// ForTests is the logger of a package's tests: it discards, unless the
+// environment variable env is set (e.g. RENDER_TEST_LOG=1): then it writes
+// text at debug level to stderr, to follow a failing test.
+func ForTests(env string) *slog.Logger {
+	if os.Getenv(env) == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

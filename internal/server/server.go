@@ -146,6 +146,15 @@ func New(name string, f Flags, log *slog.Logger, opts ...grpc.ServerOption) (*Se
 	return s, nil
 }
 
+// LogOr is log, or the server's logger when log is nil: an app's Deps.Log
+// (the all-in-one gives each app its own).
+func (s *Server) LogOr(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return s.Log
+	}
+	return log
+}
+
 // Credentials is the dial option that sends ClientToken on every call.
 func (s *Server) Credentials() grpc.DialOption { return auth.WithToken(s.ClientToken) }
 
@@ -289,18 +298,37 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
-// Main is the whole life of a service binary: parse flags (with env overrides),
-// build the logger and server, let setup register the service's APIs, and run
-// until SIGTERM or SIGINT. It exits the process with status 1 on failure.
-func Main(name string, fs *flag.FlagSet, f *Flags, setup func(ctx context.Context, s *Server) error) {
+// Binary is one service binary as its main package declares it: its name,
+// the common flags (inside what Bind registers), Bind registering every flag
+// of the binary, and Setup building the binary's dependencies and starting
+// its apps on the server.
+type Binary struct {
+	Name  string
+	Flags *Flags
+	Bind  func(fs *flag.FlagSet)
+	Setup func(ctx context.Context, s *Server) error
+}
+
+// Main is the whole life of a service binary: bind and parse its flags (with
+// env overrides), build the logger and server, let Setup register the
+// service's APIs, and run until SIGTERM or SIGINT. It exits the process with
+// status 2 on bad flags and 1 on failure.
+//
+// The overall health ("") is SERVING from the start, as the health server
+// makes it; a binary that becomes ready only later (the router, once its
+// catalog loads) sets it NOT_SERVING in Setup and SERVING when ready.
+func Main(b Binary) {
+	fs := flag.NewFlagSet(b.Name, flag.ExitOnError)
+	b.Bind(fs)
+	f := b.Flags
 	flagenv.Usage(fs, EnvPrefix)
 	if err := flagenv.Parse(fs, EnvPrefix, os.Args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", b.Name, err)
 		os.Exit(2)
 	}
-	log, err := logging.New(os.Stderr, name, f.LogFormat, f.LogLevel)
+	log, err := logging.New(os.Stderr, b.Name, f.LogFormat, f.LogLevel)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", b.Name, err)
 		os.Exit(2)
 	}
 	slog.SetDefault(log)
@@ -312,7 +340,7 @@ func Main(name string, fs *flag.FlagSet, f *Flags, setup func(ctx context.Contex
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := run(ctx, name, f, log, setup); err != nil {
+	if err := run(ctx, b.Name, f, log, b.Setup); err != nil {
 		log.Error("exiting", "err", err)
 		os.Exit(1)
 	}
@@ -324,12 +352,19 @@ func run(ctx context.Context, name string, f *Flags, log *slog.Logger, setup fun
 		return err
 	}
 	if err := setup(ctx, s); err != nil {
-		s.grpcLis.Close()
-		if s.adminLis != nil {
-			s.adminLis.Close()
-		}
-		s.runClosers()
+		s.Abort()
 		return err
 	}
 	return s.Run(ctx)
+}
+
+// Abort releases a server that will not Run (its setup failed): the
+// listeners close and the OnClose hooks run.
+func (s *Server) Abort() {
+	s.GRPC.Stop()
+	s.grpcLis.Close()
+	if s.adminLis != nil {
+		s.adminLis.Close()
+	}
+	s.runClosers()
 }

@@ -204,3 +204,11 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestLogOr(t *testing.T) {
+	s, _, _ := start(t)
+	own := slog.New(slog.DiscardHandler)
+	if s.LogOr(own) != own || s.LogOr(nil) != s.Log {
+		t.Fatal("LogOr: want the given logger, else the server's")
+	}
+}

@@ -10,8 +10,6 @@ import (
 	"context"
 	"flag"
 
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/services/agent/app"
 )
@@ -30,13 +28,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 
 func main() {
 	var c config
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
-	server.Main(name, fs, &c.Flags, func(ctx context.Context, s *server.Server) error {
-		if err := app.Start(ctx, s, &c.app); err != nil {
-			return err
-		}
-		s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		return nil
-	})
+	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
 }
+
+func (c *config) setup(ctx context.Context, s *server.Server) error { return app.Start(ctx, s, &c.app) }

@@ -36,8 +36,6 @@ import (
 	"path/filepath"
 	"time"
 
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/hindsight-dev/hindsight/internal/auth"
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
 	liveindex "github.com/hindsight-dev/hindsight/internal/index/embedded"
@@ -89,9 +87,7 @@ func defaultDataDir() string {
 
 func main() {
 	var c config
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
-	server.Main(name, fs, &c.Flags, c.setup)
+	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
 }
 
 func (c *config) setup(ctx context.Context, s *server.Server) error {
@@ -127,7 +123,6 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	if err := topologyapp.Start(s, c.apps.topology, topologyapp.Deps{Brokers: brokers, ClientOpts: quickTopics, Log: component(s, "topology")}); err != nil {
 		return err
 	}
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 
 	// The gateway and the harvester reach every API on this process's own
 	// gRPC port.

@@ -21,6 +21,7 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/internal/server"
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 )
 
@@ -33,49 +34,14 @@ type instance struct {
 func start(t *testing.T, dataDir string, extra ...string) *instance {
 	t.Helper()
 	var c config
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c.bind(fs)
-	if err := fs.Parse(append([]string{"--grpc-addr=127.0.0.1:0", "--admin-addr=", "--gateway.http-addr=127.0.0.1:0",
-		"--shutdown-timeout=5s", "--archiver.flush-interval=1s", "--data-dir=" + dataDir}, extra...)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Flags.Prepare(&c.Flags, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	s, err := server.New(name, c.Flags, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := c.setup(ctx, s); err != nil {
-		cancel()
-		t.Fatalf("setup: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
+	r := servertest.Start(t, server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup},
+		append([]string{"--admin-addr=", "--gateway.http-addr=127.0.0.1:0",
+			"--archiver.flush-interval=1s", "--data-dir=" + dataDir}, extra...)...)
+	return &instance{replay: replayv1.NewReplayServiceClient(r.Conn), stop: func() {
+		if err := r.Stop(); err != nil {
+			t.Errorf("Run: %v", err)
 		}
-		stopped = true
-		conn.Close()
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("the all-in-one did not stop within 30s")
-		}
-	}
-	t.Cleanup(stop)
-	return &instance{replay: replayv1.NewReplayServiceClient(conn), stop: stop}
+	}}
 }
 
 // appendLines appends n JSON events of the given day to the app dataset.

@@ -13,7 +13,6 @@ import (
 
 	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/s3blob"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hindsight-dev/hindsight/internal/archive"
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
@@ -39,9 +38,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 
 func main() {
 	var c config
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
-	server.Main(name, fs, &c.Flags, c.setup)
+	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
 }
 
 func (c *config) setup(ctx context.Context, s *server.Server) error {
@@ -50,9 +47,5 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		return err
 	}
 	s.OnClose(func() { store.Close() })
-	if err := app.Start(s, c.app, app.Deps{Archive: store, Brokers: flagenv.List(c.KafkaBrokers)}); err != nil {
-		return err
-	}
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	return nil
+	return app.Start(s, c.app, app.Deps{Archive: store, Brokers: flagenv.List(c.KafkaBrokers)})
 }

@@ -33,9 +33,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 
 func main() {
 	var c config
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
-	server.Main(name, fs, &c.Flags, c.setup)
+	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
 }
 
 func (c *config) setup(ctx context.Context, s *server.Server) error {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
@@ -49,9 +48,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 
 func main() {
 	var c config
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
-	server.Main(name, fs, &c.Flags, c.setup)
+	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
 }
 
 // setup connects the clients and starts the indexer into OpenSearch.
@@ -72,14 +69,9 @@ func (c *config) setup(_ context.Context, s *server.Server) error {
 		return fmt.Errorf("kafka producer: %w", err)
 	}
 	s.OnClose(producer.Close)
-	err = app.Start(s, c.app, app.Deps{Brokers: brokers, NewSink: func(b app.Batch) (kafkaconsume.Sink, error) {
+	return app.Start(s, c.app, app.Deps{Brokers: brokers, NewSink: func(b app.Batch) (kafkaconsume.Sink, error) {
 		return bulk.New(search, deadletter.New(producer, c.DeadLetterTopic), bulk.Options{
 			Docs: b.Docs, Bytes: b.Bytes, Interval: b.Interval, Log: s.Log, Registerer: s.Registry,
 		})
 	}})
-	if err != nil {
-		return err
-	}
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	return nil
 }

@@ -10,8 +10,6 @@ import (
 	"context"
 	"flag"
 
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/services/membership/app"
@@ -33,20 +31,13 @@ func (c *config) bind(fs *flag.FlagSet) {
 
 func main() {
 	var c config
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
-	server.Main(name, fs, &c.Flags, c.setup)
+	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
 }
 
 func (c *config) setup(ctx context.Context, s *server.Server) error {
-	cli, err := c.etcd.Dial(ctx, s.Log)
+	cli, err := c.etcd.Connect(ctx, s)
 	if err != nil {
 		return err
 	}
-	s.OnClose(func() { cli.Close() })
-	if err := app.Start(s, c.app, app.Deps{Etcd: cli}); err != nil {
-		return err
-	}
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	return nil
+	return app.Start(s, c.app, app.Deps{Etcd: cli})
 }

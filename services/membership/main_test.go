@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -13,23 +11,19 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/hindsight-dev/hindsight/internal/etcdembed"
-	"github.com/hindsight-dev/hindsight/internal/flagenv"
+	"github.com/hindsight-dev/hindsight/internal/etcdembed/etcdtest"
 	"github.com/hindsight-dev/hindsight/internal/server"
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	"github.com/hindsight-dev/hindsight/services/membership/app"
 )
 
 func TestFlagDefaults(t *testing.T) {
-	var c config
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c.bind(fs)
-	for flagName, want := range map[string]string{
+	servertest.Defaults(t, new(config).bind, map[string]string{
 		"grpc-addr":         ":9301",
 		"admin-addr":        ":9302",
 		"etcd-endpoints":    "localhost:2379",
@@ -38,60 +32,22 @@ func TestFlagDefaults(t *testing.T) {
 		"max-ttl":           "1h0m0s",
 		"op-timeout":        "3s",
 		"etcd-dial-timeout": "5s",
-	} {
-		f := fs.Lookup(flagName)
-		if f == nil {
-			t.Errorf("--%s missing", flagName)
-			continue
-		}
-		if f.DefValue != want {
-			t.Errorf("--%s default %q, want %q", flagName, f.DefValue, want)
-		}
-	}
+	})
+}
+
+func binary(c *config) server.Binary {
+	return server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup}
 }
 
 // startService runs the binary's setup and server in-process on free ports.
 func startService(t *testing.T, args ...string) (*server.Server, *grpc.ClientConn) {
 	t.Helper()
-	var c config
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c.bind(fs)
-	args = append([]string{"--grpc-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0", "--shutdown-timeout=2s"}, args...)
-	if err := fs.Parse(append([]string{"--auth=none"}, args...)); err != nil {
-		t.Fatal(err)
+	began := time.Now()
+	r := servertest.Start(t, binary(new(config)), append([]string{"--shutdown-timeout=2s"}, args...)...)
+	if took := time.Since(began); took > time.Second {
+		t.Errorf("start-up took %v; it must not wait for etcd", took)
 	}
-	s, err := server.New(name, c.Flags, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	setupStart := time.Now()
-	if err := c.setup(ctx, s); err != nil {
-		cancel()
-		t.Fatalf("setup: %v", err)
-	}
-	if took := time.Since(setupStart); took > time.Second {
-		t.Errorf("setup took %v; it must not wait for etcd", took)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop within 10s of cancellation")
-		}
-	})
-	return s, conn
+	return r.Server, r.Conn
 }
 
 func checkServing(t *testing.T, conn *grpc.ClientConn) {
@@ -109,18 +65,14 @@ func checkServing(t *testing.T, conn *grpc.ClientConn) {
 
 func TestMainWiring(t *testing.T) {
 	t.Parallel()
-	e, err := etcdembed.Start(context.Background(), etcdembed.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e := etcdtest.Start(t)
 	s, conn := startService(t, "--etcd-endpoints="+strings.Join(e.Endpoints(), ","), "--etcd-prefix=/test/members")
 	checkServing(t, conn)
 
 	api := membershipv1.NewMembershipServiceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = api.Register(ctx, &membershipv1.RegisterRequest{
+	_, err := api.Register(ctx, &membershipv1.RegisterRequest{
 		Member: &membershipv1.Member{Service: "web", Id: "a", Address: "10.0.0.1", Port: 80},
 		Ttl:    durationpb.New(30 * time.Second),
 	})
@@ -184,25 +136,13 @@ func TestStartsAndAnswersUnavailableWithoutEtcd(t *testing.T) {
 }
 
 func TestBadEndpoints(t *testing.T) {
-	var c config
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c.bind(fs)
-	if err := fs.Parse([]string{"--auth=none", "--etcd-endpoints= , ", "--grpc-addr=127.0.0.1:0", "--admin-addr="}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := server.New(name, c.Flags, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.GRPC.Stop()
-	if err := c.setup(context.Background(), s); err == nil || !strings.Contains(err.Error(), "--etcd-endpoints") {
+	err := servertest.SetupError(t, binary(new(config)), "--etcd-endpoints= , ", "--admin-addr=")
+	if err == nil || !strings.Contains(err.Error(), "--etcd-endpoints") {
 		t.Fatalf("setup with no endpoints: %v, want error naming --etcd-endpoints", err)
 	}
 }
 
 // TestAppFlags: the membership binary offers its app's flags with their defaults.
 func TestAppFlags(t *testing.T) {
-	if d := flagenv.Diff(new(config).bind, new(app.Flags).Bind); d != "" {
-		t.Fatal(d)
-	}
+	servertest.AppFlags(t, new(config).bind, new(app.Flags).Bind)
 }

@@ -24,8 +24,6 @@ import (
 	"os"
 	"time"
 
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/logging"
@@ -49,17 +47,15 @@ func (c *config) bind(fs *flag.FlagSet) {
 
 func main() {
 	var c config
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
-	if c.onetimeRequested() {
-		os.Exit(c.onetime(fs))
+	if onetimeRequested() {
+		os.Exit(c.onetime())
 	}
-	server.Main(name, fs, &c.Flags, c.setup)
+	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
 }
 
 // onetimeRequested peeks at the arguments and environment: --onetime runs
 // without the server (no listeners, no signals to wait for).
-func (c *config) onetimeRequested() bool {
+func onetimeRequested() bool {
 	for _, a := range os.Args[1:] {
 		if a == "--onetime" || a == "-onetime" || a == "--onetime=true" || a == "-onetime=true" {
 			return true
@@ -69,7 +65,9 @@ func (c *config) onetimeRequested() bool {
 	return v == "1" || v == "true"
 }
 
-func (c *config) onetime(fs *flag.FlagSet) int {
+func (c *config) onetime() int {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	c.bind(fs)
 	if err := flagenv.Parse(fs, server.EnvPrefix, os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 2
@@ -100,16 +98,11 @@ func (c *config) onetime(fs *flag.FlagSet) int {
 }
 
 func (c *config) setup(ctx context.Context, s *server.Server) error {
-	cli, err := c.etcd.Dial(ctx, s.Log)
+	cli, err := c.etcd.Connect(ctx, s)
 	if err != nil {
-		return err
-	}
-	s.OnClose(func() { cli.Close() })
-	if err := app.Start(s, c.app, cli); err != nil {
 		return err
 	}
 	// The process serves as long as it follows etcd; a failing resource is
 	// reported on its own name (its file keeps the last good content).
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	return nil
+	return app.Start(s, c.app, cli)
 }

@@ -3,8 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"log/slog"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,26 +11,19 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/hindsight-dev/hindsight/internal/etcdembed"
-	"github.com/hindsight-dev/hindsight/internal/flagenv"
+	"github.com/hindsight-dev/hindsight/internal/etcdembed/etcdtest"
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/internal/server"
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	"github.com/hindsight-dev/hindsight/services/render/app"
 )
 
 // The binary's wiring: a resource whose check fails turns its gRPC health
 // NOT_SERVING and shows in /status; fixing the data brings it back.
 func TestHealthAndStatusFollowTheResource(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	e, err := etcdembed.Start(ctx, etcdembed.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := etcdtest.Start(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "t.tmpl"), []byte(`mode={{getv "/app/mode" "ok"}}`+"\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "render.yaml"), []byte(`
@@ -45,42 +37,15 @@ templates:
 `), 0o644)
 
 	var c config
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c.bind(fs)
-	if err := fs.Parse([]string{"--auth=none", "--grpc-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0", "--shutdown-timeout=2s",
-		"--config=" + filepath.Join(dir, "render.yaml"), "--etcd-endpoints=" + strings.Join(e.Endpoints(), ",")}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := server.New(name, c.Flags, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, stop := context.WithCancel(context.Background())
-	if err := c.setup(rctx, s); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(rctx) }()
-	defer func() { stop(); <-done }()
-	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
+	r := servertest.Start(t, server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup}, "--shutdown-timeout=2s",
+		"--config="+filepath.Join(dir, "render.yaml"), "--etcd-endpoints="+strings.Join(e.Endpoints(), ","))
+	hc := healthpb.NewHealthClient(r.Conn)
 	waitHealth := func(want healthpb.HealthCheckResponse_ServingStatus) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		polltest.Until(t, "health of hindsight.render.app "+want.String(), 5*time.Second, func() (bool, string) {
 			resp, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "hindsight.render.app"})
-			if err == nil && resp.Status == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("health of hindsight.render.app: %v %v, want %s", resp, err, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return err == nil && resp.Status == want, fmt.Sprint(resp, err)
+		})
 	}
 	waitHealth(healthpb.HealthCheckResponse_SERVING)
 	if b, _ := os.ReadFile(filepath.Join(dir, "out.conf")); string(b) != "mode=ok\n" {
@@ -88,7 +53,7 @@ templates:
 	}
 	e.Client().Put(context.Background(), "/app/mode", "bad")
 	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING)
-	resp, err := http.Get("http://" + s.AdminAddr() + "/status")
+	resp, err := http.Get("http://" + r.Server.AdminAddr() + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +75,5 @@ templates:
 
 // TestAppFlags: the render binary offers its app's flags with their defaults.
 func TestAppFlags(t *testing.T) {
-	if d := flagenv.Diff(new(config).bind, new(app.Flags).Bind); d != "" {
-		t.Fatal(d)
-	}
+	servertest.AppFlags(t, new(config).bind, new(app.Flags).Bind)
 }

@@ -15,7 +15,6 @@ import (
 	// The archive and legacy-tree URL schemes this binary reads.
 	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/s3blob"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/server"
@@ -46,17 +45,14 @@ func (c *config) bind(fs *flag.FlagSet) {
 
 func main() {
 	var c config
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
-	server.Main(name, fs, &c.Flags, c.setup)
+	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
 }
 
 func (c *config) setup(ctx context.Context, s *server.Server) error {
-	cli, err := c.etcd.Dial(ctx, s.Log)
+	cli, err := c.etcd.Connect(ctx, s)
 	if err != nil {
 		return err
 	}
-	s.OnClose(func() { cli.Close() })
 	d := app.Deps{Etcd: cli, ArchiveURL: c.ArchiveURL}
 	if d.Embedded, err = embedded.New(c.DataDir); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
@@ -68,9 +64,5 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 		}
 		d.OpenSearch, d.Live = os, os.Live()
 	}
-	if err := app.Start(s, c.app, d); err != nil {
-		return err
-	}
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	return nil
+	return app.Start(s, c.app, d)
 }

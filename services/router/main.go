@@ -40,20 +40,17 @@ func (c *config) bind(fs *flag.FlagSet) {
 
 func main() {
 	var c config
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
-	server.Main(name, fs, &c.Flags, c.setup)
+	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
 }
 
 // setup wires the router on s. It contacts neither etcd nor Kafka: the
 // catalog loads in the background, and the router reports NOT_SERVING until
 // it has.
 func (c *config) setup(ctx context.Context, s *server.Server) error {
-	cli, err := c.etcd.Dial(ctx, s.Log)
+	cli, err := c.etcd.Connect(ctx, s)
 	if err != nil {
 		return err
 	}
-	s.OnClose(func() { cli.Close() })
 	// The overall health follows the router's: NOT_SERVING until the catalog loads.
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	return app.Start(s, c.app, app.Deps{

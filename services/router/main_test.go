@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,28 +11,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/etcdembed/etcdtest"
 	"github.com/hindsight-dev/hindsight/internal/event"
-	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/internal/server"
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/router/app"
 )
 
 func TestFlagDefaults(t *testing.T) {
-	var c config
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c.bind(fs)
-	for flagName, want := range map[string]string{
+	servertest.Defaults(t, new(config).bind, map[string]string{
 		"grpc-addr":                     ":9101",
 		"admin-addr":                    ":9102",
 		"kafka-brokers":                 "localhost:9092",
@@ -50,16 +43,11 @@ func TestFlagDefaults(t *testing.T) {
 		"producer-compression":          "lz4",
 		"produce-timeout":               "30s",
 		"max-inflight-batches":          "64",
-	} {
-		f := fs.Lookup(flagName)
-		if f == nil {
-			t.Errorf("--%s missing", flagName)
-			continue
-		}
-		if f.DefValue != want {
-			t.Errorf("--%s default %q, want %q", flagName, f.DefValue, want)
-		}
-	}
+	})
+}
+
+func binary(c *config) server.Binary {
+	return server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup}
 }
 
 // env is the engines routers share in a test: one etcd, one Kafka.
@@ -72,13 +60,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	e, err := etcdembed.Start(ctx, etcdembed.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e := etcdtest.Start(t)
 	k, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
@@ -101,52 +83,14 @@ type router struct {
 
 // start runs a router's setup and server in-process on free ports.
 func (e *env) start(args ...string) *router {
-	t := e.t
-	t.Helper()
-	var c config
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c.bind(fs)
-	args = append([]string{
-		"--grpc-addr=127.0.0.1:0", "--admin-addr=127.0.0.1:0", "--shutdown-timeout=5s",
+	e.t.Helper()
+	b := servertest.Start(e.t, binary(new(config)), append([]string{
 		"--etcd-endpoints=" + strings.Join(e.etcd.Endpoints(), ","),
 		"--kafka-brokers=" + strings.Join(e.kafka.ListenAddrs(), ","),
 		"--producer-linger=1ms",
-	}, args...)
-	if err := fs.Parse(append([]string{"--auth=none"}, args...)); err != nil {
-		t.Fatal(err)
-	}
-	s, err := server.New(name, c.Flags, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := c.setup(ctx, s); err != nil {
-		cancel()
-		t.Fatalf("setup: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stopped error
-	once := false
-	stop := func() error {
-		if !once {
-			once = true
-			cancel()
-			select {
-			case stopped = <-done:
-			case <-time.After(20 * time.Second):
-				t.Fatal("router did not stop")
-			}
-		}
-		return stopped
-	}
-	t.Cleanup(func() { stop(); conn.Close() })
-	r := &router{srv: s, client: routingv1.NewRoutingServiceClient(conn), health: healthpb.NewHealthClient(conn), stop: stop}
-	r.waitServing(t)
+	}, args...)...)
+	r := &router{srv: b.Server, client: routingv1.NewRoutingServiceClient(b.Conn), health: healthpb.NewHealthClient(b.Conn), stop: b.Stop}
+	r.waitServing(e.t)
 	return r
 }
 
@@ -351,19 +295,8 @@ func TestHotReloadAcrossRouters(t *testing.T) {
 }
 
 func TestBadConfigStopsStartUp(t *testing.T) {
-	var c config
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c.bind(fs)
 	path := writeConfig(t, "datasets:\n  - name: x\n    parser: {format: regex}\n")
-	if err := fs.Parse([]string{"--auth=none", "--grpc-addr=127.0.0.1:0", "--admin-addr=", "--config=" + path}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := server.New(name, c.Flags, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.GRPC.Stop()
-	err = c.setup(context.Background(), s)
+	err := servertest.SetupError(t, binary(new(config)), "--admin-addr=", "--config="+path)
 	if err == nil || !strings.Contains(err.Error(), "datasets[0].parser.pattern") {
 		t.Fatalf("setup: %v; want the file's error naming the field", err)
 	}
@@ -371,7 +304,5 @@ func TestBadConfigStopsStartUp(t *testing.T) {
 
 // TestAppFlags: the router binary offers its app's flags with their defaults.
 func TestAppFlags(t *testing.T) {
-	if d := flagenv.Diff(new(config).bind, new(app.Flags).Bind); d != "" {
-		t.Fatal(d)
-	}
+	servertest.AppFlags(t, new(config).bind, new(app.Flags).Bind)
 }

@@ -17,8 +17,6 @@ import (
 	"context"
 	"flag"
 
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/services/topology/app"
@@ -40,15 +38,9 @@ func (c *config) bind(fs *flag.FlagSet) {
 
 func main() {
 	var c config
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
-	server.Main(name, fs, &c.Flags, c.setup)
+	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
 }
 
 func (c *config) setup(_ context.Context, s *server.Server) error {
-	if err := app.Start(s, c.app, app.Deps{Brokers: flagenv.List(c.KafkaBrokers)}); err != nil {
-		return err
-	}
-	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	return nil
+	return app.Start(s, c.app, app.Deps{Brokers: flagenv.List(c.KafkaBrokers)})
 }

@@ -3,13 +3,11 @@ package main
 import (
 	"testing"
 
-	"github.com/hindsight-dev/hindsight/internal/flagenv"
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	"github.com/hindsight-dev/hindsight/services/topology/app"
 )
 
 // TestAppFlags: the topology binary offers its app's flags with their defaults.
 func TestAppFlags(t *testing.T) {
-	if d := flagenv.Diff(new(config).bind, new(app.Flags).Bind); d != "" {
-		t.Fatal(d)
-	}
+	servertest.AppFlags(t, new(config).bind, new(app.Flags).Bind)
 }

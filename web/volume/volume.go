@@ -10,36 +10,14 @@ package volume
 
 import (
 	"embed"
-	"io/fs"
-	"net/http"
+
+	"github.com/hindsight-dev/hindsight/web/page"
 )
 
 //go:embed static
 var static embed.FS
 
-// Mounter is what the page is mounted on (the gateway).
-type Mounter interface {
-	Handle(pattern string, h http.Handler) error
-}
-
 // Mount serves the page at /volume and its assets under /volume/static/.
-func Mount(m Mounter) error {
-	files, err := fs.Sub(static, "static")
-	if err != nil {
-		return err
-	}
-	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		http.ServeFileFS(w, r, files, "index.html")
-	})
-	for pattern, h := range map[string]http.Handler{
-		"GET /volume":         page,
-		"GET /volume/{$}":     page,
-		"GET /volume/static/": http.StripPrefix("/volume/static/", http.FileServerFS(files)),
-	} {
-		if err := m.Handle(pattern, h); err != nil {
-			return err
-		}
-	}
-	return nil
+func Mount(m page.Mounter) error {
+	return page.Mount(m, page.Page{Static: static, Paths: []string{"/volume", "/volume/{$}"}, Assets: "/volume/static/"})
 }

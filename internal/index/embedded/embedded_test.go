@@ -12,6 +12,7 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/index"
 	"github.com/hindsight-dev/hindsight/internal/index/embedded"
+	"github.com/hindsight-dev/hindsight/internal/metricset/metrictest"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 )
 
@@ -42,27 +43,6 @@ func count(t *testing.T, ix index.Searcher) int64 {
 		t.Fatal(err)
 	}
 	return n
-}
-
-func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
-				continue
-			}
-			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
-		}
-	}
-	return sum
 }
 
 // TestRetentionDropsOldDaysWhole: with a 3-day retention, events older than
@@ -102,13 +82,13 @@ func TestRetentionDropsOldDaysWhole(t *testing.T) {
 	if n := count(t, ix); n != 30 {
 		t.Fatalf("%d events, want 30: today's, yesterday's and the day before's", n)
 	}
-	if v := metric(t, reg, "hindsight_live_index_events_refused_total", "too_old"); v != 10 {
+	if v := metrictest.Sum(t, reg, "hindsight_live_index_events_refused_total", map[string]string{"reason": "too_old"}); v != 10 {
 		t.Fatalf("%v events reported refused as too old, want the 10 of 5 days ago", v)
 	}
-	if v := metric(t, reg, "hindsight_live_index_days", ""); v != 3 {
+	if v := metrictest.Sum(t, reg, "hindsight_live_index_days", nil); v != 3 {
 		t.Fatalf("%v days reported, want 3", v)
 	}
-	if v := metric(t, reg, "hindsight_live_index_disk_bytes", ""); v <= 0 {
+	if v := metrictest.Sum(t, reg, "hindsight_live_index_disk_bytes", nil); v <= 0 {
 		t.Fatalf("disk bytes reported %v", v)
 	}
 	res, err := ix.Search(ctx, index.Request{From: now.AddDate(0, 0, -30), To: now.Add(time.Hour), Size: 5})

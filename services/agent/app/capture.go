@@ -3,12 +3,7 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
 	"time"
-
-	"github.com/moby/moby/client"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/server"
@@ -43,16 +38,10 @@ func (c *captureTraffic) setup(_ context.Context, s *server.Server, _ string) er
 	if !c.enabled {
 		return nil
 	}
-	docker, err := client.New(client.FromEnv)
+	docker, conn, err := dockerAndService(s, c.topology, "--topology-endpoint")
 	if err != nil {
-		return fmt.Errorf("docker client: %w", err)
+		return err
 	}
-	s.OnClose(func() { docker.Close() })
-	conn, err := grpc.NewClient(c.topology, grpc.WithTransportCredentials(insecure.NewCredentials()), s.Credentials())
-	if err != nil {
-		return fmt.Errorf("--topology-endpoint: %w", err)
-	}
-	s.OnClose(func() { conn.Close() })
 	m, err := capture.NewMetrics(s.Registry)
 	if err != nil {
 		return err

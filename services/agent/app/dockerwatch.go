@@ -38,16 +38,10 @@ func (d *dockerWatch) setup(_ context.Context, s *server.Server, node string) er
 	if !d.enabled {
 		return nil
 	}
-	docker, err := client.New(client.FromEnv)
+	docker, conn, err := dockerAndService(s, d.membership, "--membership-endpoint")
 	if err != nil {
-		return fmt.Errorf("docker client: %w", err)
+		return err
 	}
-	s.OnClose(func() { docker.Close() })
-	conn, err := grpc.NewClient(d.membership, grpc.WithTransportCredentials(insecure.NewCredentials()), s.Credentials())
-	if err != nil {
-		return fmt.Errorf("--membership-endpoint: %w", err)
-	}
-	s.OnClose(func() { conn.Close() })
 	w, err := dockerwatch.New(docker, membershipv1.NewMembershipServiceClient(conn), dockerwatch.Options{
 		Node:       node,
 		Network:    d.network,
@@ -62,4 +56,21 @@ func (d *dockerWatch) setup(_ context.Context, s *server.Server, node string) er
 	s.Go(w.Run)
 	s.Log.Info("docker watcher on", "docker_host", docker.DaemonHost(), "membership", d.membership, "node", node, "network", d.network)
 	return nil
+}
+
+// dockerAndService connects what the Docker components need, both closed
+// with s: the engine (found as the docker CLI finds it) and the gRPC
+// service at endpoint (named by its flag in errors), with s's credentials.
+func dockerAndService(s *server.Server, endpoint, flagName string) (*client.Client, *grpc.ClientConn, error) {
+	docker, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("docker client: %w", err)
+	}
+	s.OnClose(func() { docker.Close() })
+	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()), s.Credentials())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", flagName, err)
+	}
+	s.OnClose(func() { conn.Close() })
+	return docker, conn, nil
 }

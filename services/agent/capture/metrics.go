@@ -1,6 +1,10 @@
 package capture
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hindsight-dev/hindsight/internal/metricset"
+)
 
 // Metrics of the capture; the per-interface counters are published from the
 // reassemblers' own counters once a second (they count without locks).
@@ -19,38 +23,25 @@ type Metrics struct {
 // NewMetrics creates the capture's metrics and registers them on reg (nil:
 // not registered, as in tests).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	iface := []string{"interface"}
-	counter := func(name, help string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hindsight_capture_" + name, Help: help}, iface)
-	}
+	s := metricset.New("capture")
+	perIface := func(name, help string) *prometheus.CounterVec { return s.CounterVec(name, help, "interface") }
 	m := &Metrics{
-		packets:      counter("packets_total", "Frames read from the interface."),
-		segments:     counter("tcp_segments_total", "TCP segments among them."),
-		connections:  counter("connections_total", "TCP connections followed."),
-		droppedConns: counter("dropped_connections_total", "Connections not followed: the connection limit was reached."),
-		gaps:         counter("gaps_total", "Times bytes of a connection were lost (capture drops, buffer limit) and its decoder resynchronised."),
-		decodeErr:    counter("decode_errors_total", "Bytes a decoder could not parse (it resynchronised)."),
-		kernelDrops:  counter("kernel_drops_total", "Frames the kernel dropped because the socket buffer was full."),
-		tracked:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hindsight_capture_connections", Help: "TCP connections tracked now."}, iface),
-		buffered: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hindsight_capture_buffered_bytes",
-			Help: "Bytes held out of order, waiting for missing ones."}, iface),
-		interfaces: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hindsight_capture_interfaces", Help: "Interfaces captured on."}),
-		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hindsight_capture_transactions_total",
-			Help: "Requests paired with their responses, by protocol and status class."}, []string{"protocol", "status"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hindsight_capture_dropped_total",
-			Help: "Flow records or transactions dropped, by reason."}, []string{"reason"}),
-		flows:        prometheus.NewCounter(prometheus.CounterOpts{Name: "hindsight_capture_flows_reported_total", Help: "Flow records the topology service accepted."}),
-		reportErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hindsight_capture_report_errors_total", Help: "Failed ReportFlows calls."}),
+		packets:      perIface("packets_total", "Frames read from the interface."),
+		segments:     perIface("tcp_segments_total", "TCP segments among them."),
+		connections:  perIface("connections_total", "TCP connections followed."),
+		droppedConns: perIface("dropped_connections_total", "Connections not followed: the connection limit was reached."),
+		gaps:         perIface("gaps_total", "Times bytes of a connection were lost (capture drops, buffer limit) and its decoder resynchronised."),
+		decodeErr:    perIface("decode_errors_total", "Bytes a decoder could not parse (it resynchronised)."),
+		kernelDrops:  perIface("kernel_drops_total", "Frames the kernel dropped because the socket buffer was full."),
+		tracked:      s.GaugeVec("connections", "TCP connections tracked now.", "interface"),
+		buffered:     s.GaugeVec("buffered_bytes", "Bytes held out of order, waiting for missing ones.", "interface"),
+		interfaces:   s.Gauge("interfaces", "Interfaces captured on."),
+		transactions: s.CounterVec("transactions_total", "Requests paired with their responses, by protocol and status class.", "protocol", "status"),
+		dropped:      s.CounterVec("dropped_total", "Flow records or transactions dropped, by reason.", "reason"),
+		flows:        s.Counter("flows_reported_total", "Flow records the topology service accepted."),
+		reportErrors: s.Counter("report_errors_total", "Failed ReportFlows calls."),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.packets, m.segments, m.connections, m.droppedConns, m.gaps, m.decodeErr,
-			m.kernelDrops, m.tracked, m.buffered, m.interfaces, m.transactions, m.dropped, m.flows, m.reportErrors} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return m, nil
+	return m, s.Register(reg)
 }
 
 // publish adds what a reassembler counted since the last call.

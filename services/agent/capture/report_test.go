@@ -4,14 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 )
 
@@ -40,20 +39,8 @@ type staticResolver map[netip.Addr]Container
 func (r staticResolver) Lookup(ip netip.Addr) (Container, bool) { c, ok := r[ip]; return c, ok }
 
 func TestReporterAggregatesAndSends(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &sink{got: make(chan []*topologyv1.Flow, 4)}
-	srv := grpc.NewServer()
-	topologyv1.RegisterTopologyServiceServer(srv, s)
-	go srv.Serve(lis)
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := servertest.Serve(t, func(srv *grpc.Server) { topologyv1.RegisterTopologyServiceServer(srv, s) })
 
 	m, _ := NewMetrics(nil)
 	res := staticResolver{

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hindsight-dev/hindsight/internal/lineblock"
+	"github.com/hindsight-dev/hindsight/internal/logging"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routertest"
@@ -216,12 +217,7 @@ func TestEngineDownAndBack(t *testing.T) {
 	}
 }
 
-func testLog() *slog.Logger {
-	if os.Getenv("HARVESTER_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLog() *slog.Logger { return logging.ForTests("HARVESTER_TEST_LOG") }
 
 // A container whose directory shows before the engine knows it (docker run
 // makes the directory first) is read with its metadata once the engine

@@ -1,6 +1,10 @@
 package dockerwatch
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hindsight-dev/hindsight/internal/metricset"
+)
 
 type metrics struct {
 	registered      prometheus.Gauge
@@ -14,47 +18,16 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns, sub = "hindsight", "agent_docker"
+	s := metricset.New("agent_docker")
 	m := &metrics{
-		registered: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "registered_containers",
-			Help: "Labelled containers this agent keeps registered.",
-		}),
-		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "registrations_total",
-			Help: "Register calls to membership, by result (ok, error).",
-		}, []string{"result"}),
-		deregistrations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "deregistrations_total",
-			Help: "Deregister calls to membership, by result (ok, error).",
-		}, []string{"result"}),
-		keepalives: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "keepalives_total",
-			Help: "KeepAlive calls to membership, by result (ok, not_found, error).",
-		}, []string{"result"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "events_total",
-			Help: "Container events received from the engine, by action.",
-		}, []string{"action"}),
-		invalid: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "invalid_containers_total",
-			Help: "Labelled containers not registered because of bad labels or no usable network.",
-		}),
-		reconciles: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "reconciles_total",
-			Help: "Full reconciliations with the engine's running containers.",
-		}),
-		engineUp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "engine_up",
-			Help: "1 while the engine's event stream is followed, else 0.",
-		}),
+		registered:      s.Gauge("registered_containers", "Labelled containers this agent keeps registered."),
+		registrations:   s.CounterVec("registrations_total", "Register calls to membership, by result (ok, error).", "result"),
+		deregistrations: s.CounterVec("deregistrations_total", "Deregister calls to membership, by result (ok, error).", "result"),
+		keepalives:      s.CounterVec("keepalives_total", "KeepAlive calls to membership, by result (ok, not_found, error).", "result"),
+		events:          s.CounterVec("events_total", "Container events received from the engine, by action.", "action"),
+		invalid:         s.Counter("invalid_containers_total", "Labelled containers not registered because of bad labels or no usable network."),
+		reconciles:      s.Counter("reconciles_total", "Full reconciliations with the engine's running containers."),
+		engineUp:        s.Gauge("engine_up", "1 while the engine's event stream is followed, else 0."),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.registered, m.registrations, m.deregistrations, m.keepalives, m.events, m.invalid, m.reconciles, m.engineUp} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return m, nil
+	return m, s.Register(reg)
 }

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -22,17 +21,13 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/etcdembed/etcdtest"
+	"github.com/hindsight-dev/hindsight/internal/logging"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	"github.com/hindsight-dev/hindsight/services/membership/api"
 )
 
-func testLog() *slog.Logger {
-	if os.Getenv("AGENT_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+func testLog() *slog.Logger { return logging.ForTests("AGENT_TEST_LOG") }
 
 // fakeDocker is an engine with containers and an event stream the test drives.
 type fakeDocker struct {
@@ -108,13 +103,7 @@ func (f *fakeDocker) killEvent(id, signal string) {
 // membership runs the real registry on an embedded etcd, over an in-memory gRPC connection.
 func membership(t *testing.T) membershipv1.MembershipServiceClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	e, err := etcdembed.Start(ctx, etcdembed.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e := etcdtest.Start(t)
 	svc, err := api.New(e.Client(), api.Options{Log: testLog()})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package harvester
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hindsight-dev/hindsight/internal/logging"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/offsets"
 	"github.com/hindsight-dev/hindsight/services/agent/harvester/routertest"
@@ -202,9 +202,4 @@ func loadRegistry(t *testing.T, cfg Config) map[string]offsets.Entry {
 	return out
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("HARVESTER_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return logging.ForTests("HARVESTER_TEST_LOG") }

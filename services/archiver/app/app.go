@@ -50,10 +50,7 @@ type Deps struct {
 // Start runs the consumer as one of s's jobs. Kafka need not be up: the
 // consumer keeps trying to join its group.
 func Start(s *server.Server, f Flags, d Deps) error {
-	log := d.Log
-	if log == nil {
-		log = s.Log
-	}
+	log := s.LogOr(d.Log)
 	w, err := sink.New(d.Archive, sink.Options{FlushBytes: f.FlushSize, FlushInterval: f.FlushInterval, DedupWindow: f.DedupWindow, Log: log, Registerer: s.Registry})
 	if err != nil {
 		return err

@@ -1,6 +1,10 @@
 package sink
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hindsight-dev/hindsight/internal/metricset"
+)
 
 type metrics struct {
 	objects      prometheus.Counter
@@ -13,44 +17,16 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns, sub = "hindsight", "archiver"
+	s := metricset.New("archiver")
 	m := &metrics{
-		objects: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "objects_written_total",
-			Help: "Archive objects written (with their manifests).",
-		}),
-		bytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "bytes_written_total",
-			Help: "Compressed bytes of archive objects written.",
-		}),
-		events: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "events_written_total",
-			Help: "Events written into archive objects (a re-run after a crash writes some again).",
-		}),
-		removed: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "uncommitted_objects_removed_total",
-			Help: "Objects of flushes never committed, removed before archiving their records again.",
-		}),
-		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "duplicates_dropped_total",
-			Help: "Events not archived because an event with the same id was archived shortly before (a resent batch).",
-		}),
-		buffered: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "buffered_bytes",
-			Help: "Document bytes buffered, not yet written.",
-		}),
-		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Subsystem: sub, Name: "flush_duration_seconds",
-			Help:    "Time to write one partition's buffer (journal, objects, manifests).",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
-		}),
+		objects:    s.Counter("objects_written_total", "Archive objects written (with their manifests)."),
+		bytes:      s.Counter("bytes_written_total", "Compressed bytes of archive objects written."),
+		events:     s.Counter("events_written_total", "Events written into archive objects (a re-run after a crash writes some again)."),
+		removed:    s.Counter("uncommitted_objects_removed_total", "Objects of flushes never committed, removed before archiving their records again."),
+		duplicates: s.Counter("duplicates_dropped_total", "Events not archived because an event with the same id was archived shortly before (a resent batch)."),
+		buffered:   s.Gauge("buffered_bytes", "Document bytes buffered, not yet written."),
+		flushSeconds: s.Histogram("flush_duration_seconds", "Time to write one partition's buffer (journal, objects, manifests).",
+			prometheus.ExponentialBuckets(0.005, 2, 14)),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.objects, m.bytes, m.events, m.removed, m.duplicates, m.buffered, m.flushSeconds} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return m, nil
+	return m, s.Register(reg)
 }

@@ -53,17 +53,7 @@ func run(t *testing.T, c *kafkatest.Cluster, store *archive.Store, opt Options) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { cons.Run(ctx); close(done) }()
-	var once atomic.Bool
-	stop = func() {
-		if once.CompareAndSwap(false, true) {
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
+	stop = kafkatest.Run(t, cons.Run)
 	return w, stop
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/services/gateway/api"
 	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
+	"github.com/hindsight-dev/hindsight/web/page"
 	"github.com/hindsight-dev/hindsight/web/timemachine"
 	topologyweb "github.com/hindsight-dev/hindsight/web/topology"
 	volumeweb "github.com/hindsight-dev/hindsight/web/volume"
@@ -55,10 +56,7 @@ type Deps struct {
 // lives and drains with the server (SIGTERM ends open streams and drains
 // HTTP while the server drains gRPC; a failing listener stops the process).
 func Start(ctx context.Context, s *server.Server, f Flags, d Deps) error {
-	log := d.Log
-	if log == nil {
-		log = s.Log
-	}
+	log := s.LogOr(d.Log)
 	gw, err := api.New(ctx, api.Config{
 		MembershipEndpoint: d.Membership,
 		RoutingEndpoint:    d.Routing,
@@ -72,6 +70,9 @@ func Start(ctx context.Context, s *server.Server, f Flags, d Deps) error {
 	}
 	s.OnClose(func() { _ = gw.Close() })
 	if err := topologyweb.Mount(gw, "/topology/"); err != nil {
+		return err
+	}
+	if err := page.MountShared(gw); err != nil {
 		return err
 	}
 	if err := timemachine.Mount(gw); err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hindsight-dev/hindsight/internal/metricset"
 )
 
 // Metrics are the gateway's HTTP metrics. Labels are bounded: route is the
@@ -23,43 +25,19 @@ type Metrics struct {
 
 // NewMetrics creates the metrics and registers them with reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	s := metricset.New("gateway")
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "hindsight", Subsystem: "gateway", Name: "http_requests_total",
-			Help: "HTTP requests by method, route pattern and status code.",
-		}, []string{"method", "route", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "hindsight", Subsystem: "gateway", Name: "http_request_duration_seconds",
-			Help:    "Time to serve an HTTP request (whole stream for streaming routes).",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"method", "route"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "hindsight", Subsystem: "gateway", Name: "http_requests_in_flight",
-			Help: "HTTP requests being served, including open streams.",
-		}),
-		authRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "hindsight", Subsystem: "gateway", Name: "auth_rejections_total",
-			Help: "Requests refused by bearer-token auth, by reason (missing, invalid).",
-		}, []string{"reason"}),
-		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "hindsight", Subsystem: "gateway", Name: "rate_limit_rejections_total",
-			Help: "Requests refused with 429 by the per-client rate limit.",
-		}),
-		limiterClients: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "hindsight", Subsystem: "gateway", Name: "rate_limit_clients",
-			Help: "Clients currently tracked by the rate limiter.",
-		}),
+		requests: s.CounterVec("http_requests_total", "HTTP requests by method, route pattern and status code.", "method", "route", "code"),
+		duration: s.HistogramVec("http_request_duration_seconds", "Time to serve an HTTP request (whole stream for streaming routes).",
+			prometheus.DefBuckets, "method", "route"),
+		inFlight:       s.Gauge("http_requests_in_flight", "HTTP requests being served, including open streams."),
+		authRejected:   s.CounterVec("auth_rejections_total", "Requests refused by bearer-token auth, by reason (missing, invalid).", "reason"),
+		rateLimited:    s.Counter("rate_limit_rejections_total", "Requests refused with 429 by the per-client rate limit."),
+		limiterClients: s.Gauge("rate_limit_clients", "Clients currently tracked by the rate limiter."),
 	}
 	m.authRejected.WithLabelValues("missing")
 	m.authRejected.WithLabelValues("invalid")
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.authRejected, m.rateLimited, m.limiterClients} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return m, nil
+	return m, s.Register(reg)
 }
 
 type routeKey struct{}

@@ -58,10 +58,7 @@ type Deps struct {
 // sink's backend: the consumer keeps trying, and the sink holds records back
 // until its backend answers.
 func Start(s *server.Server, f Flags, d Deps) error {
-	log := d.Log
-	if log == nil {
-		log = s.Log
-	}
+	log := s.LogOr(d.Log)
 	sink, err := d.NewSink(f.Batch)
 	if err != nil {
 		return err

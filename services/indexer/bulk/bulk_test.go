@@ -1,13 +1,11 @@
 package bulk_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +15,8 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/index"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/kafkatest"
+	"github.com/hindsight-dev/hindsight/internal/metricset/metrictest"
+	"github.com/hindsight-dev/hindsight/internal/polltest"
 	"github.com/hindsight-dev/hindsight/services/indexer/bulk"
 	"github.com/hindsight-dev/hindsight/services/indexer/deadletter"
 )
@@ -52,50 +52,11 @@ func indexer(t *testing.T, kafka *kafkatest.Cluster, search *fakeSearch, group s
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { cons.Run(ctx); close(done) }()
-	var once atomic.Bool
-	stop = func() {
-		if once.CompareAndSwap(false, true) {
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
+	stop = kafkatest.Run(t, cons.Run)
 	return reg, stop
 }
 
 // metric sums every series of a metric family.
-func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return sum
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // produce writes n events of dataset to topic, spread over days and
 // partitions; msg(i) is event i's message. It returns the event ids with
 // the index each belongs in.
@@ -189,15 +150,15 @@ func TestRetriesBusyClusterUntilIndexed(t *testing.T) {
 	reg, _ := indexer(t, kafka, search, "indexer")
 	kafka.WaitCaughtUp("indexer", 10*time.Second, "logs.web")
 	sameIDs(t, search.idsIn("logs-"), want)
-	if got := metric(t, reg, "hindsight_indexer_docs_indexed_total"); got != 50 {
+	if got := metrictest.Sum(t, reg, "hindsight_indexer_docs_indexed_total", nil); got != 50 {
 		t.Fatalf("docs_indexed_total = %v, want 50", got)
 	}
 	// The two failed requests carried the first batch (25 documents each
 	// time), then 7 documents failed one by one.
-	if got := metric(t, reg, "hindsight_indexer_doc_retries_total"); got != 2*25+7 {
+	if got := metrictest.Sum(t, reg, "hindsight_indexer_doc_retries_total", nil); got != 2*25+7 {
 		t.Fatalf("doc_retries_total = %v, want 57", got)
 	}
-	if got := metric(t, reg, "hindsight_indexer_dead_letters_total"); got != 0 {
+	if got := metrictest.Sum(t, reg, "hindsight_indexer_dead_letters_total", nil); got != 0 {
 		t.Fatalf("dead_letters_total = %v", got)
 	}
 }
@@ -256,7 +217,7 @@ func TestRejectedDocumentsGoToTheDeadLetterTopic(t *testing.T) {
 			t.Fatalf("dead letter %s lost the original headers: %v", id, h)
 		}
 	}
-	if got := metric(t, reg, "hindsight_indexer_dead_letters_total"); got != float64(len(rejected)) {
+	if got := metrictest.Sum(t, reg, "hindsight_indexer_dead_letters_total", nil); got != float64(len(rejected)) {
 		t.Fatalf("dead_letters_total = %v, want %d", got, len(rejected))
 	}
 }
@@ -268,13 +229,13 @@ func TestClusterDownPausesThenCatchesUp(t *testing.T) {
 	want := produce(kafka, "logs.web", "web", 0, 100, 2, 2, hello)
 	reg, _ := indexer(t, kafka, search, "indexer")
 
-	waitFor(t, "fetching to pause", func() bool {
-		return metric(t, reg, "hindsight_indexer_fetching_paused") == 1 && metric(t, reg, "hindsight_indexer_flush_failures_total") >= 3
+	polltest.True(t, "fetching to pause", 15*time.Second, func() bool {
+		return metrictest.Sum(t, reg, "hindsight_indexer_fetching_paused", nil) == 1 && metrictest.Sum(t, reg, "hindsight_indexer_flush_failures_total", nil) >= 3
 	})
 	if got := kafka.Committed("indexer")["logs.web"]; len(got) != 0 {
 		t.Fatalf("committed %v while nothing was indexed", got)
 	}
-	waitFor(t, "lag to show the backlog", func() bool { return metric(t, reg, "hindsight_indexer_consumer_lag") == 100 })
+	polltest.True(t, "lag to show the backlog", 15*time.Second, func() bool { return metrictest.Sum(t, reg, "hindsight_indexer_consumer_lag", nil) == 100 })
 
 	// More arrives during the outage; then the cluster comes back.
 	for id, index := range produce(kafka, "logs.web", "web", 100, 100, 2, 2, hello) {
@@ -283,10 +244,10 @@ func TestClusterDownPausesThenCatchesUp(t *testing.T) {
 	search.set(func(f *fakeSearch) { f.down = false })
 	kafka.WaitCaughtUp("indexer", 20*time.Second, "logs.web")
 	sameIDs(t, search.idsIn("logs-"), want)
-	waitFor(t, "fetching to resume and lag to reach 0", func() bool {
-		return metric(t, reg, "hindsight_indexer_fetching_paused") == 0 && metric(t, reg, "hindsight_indexer_consumer_lag") == 0
+	polltest.True(t, "fetching to resume and lag to reach 0", 15*time.Second, func() bool {
+		return metrictest.Sum(t, reg, "hindsight_indexer_fetching_paused", nil) == 0 && metrictest.Sum(t, reg, "hindsight_indexer_consumer_lag", nil) == 0
 	})
-	if got := metric(t, reg, "hindsight_indexer_docs_indexed_total"); got != 200 {
+	if got := metrictest.Sum(t, reg, "hindsight_indexer_docs_indexed_total", nil); got != 200 {
 		t.Fatalf("docs_indexed_total = %v, want 200", got)
 	}
 }

@@ -2,9 +2,7 @@ package api
 
 import (
 	"context"
-	"log/slog"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/logging"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 )
 
@@ -60,11 +59,7 @@ func newHarnessOn(t *testing.T, e *etcdembed.Etcd, endpoints []string, opts Opti
 	}
 	reg := prometheus.NewRegistry()
 	opts.Registerer = reg
-	if os.Getenv("MEMBERSHIP_TEST_LOG") == "" {
-		opts.Log = slog.New(slog.DiscardHandler)
-	} else {
-		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	opts.Log = logging.ForTests("MEMBERSHIP_TEST_LOG")
 	svc, err := New(cli, opts)
 	if err != nil {
 		t.Fatal(err)

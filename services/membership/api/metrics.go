@@ -2,6 +2,8 @@ package api
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hindsight-dev/hindsight/internal/metricset"
 )
 
 type metrics struct {
@@ -15,36 +17,15 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns, sub = "hindsight", "membership"
+	s := metricset.New("membership")
 	m := &metrics{
-		registrations: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "registrations_total",
-			Help: "Members registered (including registered again).",
-		}),
-		deregistrations: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "deregistrations_total",
-			Help: "Members deregistered by a client.",
-		}),
-		keepalives: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "keepalives_total",
-			Help: "KeepAlive calls by result: ok, not_found or error.",
-		}, []string{"result"}),
-		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "members",
-			Help: "Members currently registered, by service (kept from a watch on etcd).",
-		}, []string{"service"}),
-		watchStreams: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "watch_streams",
-			Help: "Open Watch streams.",
-		}),
-		watchEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "watch_events_total",
-			Help: "Member events sent on Watch streams, by type.",
-		}, []string{"type"}),
-		etcdUp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "etcd_up",
-			Help: "1 when the last etcd reachability check succeeded, else 0.",
-		}),
+		registrations:   s.Counter("registrations_total", "Members registered (including registered again)."),
+		deregistrations: s.Counter("deregistrations_total", "Members deregistered by a client."),
+		keepalives:      s.CounterVec("keepalives_total", "KeepAlive calls by result: ok, not_found or error.", "result"),
+		members:         s.GaugeVec("members", "Members currently registered, by service (kept from a watch on etcd).", "service"),
+		watchStreams:    s.Gauge("watch_streams", "Open Watch streams."),
+		watchEvents:     s.CounterVec("watch_events_total", "Member events sent on Watch streams, by type.", "type"),
+		etcdUp:          s.Gauge("etcd_up", "1 when the last etcd reachability check succeeded, else 0."),
 	}
 	for _, r := range []string{"ok", "not_found", "error"} {
 		m.keepalives.WithLabelValues(r)
@@ -53,12 +34,5 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.watchEvents.WithLabelValues(t)
 	}
 	m.etcdUp.Set(1)
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.registrations, m.deregistrations, m.keepalives, m.members, m.watchStreams, m.watchEvents, m.etcdUp} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return m, nil
+	return m, s.Register(reg)
 }

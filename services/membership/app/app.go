@@ -49,10 +49,7 @@ type Deps struct {
 // jobs. It does not wait for etcd: while etcd is down, calls answer
 // Unavailable.
 func Start(s *server.Server, f Flags, d Deps) error {
-	log := d.Log
-	if log == nil {
-		log = s.Log
-	}
+	log := s.LogOr(d.Log)
 	svc, err := api.New(d.Etcd, api.Options{
 		Prefix:     f.EtcdPrefix,
 		MinTTL:     f.MinTTL,

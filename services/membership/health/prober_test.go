@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,16 +19,13 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/etcdembed/etcdtest"
+	"github.com/hindsight-dev/hindsight/internal/logging"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	"github.com/hindsight-dev/hindsight/services/membership/api"
 )
 
-func testLog() *slog.Logger {
-	if os.Getenv("MEMBERSHIP_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+func testLog() *slog.Logger { return logging.ForTests("MEMBERSHIP_TEST_LOG") }
 
 func TestDamper(t *testing.T) {
 	H, U := membershipv1.Health_HEALTH_HEALTHY, membershipv1.Health_HEALTH_UNHEALTHY
@@ -105,13 +101,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	e, err := etcdembed.Start(ctx, etcdembed.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e := etcdtest.Start(t)
 	reg, err := api.New(e.Client(), api.Options{Log: testLog(), Addresses: api.AddressPolicy{AllowLoopback: true}})
 	if err != nil {
 		t.Fatal(err)

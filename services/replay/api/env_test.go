@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/etcdembed/etcdtest"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	"github.com/hindsight-dev/hindsight/services/replay/index"
@@ -57,11 +58,7 @@ type env struct {
 
 func newEnv(t *testing.T, cfg func(*Config)) *env {
 	t.Helper()
-	e, err := etcdembed.Start(context.Background(), etcdembed.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e := etcdtest.Start(t)
 	en := &env{t: t, etcd: e, archiveDir: t.TempDir(), legacyDir: t.TempDir(), indexDir: t.TempDir(), cfg: cfg}
 	now := time.Now()
 	en.now.Store(&now)

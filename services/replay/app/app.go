@@ -81,10 +81,7 @@ type Deps struct {
 // Start registers the ReplayService on s and its loads and expiry as one of
 // s's jobs.
 func Start(s *server.Server, f Flags, d Deps) error {
-	log := d.Log
-	if log == nil {
-		log = s.Log
-	}
+	log := s.LogOr(d.Log)
 	cfg := api.Config{
 		Etcd:           d.Etcd,
 		Prefix:         f.EtcdPrefix,

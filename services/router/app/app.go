@@ -86,10 +86,7 @@ func Start(s *server.Server, f Flags, d Deps) error {
 	if len(d.Brokers) == 0 {
 		return errors.New("--kafka-brokers: at least one broker required")
 	}
-	log := d.Log
-	if log == nil {
-		log = s.Log
-	}
+	log := s.LogOr(d.Log)
 	return start(s, config{
 		Etcd:      d.Etcd,
 		Prefix:    f.EtcdPrefix,

@@ -15,19 +15,13 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/etcdembed/etcdtest"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 )
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	e, err := etcdembed.Start(ctx, etcdembed.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	e := etcdtest.Start(t)
 	return New(e.Client(), Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -14,9 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 	"github.com/hindsight-dev/hindsight/services/router/rules"
@@ -105,19 +104,7 @@ func newHarness(t *testing.T, change func(*Options, *ProducerConfig)) *harness {
 	}
 	g.SetTable(rules.Compile(testDatasets, testRoutes, log))
 
-	srv := grpc.NewServer()
-	routingv1.RegisterRoutingServiceServer(srv, service{g: g})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := servertest.Serve(t, func(srv *grpc.Server) { routingv1.RegisterRoutingServiceServer(srv, service{g: g}) })
 	return &harness{t: t, kafka: kafka, producer: producer, g: g, reg: reg, client: routingv1.NewRoutingServiceClient(conn)}
 }
 

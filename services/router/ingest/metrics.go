@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hindsight-dev/hindsight/internal/metricset"
 )
 
 type metrics struct {
@@ -23,40 +25,25 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns, sub = "hindsight", "router"
-	counter := func(name, help string, label string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, []string{label})
-	}
-	gauge := func(name, help string) prometheus.Gauge {
-		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help})
-	}
+	s := metricset.New("router")
 	m := &metrics{
-		batches:       counter("batches_received_total", "Batches received, by dataset.", "dataset"),
-		lines:         counter("lines_received_total", "Lines received, by dataset.", "dataset"),
-		bytes:         counter("line_bytes_received_total", "Bytes of lines received, by dataset.", "dataset"),
-		parseFailures: counter("parse_failures_total", "Lines kept raw because they did not parse, by dataset.", "dataset"),
-		acks:          counter("batches_acked_total", "Batches acknowledged after Kafka committed every record, by dataset.", "dataset"),
-		batchFailures: counter("batches_failed_total", "Batches not acknowledged because a record was not produced, by dataset.", "dataset"),
-		records:       counter("records_produced_total", "Records Kafka acknowledged, by topic.", "topic"),
-		produceErrors: counter("produce_errors_total", "Records Kafka did not acknowledge, by topic.", "topic"),
-		produceLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "produce_latency_seconds",
-			Help:    "Time from handing a record to the producer to Kafka's acknowledgement.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
-		inflightRecords: gauge("inflight_records", "Records handed to the producer and not yet acknowledged."),
-		inflightBatches: gauge("inflight_batches", "Batches received and not yet acknowledged or failed."),
-		streams:         gauge("ingest_streams", "Open Ingest streams."),
-		datasets:        gauge("datasets", "Datasets in the catalog this router routes by."),
-		processorSteps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "processor_steps_total",
-			Help: "Events a dataset's processor step changed (or dropped), by dataset and step (position:operation)."}, []string{"dataset", "step"}),
-		dropped: counter("events_dropped_total", "Events a processor step dropped on purpose, by dataset.", "dataset"),
+		batches:       s.CounterVec("batches_received_total", "Batches received, by dataset.", "dataset"),
+		lines:         s.CounterVec("lines_received_total", "Lines received, by dataset.", "dataset"),
+		bytes:         s.CounterVec("line_bytes_received_total", "Bytes of lines received, by dataset.", "dataset"),
+		parseFailures: s.CounterVec("parse_failures_total", "Lines kept raw because they did not parse, by dataset.", "dataset"),
+		acks:          s.CounterVec("batches_acked_total", "Batches acknowledged after Kafka committed every record, by dataset.", "dataset"),
+		batchFailures: s.CounterVec("batches_failed_total", "Batches not acknowledged because a record was not produced, by dataset.", "dataset"),
+		records:       s.CounterVec("records_produced_total", "Records Kafka acknowledged, by topic.", "topic"),
+		produceErrors: s.CounterVec("produce_errors_total", "Records Kafka did not acknowledge, by topic.", "topic"),
+		produceLatency: s.Histogram("produce_latency_seconds", "Time from handing a record to the producer to Kafka's acknowledgement.",
+			prometheus.ExponentialBuckets(0.001, 2, 15)),
+		inflightRecords: s.Gauge("inflight_records", "Records handed to the producer and not yet acknowledged."),
+		inflightBatches: s.Gauge("inflight_batches", "Batches received and not yet acknowledged or failed."),
+		streams:         s.Gauge("ingest_streams", "Open Ingest streams."),
+		datasets:        s.Gauge("datasets", "Datasets in the catalog this router routes by."),
+		processorSteps: s.CounterVec("processor_steps_total",
+			"Events a dataset's processor step changed (or dropped), by dataset and step (position:operation).", "dataset", "step"),
+		dropped: s.CounterVec("events_dropped_total", "Events a processor step dropped on purpose, by dataset.", "dataset"),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.batches, m.lines, m.bytes, m.parseFailures, m.acks, m.batchFailures,
-			m.records, m.produceErrors, m.produceLatency, m.inflightRecords, m.inflightBatches, m.streams, m.datasets, m.processorSteps, m.dropped} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return m, nil
+	return m, s.Register(reg)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/hindsight-dev/hindsight/internal/metricset"
 	routingv1 "github.com/hindsight-dev/hindsight/proto/hindsight/routing/v1"
 )
 
@@ -286,21 +287,11 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns, sub = "hindsight", "router"
+	s := metricset.New("router")
 	m := &metrics{
-		created: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "topics_created_total",
-			Help: "Kafka topics created by the router."}),
-		altered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "topic_configs_altered_total",
-			Help: "Topic configs (retention.ms, retention.bytes, compression.type) changed to match the catalog."}),
-		errors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "topic_reconcile_errors_total",
-			Help: "Topic reconciliations that failed (retried)."}),
+		created: s.Counter("topics_created_total", "Kafka topics created by the router."),
+		altered: s.Counter("topic_configs_altered_total", "Topic configs (retention.ms, retention.bytes, compression.type) changed to match the catalog."),
+		errors:  s.Counter("topic_reconcile_errors_total", "Topic reconciliations that failed (retried)."),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.created, m.altered, m.errors} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return m, nil
+	return m, s.Register(reg)
 }

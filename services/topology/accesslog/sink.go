@@ -8,6 +8,7 @@ import (
 
 	ecs "github.com/hindsight-dev/hindsight/internal/event"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
+	"github.com/hindsight-dev/hindsight/internal/metricset"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 )
 
@@ -48,26 +49,19 @@ func NewSink(report Report, resolve Resolver, log *slog.Logger, reg prometheus.R
 	if log == nil {
 		log = slog.Default()
 	}
+	ms := metricset.New("topology")
 	s := &Sink{report: report, resolve: resolve, log: log, m: sinkMetrics{
-		flows: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hindsight_topology_access_log_flows_total",
-			Help: "Flows made from access-log records and reported to the graph (accepted or not: see hindsight_topology_flows_total).",
-		}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hindsight_topology_access_log_skipped_total",
-			Help: "Consumed records that gave no flow, by reason (undecodable, not_access_log, invalid_flow).",
-		}, []string{"reason"}),
+		flows: ms.Counter("access_log_flows_total",
+			"Flows made from access-log records and reported to the graph (accepted or not: see hindsight_topology_flows_total)."),
+		skipped: ms.CounterVec("access_log_skipped_total",
+			"Consumed records that gave no flow, by reason (undecodable, not_access_log, invalid_flow).", "reason"),
 	}}
 	s.Feed = kafkaconsume.NewFeed(s.add)
 	for _, r := range []string{skipUndecodable, skipNotAccess, skipInvalid} {
 		s.m.skipped.WithLabelValues(r)
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{s.m.flows, s.m.skipped} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if err := ms.Register(reg); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/event"
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/kafkatest"
+	"github.com/hindsight-dev/hindsight/internal/metricset/metrictest"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 	"github.com/hindsight-dev/hindsight/services/topology/accesslog"
@@ -70,30 +71,6 @@ func nginxRecord(t *testing.T, i int, status int) *kgo.Record {
 		t.Fatal(err)
 	}
 	return kafkatest.Record(topic, int32(i%2), e.Id, e.Dataset, ts, doc)
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue metric
-				}
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
 }
 
 // TestAccessLogsMakeEdges consumes 100 nginx access-log records of the api
@@ -150,10 +127,7 @@ func TestAccessLogsMakeEdges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { cons.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	kafkatest.Run(t, cons.Run)
 
 	// Offsets are committed as soon as the flows are fed.
 	kafka.WaitCaughtUp(group, 10*time.Second, topic)
@@ -188,7 +162,7 @@ func TestAccessLogsMakeEdges(t *testing.T) {
 		{"hindsight_topology_access_log_skipped_total", map[string]string{"reason": "undecodable"}, 1},
 		{"hindsight_topology_requests_total", map[string]string{"origin": "ORIGIN_ACCESS_LOG"}, 100},
 	} {
-		if got := counter(t, reg, m.name, m.labels); got != m.want {
+		if got := metrictest.Sum(t, reg, m.name, m.labels); got != m.want {
 			t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
 		}
 	}

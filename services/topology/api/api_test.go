@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -11,11 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hindsight-dev/hindsight/internal/metricset/metrictest"
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 	"github.com/hindsight-dev/hindsight/services/topology/graph"
 )
@@ -35,19 +35,7 @@ func start(t *testing.T, c *clock) (topologyv1.TopologyServiceClient, *prometheu
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	topologyv1.RegisterTopologyServiceServer(srv, svc)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := servertest.Serve(t, func(srv *grpc.Server) { topologyv1.RegisterTopologyServiceServer(srv, svc) })
 	return topologyv1.NewTopologyServiceClient(conn), reg
 }
 
@@ -109,7 +97,7 @@ func TestReportThenRead(t *testing.T) {
 	if v.Renderer != "global" || len(v.Nodes[1].Nodes) != 3 || len(v.Nodes[1].Connections) != 2 {
 		t.Fatalf("vizceral = %v", v)
 	}
-	if got := counterSum(t, reg, "hindsight_topology_requests_total"); got != 400 {
+	if got := metrictest.Sum(t, reg, "hindsight_topology_requests_total", nil); got != 400 {
 		t.Fatalf("requests_total = %v", got)
 	}
 
@@ -135,23 +123,6 @@ func TestReportThenRead(t *testing.T) {
 }
 
 // counterSum sums every series of a counter family.
-func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
-}
-
 func TestValidationNamesTheField(t *testing.T) {
 	c := &clock{t: time.Now()}
 	cli, _ := start(t, c)

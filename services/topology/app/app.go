@@ -65,10 +65,7 @@ type Deps struct {
 // Start registers the TopologyService on s and, with brokers, the access-log
 // consumer as one of s's jobs.
 func Start(s *server.Server, f Flags, d Deps) error {
-	log := d.Log
-	if log == nil {
-		log = s.Log
-	}
+	log := s.LogOr(d.Log)
 	agg := graph.New(f.Graph)
 	var vol *volume.Detector
 	if len(d.Brokers) > 0 {

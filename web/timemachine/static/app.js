@@ -14,32 +14,12 @@ const el = (tag, attrs = {}, ...children) => {
   return e;
 };
 
-// The bearer token the API calls carry, kept for this tab only
-// (sessionStorage). A link may hand it over in its fragment (#token=...),
-// which never reaches a server; it is moved into the tab's storage and
-// dropped from the address bar. Who the caller is comes from the token alone.
-const tokenInput = $("#token");
-{
-  const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
-  if (m) {
-    sessionStorage.setItem("hindsight.token", decodeURIComponent(m[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-}
-tokenInput.value = sessionStorage.getItem("hindsight.token") || "";
-tokenInput.addEventListener("change", () => sessionStorage.setItem("hindsight.token", tokenInput.value.trim()));
-
-// request sends one API call with the page's credentials; a refusal throws
-// the API's message (a 401 asks for a token).
+// request sends one API call with the tab's token (web/page's token.js); a
+// refusal throws the API's message.
 async function request(method, path, body) {
-  const headers = { "Content-Type": "application/json" };
-  const token = tokenInput.value.trim();
-  if (token) headers["Authorization"] = "Bearer " + token;
-  const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (resp.status === 401) {
-    tokenInput.focus();
-    throw new Error(token ? "the token was refused: enter a valid one (top right)" : "authentication is on: enter your token (top right)");
-  }
+  const resp = await hindsightToken.fetch(path, {
+    method, headers: { "Content-Type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body),
+  });
   if (!resp.ok) {
     const data = await resp.json().catch(() => ({}));
     throw new Error(data.message || `${resp.status} ${resp.statusText}`);

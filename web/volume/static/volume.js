@@ -44,18 +44,8 @@ function writeURL() {
   history.replaceState(null, "", "/volume" + (qs ? "?" + qs : ""));
 }
 
-// The bearer token the API call carries, kept for this tab only
-// (sessionStorage, shared with the other pages); a link may hand it over
-// in its fragment (#token=...), which never reaches a server.
-{
-  const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
-  if (m) {
-    sessionStorage.setItem("hindsight.token", decodeURIComponent(m[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  $("token").value = sessionStorage.getItem("hindsight.token") || "";
-  $("token").addEventListener("change", () => { sessionStorage.setItem("hindsight.token", $("token").value.trim()); load(); });
-}
+// A new token (web/page's token.js keeps it) loads the view again.
+hindsightToken.input.addEventListener("change", () => load());
 
 async function load() {
   clearTimeout(timer);
@@ -65,11 +55,7 @@ async function load() {
   if ($("breakdown").checked) p.set("breakdown", "true");
   let wait = 2000;
   try {
-    const headers = { Accept: "application/json" };
-    const token = $("token").value.trim();
-    if (token) headers.Authorization = "Bearer " + token;
-    const resp = await fetch("/v1/volume?" + p.toString(), { headers });
-    if (resp.status === 401) throw new Error(token ? "the token was refused: enter a valid one (top right)" : "authentication is on: enter your token (top right)");
+    const resp = await hindsightToken.fetch("/v1/volume?" + p.toString(), { headers: { Accept: "application/json" } });
     const body = await resp.json().catch(() => ({}));
     if (!resp.ok) throw new Error(body.message || resp.status + " " + resp.statusText);
     last = body;

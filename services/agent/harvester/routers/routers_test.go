@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -13,9 +12,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 )
 
@@ -123,19 +122,7 @@ func TestFollowMembership(t *testing.T) {
 		rev:    7,
 		events: make(chan *membershipv1.MemberEvent),
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	membershipv1.RegisterMembershipServiceServer(srv, f)
-	go srv.Serve(lis)
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := servertest.Serve(t, func(srv *grpc.Server) { membershipv1.RegisterMembershipServiceServer(srv, f) })
 
 	l := NewList("static:1")
 	ctx, cancel := context.WithCancel(context.Background())
