@@ -78,7 +78,7 @@ func gen(n int) []ev {
 			ua:     uas[rng.IntN(len(uas))],
 			status: statuses[rng.IntN(len(statuses))],
 			bytes:  rng.IntN(50000),
-			t:      day.Add(time.Duration(i) * (24 * time.Hour) / time.Duration(n)),
+			t:      day.Add(time.Duration(int64(i) * int64(24*time.Hour/time.Millisecond) / int64(n) * int64(time.Millisecond))), // i * 24 h in ns overflows past 106 751 events
 		}
 		if i == n*2/3 {
 			e.path = "/api/" + needleWord
