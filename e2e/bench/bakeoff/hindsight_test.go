@@ -27,7 +27,7 @@ const hindsightBatch = 5000
 func (e *hindsightEmbedded) ingest(evs []ev) error {
 	docs := make([]index.Doc, 0, hindsightBatch)
 	for i, v := range evs {
-		docs = append(docs, index.Doc{ID: v.id, Index: index.DailyName("nginx.access", v.t), Time: v.t, Source: v.src})
+		docs = append(docs, index.Doc{ID: v.id, Time: v.t, Source: v.src})
 		if len(docs) == hindsightBatch || i == len(evs)-1 {
 			if err := e.ix.Put(context.Background(), docs); err != nil {
 				return err
