@@ -4,7 +4,13 @@
 #  1. the bake-off (e2e/bench/bakeoff, its own Go module): the candidate
 #     engines and the shipped one (hindsight-embedded) on the same nginx
 #     events: ingest, disk against the gz archive, search p99;
-#  2. the all-in-one as a user runs it (plain `go build`, fresh data dir):
+#  2. the embedded engine next to a single-node OpenSearch (the e2e image,
+#     hindsight-e2e/opensearch:2, when Docker is up) on the same first
+#     BENCH_OS_EVENTS (1 000 000) documents, the embedded one put as the live
+#     indexer puts them, OpenSearch loaded through _bulk by the index layer
+#     in the indexer's batches: ingest ev/s, the two searches' p50/p99 and
+#     disk, each with the ratio embedded / OpenSearch;
+#  3. the all-in-one as a user runs it (plain `go build`, fresh data dir):
 #     N nginx lines of yesterday dropped into its inbox; when the router had
 #     produced them all and when all were searchable (live search, REST),
 #     their rates and ratio; term + range + histogram and needle p99 over
@@ -17,16 +23,22 @@
 #
 #   e2e/bench/index.sh                               # 200 000 events each
 #   BENCH_EVENTS=500000 BENCH_LINES=500000 e2e/bench/index.sh
-#   BENCH_SKIP_BAKEOFF=1 e2e/bench/index.sh          # the all-in-one only
+#   BENCH_SKIP_BAKEOFF=1 BENCH_SKIP_OPENSEARCH=1 e2e/bench/index.sh   # the all-in-one only
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 events=${BENCH_EVENTS:-200000}
 lines=${BENCH_LINES:-200000}
 queries=${BENCH_QUERIES:-30}
+os_events=${BENCH_OS_EVENTS:-1000000}
 work=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+pid= container=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  [ -n "$container" ] && docker rm -f "$container" >/dev/null 2>&1
+  wait 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
@@ -51,6 +63,42 @@ if [ -z "${BENCH_SKIP_BAKEOFF:-}" ]; then
         v["trh-p99-ms"], v["trh-p99-ms"] <= 500 ? "ok" : "MISS",
         v["needle-p99-ms"], v["needle-p99-ms"] <= 500 ? "ok" : "MISS", v["needles-found"], v["heap-MiB"]
     }' "$out"
+fi
+
+if [ -z "${BENCH_SKIP_OPENSEARCH:-}" ]; then
+  echo
+  echo "== embedded next to OpenSearch (single node, hindsight-e2e/opensearch:2): the same first $os_events documents, $queries runs of each query"
+  if ! docker info >/dev/null 2>&1; then
+    echo "Docker is not up: not run"
+  else
+    container=$(docker run -d -p 127.0.0.1::9200 hindsight-e2e/opensearch:2)
+    port=$(docker port "$container" 9200/tcp | head -1 | sed 's/.*://')
+    for _ in $(seq 180); do
+      curl -fsS "http://127.0.0.1:$port/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 && break
+      sleep 1
+    done
+    out="$work/side.txt"
+    (cd "$here/bakeoff" && go test -run '^$' -bench 'BenchmarkBakeoff/(hindsight-embedded|opensearch)$' -benchtime 1x -timeout 60m \
+      -events "$os_events" -queries "$queries" -opensearch "http://127.0.0.1:$port") | tee "$out"
+    docker rm -f "$container" >/dev/null
+    container=
+    echo
+    awk '
+      /^BenchmarkBakeoff\// {
+        name = $1; sub(/^BenchmarkBakeoff\//, "", name); sub(/-[0-9]+$/, "", name)
+        for (i = 3; i < NF; i += 2) v[name, $(i+1)] = $i
+        seen[name] = 1
+      }
+      END {
+        if (!seen["hindsight-embedded"] || !seen["opensearch"]) { print "side by side incomplete"; exit }
+        printf "%-28s %14s %14s %10s\n", "", "embedded", "opensearch", "emb/os"
+        n = split("ingest-ev/s trh-p50-ms trh-p99-ms needle-p50-ms needle-p99-ms disk-B/ev hits-500 needles-found", m, " ")
+        for (i = 1; i <= n; i++) {
+          a = v["hindsight-embedded", m[i]]; b = v["opensearch", m[i]]
+          printf "%-28s %14.1f %14.1f %10.2f\n", m[i], a, b, (b > 0 ? a / b : 0)
+        }
+      }' "$out"
+  fi
 fi
 
 echo

@@ -2,7 +2,6 @@ package bakeoff
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
 	"time"
 
@@ -14,8 +13,9 @@ import (
 // hindsightEmbedded is Hindsight's embedded engine as it ships
 // (internal/index/embedded: logstorage under the index layer, with its
 // columns for the query language, the id lookup and a durable Put), fed
-// as the live indexer feeds it, in batches of the indexer's 5 000.
-type hindsightEmbedded struct{ ix *embedded.Index }
+// as the live indexer feeds it: the documents off Kafka, in batches of the
+// indexer's 5 000.
+type hindsightEmbedded struct{ ix index.Index }
 
 func openHindsightEmbedded(dir string) (engine, error) {
 	ix, err := embedded.Open(filepath.Join(dir, "ix"))
@@ -27,11 +27,7 @@ const hindsightBatch = 5000
 func (e *hindsightEmbedded) ingest(evs []ev) error {
 	docs := make([]index.Doc, 0, hindsightBatch)
 	for i, v := range evs {
-		var f map[string]any
-		if err := json.Unmarshal(v.src, &f); err != nil {
-			return err
-		}
-		docs = append(docs, index.Doc{ID: v.id, Time: v.t, Source: v.src, Fields: f})
+		docs = append(docs, index.Doc{ID: v.id, Time: v.t, Source: v.src})
 		if len(docs) == hindsightBatch || i == len(evs)-1 {
 			if err := e.ix.Put(context.Background(), docs); err != nil {
 				return err
@@ -39,7 +35,7 @@ func (e *hindsightEmbedded) ingest(evs []ev) error {
 			docs = docs[:0]
 		}
 	}
-	return nil
+	return e.ix.Refresh(context.Background())
 }
 
 func (e *hindsightEmbedded) search(q string, from, to time.Time, buckets bool) (int64, error) {

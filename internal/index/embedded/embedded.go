@@ -28,6 +28,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,8 +47,8 @@ type Index struct {
 	s   *logstorage.Storage
 
 	// mu serialises writers: the id lookup and the add are one step.
-	mu sync.Mutex
-	rb rowBuilder
+	mu     sync.Mutex
+	shares []share
 
 	catMu sync.RWMutex
 	cat   catalog
@@ -169,56 +170,94 @@ var tenant = logstorage.TenantID{}
 
 // Put writes the docs not yet in the index; see the package comment.
 // Documents logstorage cannot hold (over 2 MiB) come back as Rejects.
+//
+// The rows are built on every core, a share of the batch each (parsing
+// and row building are most of Put's work, and logstorage takes rows from
+// several goroutines at once), before the id lookup: a batch is rarely a
+// redelivery, and only the shares holding ids found stored are built again
+// without them.
 func (ix *Index) Put(ctx context.Context, docs []index.Doc) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	seen := make(map[string]bool, len(docs))
-	var lo, hi time.Time
 	keep := docs[:0:0]
 	for _, d := range docs {
-		if seen[d.ID] {
-			continue
-		}
-		seen[d.ID] = true
-		keep = append(keep, d)
-	}
-	times := make([]time.Time, len(keep))
-	for i, d := range keep {
-		t := docTime(d)
-		times[i] = t
-		if i == 0 || t.Before(lo) {
-			lo = t
-		}
-		if i == 0 || t.After(hi) {
-			hi = t
+		if !seen[d.ID] {
+			seen[d.ID] = true
+			keep = append(keep, d)
 		}
 	}
 	if len(keep) == 0 {
 		return nil
 	}
+	n := min(runtime.GOMAXPROCS(0), (len(keep)+minShare-1)/minShare)
+	if len(ix.shares) < n {
+		ix.shares = append(ix.shares, make([]share, n-len(ix.shares))...)
+	}
+	shares := ix.shares[:n]
+	each := func(f func(*share) error) error {
+		var wg sync.WaitGroup
+		errs := make([]error, len(shares))
+		for i := range shares {
+			wg.Go(func() { errs[i] = f(&shares[i]) })
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	per := (len(keep) + n - 1) / n
+	for i := range shares {
+		shares[i].docs = keep[min(i*per, len(keep)):min((i+1)*per, len(keep))]
+	}
+	defer func() {
+		for i := range shares {
+			shares[i].release()
+		}
+	}()
+	if err := each(func(sh *share) error { return sh.build(ix, nil) }); err != nil {
+		return err
+	}
+	lo, hi := shares[0].lo, shares[0].hi
+	for _, sh := range shares[1:] {
+		if len(sh.docs) > 0 {
+			lo, hi = minTime(lo, sh.lo), maxTime(hi, sh.hi)
+		}
+	}
 	have, err := ix.stored(ctx, keep, lo, hi)
 	if err != nil {
 		return err
 	}
-	lr := logstorage.GetLogRows([]string{colDataset}, nil, nil, nil, "")
-	defer logstorage.PutLogRows(lr)
+	if len(have) > 0 {
+		if err := each(func(sh *share) error {
+			for _, d := range sh.docs {
+				if have[sortID(d.ID)] {
+					return sh.build(ix, have)
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
 	var rejects index.Rejects
-	days := map[string]bool{}
 	var grow catalog
-	for i, d := range keep {
-		if have[sortID(d.ID)] {
-			continue
+	days := map[string]bool{}
+	for i := range shares {
+		sh := &shares[i]
+		rejects = append(rejects, sh.rejects...)
+		for _, f := range sh.grow.Exact {
+			if !slices.Contains(grow.Exact, f) {
+				grow.Exact = append(grow.Exact, f)
+			}
 		}
-		t := times[i]
-		fields := ix.rb.build(d.ID, d.Source, d.Fields)
-		if n := logstorage.EstimatedJSONRowLen(fields); n > maxRowBytes {
-			rejects = append(rejects, index.Reject{ID: d.ID, Index: d.Index, Status: 413,
-				Reason: fmt.Sprintf("document of %d bytes indexed, at most %d", n, maxRowBytes)})
-			continue
+		for _, f := range sh.grow.Lists {
+			if !slices.Contains(grow.Lists, f) {
+				grow.Lists = append(grow.Lists, f)
+			}
 		}
-		ix.newColumns(&grow)
-		lr.MustAdd(tenant, t.UnixNano(), fields, -1)
-		days[t.UTC().Format("20060102")] = true
+		grow.Keywords = grow.Keywords || sh.grow.Keywords
+		for d := range sh.days {
+			days[d] = true
+		}
 	}
 	if len(grow.Exact)+len(grow.Lists) > 0 || grow.Keywords {
 		// Before the rows: searches must know the columns as soon as a row
@@ -227,14 +266,89 @@ func (ix *Index) Put(ctx context.Context, docs []index.Doc) error {
 			return err
 		}
 	}
-	if lr.RowsCount() > 0 {
-		ix.s.MustAddRows(lr)
+	if len(days) > 0 {
+		_ = each(func(sh *share) error {
+			if sh.lr != nil && sh.lr.RowsCount() > 0 {
+				ix.s.MustAddRows(sh.lr)
+			}
+			return nil
+		})
 		ix.sync(slices.Sorted(maps.Keys(days)))
 	}
 	if len(rejects) > 0 {
 		return rejects
 	}
 	return nil
+}
+
+// minShare is the fewest documents worth a goroutine of their own.
+const minShare = 500
+
+// share is one goroutine's part of a Put: its documents, and the rows
+// built from them with what they add to the catalog.
+type share struct {
+	docs    []index.Doc
+	rb      rowBuilder
+	lr      *logstorage.LogRows
+	lo, hi  time.Time
+	rejects index.Rejects
+	grow    catalog
+	days    map[string]bool
+}
+
+// build builds the rows of the share's documents but those whose ids skip
+// holds.
+func (sh *share) build(ix *Index, skip map[string]bool) error {
+	sh.release()
+	sh.lr = logstorage.GetLogRows([]string{colDataset}, nil, nil, nil, "")
+	sh.rejects, sh.grow, sh.days = nil, catalog{}, map[string]bool{}
+	for i, d := range sh.docs {
+		doc, t, err := sh.rb.parse(d)
+		if err != nil {
+			return err
+		}
+		if i == 0 || t.Before(sh.lo) {
+			sh.lo = t
+		}
+		if i == 0 || t.After(sh.hi) {
+			sh.hi = t
+		}
+		if skip[sortID(d.ID)] {
+			continue
+		}
+		fields := sh.rb.build(d.ID, d.Source, doc)
+		if n := logstorage.EstimatedJSONRowLen(fields); n > maxRowBytes {
+			sh.rejects = append(sh.rejects, index.Reject{ID: d.ID, Index: d.Index, Status: 413,
+				Reason: fmt.Sprintf("document of %d bytes indexed, at most %d", n, maxRowBytes)})
+			continue
+		}
+		ix.newColumns(&sh.rb, &sh.grow)
+		sh.lr.MustAdd(tenant, t.UnixNano(), fields, -1)
+		sh.days[t.UTC().Format("20060102")] = true
+	}
+	return nil
+}
+
+// release returns the share's rows to logstorage's pool.
+func (sh *share) release() {
+	if sh.lr != nil {
+		logstorage.PutLogRows(sh.lr)
+		sh.lr = nil
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // sync makes the rows added so far searchable and durable: logstorage keeps
@@ -276,23 +390,22 @@ func (ix *Index) stored(ctx context.Context, docs []index.Doc, lo, hi time.Time)
 	return have, err
 }
 
-// newColumns adds to grow the columns of the row just built that the
-// catalog (and grow) lack.
-func (ix *Index) newColumns(grow *catalog) {
+// newColumns adds to grow the columns of the row rb just built that the
+// catalog (and grow) lack (copied: rb's names are views).
+func (ix *Index) newColumns(rb *rowBuilder, grow *catalog) {
 	ix.catMu.RLock()
 	defer ix.catMu.RUnlock()
-	for _, f := range ix.rb.exact {
+	for _, f := range rb.exact {
 		if !ix.cat.exact[f] && !slices.Contains(grow.Exact, f) {
-			grow.Exact = append(grow.Exact, f)
+			grow.Exact = append(grow.Exact, strings.Clone(f))
 		}
 	}
-	for name := range ix.rb.lists {
-		f := strings.TrimSuffix(strings.TrimSuffix(name, sufListNum), sufList)
+	for _, f := range rb.lists {
 		if !ix.cat.lists[f] && !slices.Contains(grow.Lists, f) {
-			grow.Lists = append(grow.Lists, f)
+			grow.Lists = append(grow.Lists, strings.Clone(f))
 		}
 	}
-	if ix.rb.kw.Len() > 0 && !ix.cat.Keywords {
+	if len(rb.kw) > 0 && !ix.cat.Keywords {
 		grow.Keywords = true
 	}
 }

@@ -284,7 +284,7 @@ func (l *load) loadFile(ctx context.Context, src source.Source, ix index.Index, 
 			id = docID(doc, f.Path, line)
 		}
 		batch = append(batch, index.Doc{ID: id, Time: t, Source: append([]byte(nil), rec.Doc...), Fields: doc})
-		if len(batch) >= s.cfg.Batch {
+		if len(batch) >= s.cfg.Batch || len(batch) >= firstBatch && l.loaded.Load() == 0 {
 			return flush()
 		}
 		return nil
@@ -307,6 +307,11 @@ func (l *load) loadFile(ctx context.Context, src source.Source, ix index.Index, 
 	s.metrics.files.Inc()
 	return nil
 }
+
+// firstBatch bounds the batches put before a replay has any event loaded:
+// its first results are searchable after a small Put, not a full batch
+// (5 000 by default) on each of its workers.
+const firstBatch = 500
 
 func timestamp(doc map[string]any) (time.Time, bool) {
 	s, ok := doc["@timestamp"].(string)

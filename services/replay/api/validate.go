@@ -139,6 +139,6 @@ const (
 	DefaultMinTTL     = time.Minute
 	DefaultMaxTTL     = 90 * 24 * time.Hour
 	DefaultWorkers    = 4
-	DefaultBatch      = 1000
+	DefaultBatch      = 5000
 	DefaultExpiryTick = 30 * time.Second
 )
