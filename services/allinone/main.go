@@ -116,11 +116,11 @@ func (c *config) setup(ctx context.Context, s *server.Server) error {
 	if err := membershipapp.Start(s, c.apps.membership, membershipapp.Deps{Etcd: etcd.Client(), Log: component(s, "membership")}); err != nil {
 		return err
 	}
-	brokers, err := c.startPipeline(ctx, s, etcd, dataDir)
+	buf, err := c.startPipeline(ctx, s, etcd, dataDir)
 	if err != nil {
 		return err
 	}
-	if err := topologyapp.Start(s, c.apps.topology, topologyapp.Deps{Brokers: brokers, ClientOpts: quickTopics, Log: component(s, "topology")}); err != nil {
+	if err := topologyapp.Start(s, c.apps.topology, topologyapp.Deps{Brokers: buf.brokers, ClientOpts: buf.opts, Log: component(s, "topology")}); err != nil {
 		return err
 	}
 

@@ -45,31 +45,40 @@ var quickTopics = []kgo.Opt{kgo.MetadataMaxAge(time.Second), kgo.MetadataMinAge(
 // process: router → embedded Kafka-protocol buffer (kfake, persisted under
 // --data-dir/kafka, fsync per produce) → archiver (the filesystem archive)
 // and indexer (into the embedded live index), and replay over the archive,
-// searching the live index. It returns the buffer's brokers; the harvester
-// starts separately once the gRPC port is known.
-func (c *config) startPipeline(ctx context.Context, s *server.Server, etcd *etcdembed.Etcd, dataDir string) ([]string, error) {
+// searching the live index. It returns how to reach the buffer; the
+// harvester starts separately once the gRPC port is known.
+func (c *config) startPipeline(ctx context.Context, s *server.Server, etcd *etcdembed.Etcd, dataDir string) (*buffer, error) {
 	seed, err := catalog.ParseConfig([]byte(builtinCatalog))
 	if err != nil {
 		return nil, fmt.Errorf("built-in catalog: %w", err)
 	}
 	kafkaDir := filepath.Join(dataDir, "kafka")
+	// The buffer listens on a loopback TCP port: SCRAM authentication keeps
+	// other users of this host out (the apps, in-process, have the secret).
+	secret, err := ensureBufferSecret(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded Kafka-protocol buffer credential: %w", err)
+	}
 	kf, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.Ports(c.KafkaPort),
 		kfake.DataDir(kafkaDir),
 		kfake.SyncWrites(),
 		kfake.DefaultNumPartitions(1),
+		kfake.EnableSASL(),
+		kfake.Superuser("SCRAM-SHA-256", bufferUser, secret),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("embedded Kafka-protocol buffer in %s: %w", kafkaDir, err)
 	}
+	bufferOpts := append([]kgo.Opt{bufferAuth(secret)}, quickTopics...)
 	// Closed last (OnClose runs after every job has returned): the consumers'
 	// final flushes and commits still reach it.
 	s.OnClose(kf.Close)
 	brokers := kf.ListenAddrs()
 
 	if err := routerapp.Start(s, c.apps.router, routerapp.Deps{
-		Etcd: etcd.Client(), Brokers: brokers, Seed: seed, DrainTimeout: c.ShutdownTimeout, Log: component(s, "router"),
+		Etcd: etcd.Client(), Brokers: brokers, ClientOpts: []kgo.Opt{bufferAuth(secret)}, Seed: seed, DrainTimeout: c.ShutdownTimeout, Log: component(s, "router"),
 	}); err != nil {
 		return nil, err
 	}
@@ -80,7 +89,7 @@ func (c *config) startPipeline(ctx context.Context, s *server.Server, etcd *etcd
 	}
 	s.OnClose(func() { arch.Close() })
 	if err := archiverapp.Start(s, c.apps.archiver, archiverapp.Deps{
-		Archive: arch, Brokers: brokers, ClientOpts: quickTopics, Log: component(s, "archiver"),
+		Archive: arch, Brokers: brokers, ClientOpts: bufferOpts, Log: component(s, "archiver"),
 	}); err != nil {
 		return nil, err
 	}
@@ -90,7 +99,7 @@ func (c *config) startPipeline(ctx context.Context, s *server.Server, etcd *etcd
 	}
 	s.OnClose(func() { _ = live.Close() })
 	if err := indexerapp.Start(s, c.apps.indexer, indexerapp.Deps{
-		Brokers: brokers, ClientOpts: quickTopics, Log: component(s, "indexer"),
+		Brokers: brokers, ClientOpts: bufferOpts, Log: component(s, "indexer"),
 		NewSink: func(b indexerapp.Batch) (kafkaconsume.Sink, error) { return newLiveSink(live, b), nil },
 	}); err != nil {
 		return nil, err
@@ -104,6 +113,6 @@ func (c *config) startPipeline(ctx context.Context, s *server.Server, etcd *etcd
 	}); err != nil {
 		return nil, err
 	}
-	s.Log.Info("log pipeline", "buffer", brokers, "buffer_dir", kafkaDir)
-	return brokers, nil
+	s.Log.Info("log pipeline", "buffer", brokers, "buffer_dir", kafkaDir, "buffer_user", bufferUser, "buffer_secret_file", filepath.Join(dataDir, bufferSecretName))
+	return &buffer{brokers: brokers, opts: bufferOpts}, nil
 }

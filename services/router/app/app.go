@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -62,6 +63,9 @@ func (f *Flags) Bind(fs *flag.FlagSet) {
 type Deps struct {
 	Etcd    *clientv3.Client
 	Brokers []string
+	// ClientOpts are extra Kafka client options (the all-in-one's buffer
+	// credential).
+	ClientOpts []kgo.Opt
 	// Seed is seeded into etcd when --config names no file (the all-in-one's
 	// built-in datasets).
 	Seed *catalog.Config
@@ -101,6 +105,7 @@ func Start(s *server.Server, f Flags, d Deps) error {
 			Compression:        f.Compression,
 			DeliveryTimeout:    f.ProduceTimeout,
 		},
+		ClientOpts:        d.ClientOpts,
 		AutoCreate:        f.AutoCreate,
 		MaxInFlight:       f.MaxInFlight,
 		ReconcileInterval: f.ReconcileInterval,
@@ -120,6 +125,8 @@ type config struct {
 	File      *catalog.Config
 	Overwrite bool
 	Producer  ingest.ProducerConfig
+	// ClientOpts are added to the producer's Kafka client options.
+	ClientOpts []kgo.Opt
 	// AutoCreate creates unknown datasets on first use.
 	AutoCreate        bool
 	MaxInFlight       int
@@ -144,7 +151,7 @@ func start(s *server.Server, c config) error {
 		opts.Defaults = &c.File.Defaults
 	}
 	store := catalog.New(c.Etcd, opts)
-	producer, err := ingest.NewClient(c.Producer)
+	producer, err := ingest.NewClient(c.Producer, c.ClientOpts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// topics lists the buffer's topics as a client with opts.
+func topics(t *testing.T, addr string, opts ...kgo.Opt) (kadm.TopicDetails, error) {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RetryTimeout(3 * time.Second)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return kadm.NewClient(cl).ListTopics(ctx)
+}
+
+// The embedded buffer's loopback port answers only clients with its secret
+// (kept 0600 in the data directory), and the same secret works after a
+// restart (the buffer persists its credentials with its data).
+func TestBufferNeedsItsSecret(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	in := start(t, dir, "--kafka-port="+strconv.Itoa(port))
+
+	if _, err := topics(t, addr); err == nil {
+		t.Fatal("the buffer lists its topics to a client without credentials")
+	}
+	if _, err := topics(t, addr, bufferAuth("not-the-secret")); err == nil {
+		t.Fatal("the buffer lists its topics to a client with a wrong secret")
+	}
+	path := filepath.Join(dir, bufferSecretName)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v %v, want a 0600 file", path, fi, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := strings.TrimSpace(string(b))
+	listed, err := topics(t, addr, bufferAuth(secret))
+	if err != nil {
+		t.Fatalf("with the secret: %v", err)
+	}
+	if !listed.Has("logs.app") {
+		t.Fatalf("with the secret the buffer lists %v, want the catalog's topics (logs.app)", listed.Names())
+	}
+
+	in.stop()
+	start(t, dir, "--kafka-port="+strconv.Itoa(port))
+	if b2, _ := os.ReadFile(path); string(b2) != string(b) {
+		t.Fatal("the secret changed at the restart")
+	}
+	if _, err := topics(t, addr, bufferAuth(secret)); err != nil {
+		t.Fatalf("after a restart, with the secret: %v", err)
+	}
+}
+
+func TestBufferSecretFileBounds(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"empty": "\n", "too long": strings.Repeat("x", bufferSecretMaxBytes+1)} {
+		if err := os.WriteFile(filepath.Join(dir, bufferSecretName), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ensureBufferSecret(dir); err == nil || !strings.Contains(err.Error(), bufferSecretName) {
+			t.Errorf("%s secret file: %v, want an error naming the file", name, err)
+		}
+	}
+}
