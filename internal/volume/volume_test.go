@@ -306,7 +306,6 @@ func TestSameHourOfPreviousDaysIsTheBaseline(t *testing.T) {
 	}
 }
 
-
 func TestDetectionDelayIsAtMostTwoBuckets(t *testing.T) {
 	// However the stop falls in a bucket, the first empty bucket is judged
 	// 1.5 buckets after it begins.
