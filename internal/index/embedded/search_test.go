@@ -37,6 +37,24 @@ func unevenDocs(n int, base time.Time) []index.Doc {
 	return docs
 }
 
+// loaded is a new index, closed when the test ends.
+func loaded(t *testing.T) *embedded.Index {
+	t.Helper()
+	ix, err := embedded.Open(filepath.Join(t.TempDir(), "ix"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	return ix
+}
+
+func put(t *testing.T, ix *embedded.Index, docs []index.Doc) {
+	t.Helper()
+	if err := ix.Put(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func id(t *testing.T, hit []byte) string {
 	t.Helper()
 	var d struct {
@@ -52,17 +70,10 @@ func TestPagesOverARangeAreTheSortedMatches(t *testing.T) {
 	// The page is sorted among the buckets that hold it (Search): every
 	// page, newest or oldest first, with or without a histogram, is the
 	// slice of all matches sorted independently.
-	ctx := context.Background()
-	ix, err := embedded.Open(filepath.Join(t.TempDir(), "ix"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	ctx, ix := context.Background(), loaded(t)
 	base := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	docs := unevenDocs(3000, base)
-	if err := ix.Put(ctx, docs); err != nil {
-		t.Fatal(err)
-	}
+	put(t, ix, docs)
 	from, to := base.Add(-time.Minute), base.Add(time.Hour)
 	byTime := slices.Clone(docs)
 	slices.SortFunc(byTime, func(a, b index.Doc) int { return a.Time.Compare(b.Time) })
@@ -98,17 +109,10 @@ func TestPagesOverARangeAreTheSortedMatches(t *testing.T) {
 }
 
 func TestTopValuesOverASample(t *testing.T) {
-	ctx := context.Background()
-	ix, err := embedded.Open(filepath.Join(t.TempDir(), "ix"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	ctx, ix := context.Background(), loaded(t)
 	base := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	docs := unevenDocs(6000, base)
-	if err := ix.Put(ctx, docs); err != nil {
-		t.Fatal(err)
-	}
+	put(t, ix, docs)
 	exact := map[string]int64{}
 	for _, d := range docs {
 		exact[d.Fields["host"].(map[string]any)["name"].(string)]++
