@@ -59,8 +59,8 @@ type Feed struct {
 }
 
 // New returns the feed of det (its metrics registered on reg, nil: none).
-// With a History the detector is told (volume.Detector.Resume) that the
-// buckets since then are being read again.
+// With a History, Run tells the detector (volume.Detector.Resume) from
+// when on the buckets are being read again.
 func New(cfg Config, det *volume.Detector, log *slog.Logger, reg prometheus.Registerer) (*Feed, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("volume feed: no brokers")
@@ -90,7 +90,6 @@ func New(cfg Config, det *volume.Detector, log *slog.Logger, reg prometheus.Regi
 	if cfg.History > 0 {
 		f.since = f.now().Add(-cfg.History)
 		start = kgo.NewOffset().AfterMilli(f.since.UnixMilli())
-		det.Resume(f.since)
 	}
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -114,8 +113,14 @@ func (f *Feed) Run(ctx context.Context) error {
 	defer f.cl.Close()
 	var pending map[string]map[int32]int64 // offsets to reach before Ready
 	if !f.since.IsZero() {
-		if pending = f.targets(ctx); pending == nil {
+		var first time.Time
+		if pending, first = f.targets(ctx); pending == nil {
 			return nil // ctx ended
+		}
+		if len(pending) > 0 {
+			// The buckets from the first record read again on are whole
+			// (before it Kafka holds nothing: a first start, not a gap).
+			f.det.Resume(first)
 		}
 	}
 	if len(pending) == 0 {
@@ -162,30 +167,32 @@ func (f *Feed) open() {
 
 // targets are, per partition of the matching topics that holds records
 // since the history's start, the end offset at this moment: having read up
-// to them, the feed has read the history again. It retries until Kafka
-// answers, or returns nil once ctx ends.
-func (f *Feed) targets(ctx context.Context) map[string]map[int32]int64 {
+// to them, the feed has read the history again; and the time of the first
+// of those records. It retries until Kafka answers, or returns nil once ctx
+// ends.
+func (f *Feed) targets(ctx context.Context) (map[string]map[int32]int64, time.Time) {
 	adm := kadm.NewClient(f.cl)
 	wait := 500 * time.Millisecond
 	for {
-		out, err := f.listTargets(ctx, adm)
+		out, first, err := f.listTargets(ctx, adm)
 		if err == nil {
-			return out
+			return out, first
 		}
 		f.log.Warn("volume feed: listing the topics' offsets (the watch judges nothing until it has read its history)", "err", err)
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, time.Time{}
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
 }
 
-func (f *Feed) listTargets(ctx context.Context, adm *kadm.Client) (map[string]map[int32]int64, error) {
+func (f *Feed) listTargets(ctx context.Context, adm *kadm.Client) (map[string]map[int32]int64, time.Time, error) {
+	var first time.Time
 	details, err := adm.ListTopics(ctx)
 	if err != nil {
-		return nil, err
+		return nil, first, err
 	}
 	var topics []string
 	for _, t := range details.Names() {
@@ -195,21 +202,21 @@ func (f *Feed) listTargets(ctx context.Context, adm *kadm.Client) (map[string]ma
 	}
 	out := map[string]map[int32]int64{}
 	if len(topics) == 0 {
-		return out, nil
+		return out, first, nil
 	}
 	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
 	if err != nil {
-		return nil, err
+		return nil, first, err
 	}
 	starts, err := adm.ListOffsetsAfterMilli(ctx, f.since.UnixMilli(), topics...)
+	if err == nil {
+		err = starts.Error()
+	}
 	if err != nil {
-		return nil, err
-	}
-	if err := ends.Error(); err != nil {
-		return nil, err
-	}
-	if err := starts.Error(); err != nil {
-		return nil, err
+		return nil, first, err
 	}
 	ends.Each(func(o kadm.ListedOffset) {
 		s, ok := starts.Lookup(o.Topic, o.Partition)
@@ -220,8 +227,11 @@ func (f *Feed) listTargets(ctx context.Context, adm *kadm.Client) (map[string]ma
 			out[o.Topic] = map[int32]int64{}
 		}
 		out[o.Topic][o.Partition] = o.Offset
+		if at := time.UnixMilli(max(s.Timestamp, f.since.UnixMilli())); first.IsZero() || at.Before(first) {
+			first = at
+		}
 	})
-	return out, nil
+	return out, first, nil
 }
 
 // count counts r's event.
