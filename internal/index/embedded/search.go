@@ -123,26 +123,41 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 }
 
 // window is the part of r's range that holds its page: the newest (oldest
-// first: the oldest) buckets holding Offset+Size matches. Every match
-// outside it sorts after every match in it, so the page is the same.
+// first: the oldest) buckets holding Offset+Size matches, or all the
+// buckets with matches when there are fewer. Every match outside it sorts
+// after every match in it, so the page is the same.
 func window(r index.Request, buckets []time.Time, counts []int64) (from, to time.Time) {
-	need, acc := int64(r.Offset+r.Size), int64(0)
-	from, to = r.From, r.To
-	if r.Oldest {
-		for i, n := range counts {
-			if acc += n; acc >= need {
-				return from, index.BucketEnd(buckets, i, r.To)
+	lo, hi := -1, -1 // the first and last buckets with matches
+	for i, n := range counts {
+		if n > 0 {
+			if lo < 0 {
+				lo = i
 			}
+			hi = i
 		}
-		return from, to
 	}
-	for i := len(counts) - 1; i >= 0; i-- {
-		if acc += counts[i]; acc >= need {
-			if buckets[i].After(from) {
-				from = buckets[i]
+	if lo < 0 {
+		return r.From, r.To
+	}
+	need, acc := int64(r.Offset+r.Size), int64(0)
+	if r.Oldest {
+		for i := lo; i < hi; i++ {
+			if acc += counts[i]; acc >= need {
+				hi = i
+				break
 			}
-			return from, to
 		}
+	} else {
+		for i := hi; i > lo; i-- {
+			if acc += counts[i]; acc >= need {
+				lo = i
+				break
+			}
+		}
+	}
+	from, to = buckets[lo], index.BucketEnd(buckets, hi, r.To)
+	if from.Before(r.From) {
+		from = r.From
 	}
 	return from, to
 }
