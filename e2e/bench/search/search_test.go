@@ -307,6 +307,15 @@ func load(b *testing.B, ctx context.Context, w putter, n, batch int) {
 	}
 }
 
+// needleAt is the needle's event: in the middle of what OpenSearch holds
+// too, so both engines find it.
+func needleAt(n int) int {
+	if *osEvents > 0 && *osEvents < n {
+		return *osEvents / 2
+	}
+	return n / 2
+}
+
 // at is the time of event i of n over the day.
 func at(i, n int) time.Time {
 	return day0.Add(time.Duration(float64(i) * float64(24*time.Hour) / float64(n))) // i × 24 h in ns overflows int64 past 106 751
@@ -321,8 +330,8 @@ var (
 // doc is event i of n: an nginx combined line of one of 8 hosts, as the
 // router's combined parser and internal/event make it (parsed fields as
 // top-level dotted names). Cardinalities: 65 536 client addresses, 12 000
-// URLs, 97 user agents; every 50th a 500, every 7th a 404; event n/2 is the
-// needle's.
+// URLs, 97 user agents; every 50th a 500, every 7th a 404; one needle
+// (needleAt).
 func doc(i, n int) index.Doc {
 	t := at(i, n)
 	r := rand.New(rand.NewPCG(uint64(i), 0x5eed))
@@ -330,7 +339,7 @@ func doc(i, n int) index.Doc {
 	addr := fmt.Sprintf("10.%d.%d.%d", r.IntN(4), r.IntN(64), r.IntN(256))
 	method := methods[r.IntN(len(methods))]
 	url := fmt.Sprintf("%s?page=%d", paths[r.IntN(len(paths))], r.IntN(1000))
-	if i == n/2 {
+	if i == needleAt(n) {
 		url = "/" + needle
 	}
 	status := 200

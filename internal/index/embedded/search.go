@@ -91,13 +91,25 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 	}
 	tops := make([][]index.ValueCount, len(r.Top))
 	if len(r.Top) > 0 {
-		topBase, sampled := base, int64(0)
+		bases, sampled := []string{base}, int64(0)
 		if r.TopSample > 0 && out.Total > int64(r.TopSample) && counts != nil {
-			topBase = sample(r, buckets, counts, out.Total) + rest
-			do(func() (err error) { sampled, err = ix.count(ctx, topBase); return err })
+			bases = bases[:0]
+			for _, tf := range sample(r, buckets, counts) {
+				bases = append(bases, tf+rest)
+			}
+			do(func() error {
+				for _, b := range bases {
+					n, err := ix.count(ctx, b)
+					if err != nil {
+						return err
+					}
+					sampled += n
+				}
+				return nil
+			})
 		}
 		for i, field := range r.Top {
-			do(func() (err error) { tops[i], err = ix.top(ctx, topBase, field, topSize(r)); return err })
+			do(func() (err error) { tops[i], err = ix.top(ctx, bases, field, topSize(r)); return err })
 		}
 		wg.Wait()
 		if sampled > 0 {
@@ -162,25 +174,38 @@ func window(r index.Request, buckets []time.Time, counts []int64) (from, to time
 	return from, to
 }
 
-// sample is a time filter holding about r.TopSample of total matches: the
-// same leading share of every bucket with matches, so the sample follows
-// the histogram over the whole range and logstorage reads the blocks of
-// those slices only.
-func sample(r index.Request, buckets []time.Time, counts []int64, total int64) string {
-	share := float64(r.TopSample) / float64(total)
-	var parts []string
+// sampleSlices is how many slices of the range a sample takes.
+const sampleSlices = 8
+
+// sample is time filters holding about r.TopSample matches together: the
+// same leading share of sampleSlices buckets spread evenly over those with
+// matches, so the sample follows the range from end to end. Each is a
+// query of its own: logstorage reads only the blocks of a query's time
+// range, but every block for a disjunction of ranges.
+func sample(r index.Request, buckets []time.Time, counts []int64) []string {
+	var full []int // the buckets with matches
 	for i, n := range counts {
-		if n == 0 {
-			continue
+		if n > 0 {
+			full = append(full, i)
 		}
+	}
+	var chosen []int
+	var in int64
+	for k := range min(sampleSlices, len(full)) {
+		i := full[k*len(full)/min(sampleSlices, len(full))]
+		chosen = append(chosen, i)
+		in += counts[i]
+	}
+	share := min(1, float64(r.TopSample)/float64(max(in, 1)))
+	out := make([]string, 0, len(chosen))
+	for _, i := range chosen {
 		from, to := buckets[i], index.BucketEnd(buckets, i, r.To)
 		if from.Before(r.From) {
 			from = r.From
 		}
-		end := from.Add(max(time.Duration(float64(to.Sub(from))*share), time.Nanosecond))
-		parts = append(parts, timeFilter(from, end))
+		out = append(out, timeFilter(from, from.Add(max(time.Duration(float64(to.Sub(from))*share), time.Nanosecond))))
 	}
-	return "(" + strings.Join(parts, " or ") + ")"
+	return out
 }
 
 // timeFilter is [from, to); a zero bound is open.
@@ -359,28 +384,37 @@ func bucketOf(buckets []time.Time, t int64) int {
 // top is a field's most frequent values among the matches, by descending
 // count then value. Every group is counted by logstorage and the cut made
 // here, so ties at the cut are ordered as everywhere.
-func (ix *Index) top(ctx context.Context, base, field string, size int) ([]index.ValueCount, error) {
+func (ix *Index) top(ctx context.Context, bases []string, field string, size int) ([]index.ValueCount, error) {
 	var mu sync.Mutex
-	var vs []index.ValueCount
+	counts := map[string]int64{}
 	c := col(field)
-	// Missing values group as "", dropped here: a filter for present ones
-	// would read the column once more.
-	err := ix.run(ctx, base+" | stats by ("+c+") count() n", func(db *logstorage.DataBlock) {
-		fs, ns := db.GetColumnByName(field), db.GetColumnByName("n")
-		if fs == nil || ns == nil {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for i := range fs.Values {
-			if fs.Values[i] == "" {
-				continue
+	for _, base := range bases {
+		// Missing values group as "", dropped here: a filter for present
+		// ones would read the column once more.
+		err := ix.run(ctx, base+" | stats by ("+c+") count() n", func(db *logstorage.DataBlock) {
+			fs, ns := db.GetColumnByName(field), db.GetColumnByName("n")
+			if fs == nil || ns == nil {
+				return
 			}
-			n, _ := strconv.ParseInt(ns.Values[i], 10, 64)
-			vs = append(vs, index.ValueCount{Value: strings.Clone(fs.Values[i]), Count: n})
+			mu.Lock()
+			defer mu.Unlock()
+			for i := range fs.Values {
+				if fs.Values[i] == "" {
+					continue
+				}
+				n, _ := strconv.ParseInt(ns.Values[i], 10, 64)
+				counts[strings.Clone(fs.Values[i])] += n
+			}
+		})
+		if err != nil {
+			return nil, err
 		}
-	})
-	return cut(vs, size), err
+	}
+	vs := make([]index.ValueCount, 0, len(counts))
+	for v, n := range counts {
+		vs = append(vs, index.ValueCount{Value: v, Count: n})
+	}
+	return cut(vs, size), nil
 }
 
 func cut(vs []index.ValueCount, size int) []index.ValueCount {
