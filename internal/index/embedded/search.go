@@ -108,9 +108,7 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 				return nil
 			})
 		}
-		for i, field := range r.Top {
-			do(func() (err error) { tops[i], err = ix.top(ctx, bases, field, topSize(r)); return err })
-		}
+		do(func() (err error) { tops, err = ix.top(ctx, bases, r.Top, topSize(r)); return err })
 		wg.Wait()
 		if sampled > 0 {
 			out.TopSample = sampled
@@ -381,40 +379,57 @@ func bucketOf(buckets []time.Time, t int64) int {
 	return max(i, 0)
 }
 
-// top is a field's most frequent values among the matches, by descending
-// count then value. Every group is counted by logstorage and the cut made
-// here, so ties at the cut are ordered as everywhere.
-func (ix *Index) top(ctx context.Context, bases []string, field string, size int) ([]index.ValueCount, error) {
+// top is the fields' most frequent values among the matches of bases, by
+// descending count then value. One pass reads the fields' columns of the
+// matching rows and counts here (a logstorage grouping per field evaluated
+// the filter once per field, and merged a map per field and shard), and the
+// cut is made here, so ties at the cut are ordered as everywhere.
+func (ix *Index) top(ctx context.Context, bases []string, fields []string, size int) ([][]index.ValueCount, error) {
 	var mu sync.Mutex
-	counts := map[string]int64{}
-	c := col(field)
+	// Counts by pointer: assigning to a string key stores the key given,
+	// and the block's values are reused after the callback.
+	counts := make([]map[string]*int64, len(fields))
+	cols := make([]string, len(fields))
+	for i, f := range fields {
+		counts[i], cols[i] = map[string]*int64{}, col(f)
+	}
+	pipe := " | fields " + strings.Join(cols, ", ")
 	for _, base := range bases {
-		// Missing values group as "", dropped here: a filter for present
-		// ones would read the column once more.
-		err := ix.run(ctx, base+" | stats by ("+c+") count() n", func(db *logstorage.DataBlock) {
-			fs, ns := db.GetColumnByName(field), db.GetColumnByName("n")
-			if fs == nil || ns == nil {
-				return
-			}
+		err := ix.run(ctx, base+pipe, func(db *logstorage.DataBlock) {
 			mu.Lock()
 			defer mu.Unlock()
-			for i := range fs.Values {
-				if fs.Values[i] == "" {
+			for i, f := range fields {
+				c := db.GetColumnByName(f)
+				if c == nil {
 					continue
 				}
-				n, _ := strconv.ParseInt(ns.Values[i], 10, 64)
-				counts[strings.Clone(fs.Values[i])] += n
+				m := counts[i]
+				for _, v := range c.Values {
+					if v == "" { // missing
+						continue
+					}
+					if n := m[v]; n != nil {
+						*n++
+					} else {
+						one := int64(1)
+						m[strings.Clone(v)] = &one
+					}
+				}
 			}
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	vs := make([]index.ValueCount, 0, len(counts))
-	for v, n := range counts {
-		vs = append(vs, index.ValueCount{Value: v, Count: n})
+	out := make([][]index.ValueCount, len(fields))
+	for i, m := range counts {
+		vs := make([]index.ValueCount, 0, len(m))
+		for v, n := range m {
+			vs = append(vs, index.ValueCount{Value: v, Count: *n})
+		}
+		out[i] = cut(vs, size)
 	}
-	return cut(vs, size), nil
+	return out, nil
 }
 
 func cut(vs []index.ValueCount, size int) []index.ValueCount {
