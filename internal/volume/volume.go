@@ -8,7 +8,8 @@
 // A bucket is judged when it has been closed for half a bucket (events reach
 // the watch a little late), so an anomaly shows within 1.5 buckets of its
 // start. A bucket is compared with two baselines, the median of the recent
-// buckets (since the watch began: earlier ones may be incomplete) and the
+// buckets (since the watch began, as earlier ones may be incomplete, or
+// since the first event a restarted watch's feed reads again: Resume) and the
 // median of the same bucket on previous days (medians ignore
 // a lone outlier, and anomalous buckets are left out of both, so one burst
 // does not raise the bar for the next): a spike is many times above both, a
