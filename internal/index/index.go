@@ -54,6 +54,10 @@ type Request struct {
 	// matching events, TopSize of each (default 10).
 	Top     []string
 	TopSize int
+	// TopSample, when above 0, lets a backend count the top values over a
+	// sample of about this many matches spread over the range when there
+	// are more (Result.TopSample says so), their counts scaled to the total.
+	TopSample int
 }
 
 // Result is one page of hits.
@@ -66,6 +70,10 @@ type Result struct {
 	// Top holds, per field of Request.Top, its values by descending count
 	// (ties by value).
 	Top map[string][]ValueCount
+	// TopSample is the matches the top values were counted over when that
+	// was a sample (Request.TopSample), their counts then estimates scaled
+	// to Total; 0 when every match was counted.
+	TopSample int64
 }
 
 // ValueCount is one of a field's top values.

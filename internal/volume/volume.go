@@ -8,7 +8,8 @@
 // A bucket is judged when it has been closed for half a bucket (events reach
 // the watch a little late), so an anomaly shows within 1.5 buckets of its
 // start. A bucket is compared with two baselines, the median of the recent
-// buckets (since the watch began: earlier ones may be incomplete) and the
+// buckets (since the watch began, as earlier ones may be incomplete, or
+// since the first event a restarted watch's feed reads again: Resume) and the
 // median of the same bucket on previous days (medians ignore
 // a lone outlier, and anomalous buckets are left out of both, so one burst
 // does not raise the bar for the next): a spike is many times above both, a
@@ -116,8 +117,10 @@ type Detector struct {
 	judged time.Time // start of the next bucket to judge
 	// first is the first bucket judged: the recent baseline starts there,
 	// since events of earlier buckets may have come before the feed did
-	// (a consumer starts at the end of its topics).
-	first time.Time
+	// (a consumer starts at the end of its topics). After Resume it is the
+	// first whole bucket the feed reads again.
+	first   time.Time
+	resumed time.Time
 
 	active     *prometheus.GaugeVec
 	total      *prometheus.CounterVec
@@ -216,6 +219,21 @@ func (d *Detector) Observe(dataset, service, host string, t time.Time, n int64) 
 	}
 }
 
+// Resume tells a detector not yet ticked that its feed reads every event
+// since t again (a restarted watch reading its topics from then on): the
+// buckets from the first whole one after t are complete, so at the first
+// Tick they are the recent baseline and count towards each series' warmup
+// instead of being learned again. They are not judged (their anomalies, if
+// any, were reported before the restart); as baseline samples a lone
+// outlier among them is outweighed by the median.
+func (d *Detector) Resume(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.judged.IsZero() {
+		d.resumed = d.start(t.Add(d.cfg.Bucket - time.Nanosecond))
+	}
+}
+
 // Tick judges every bucket closed for half a bucket by now and returns the
 // anomalies that began.
 func (d *Detector) Tick(now time.Time) []Anomaly {
@@ -224,6 +242,18 @@ func (d *Detector) Tick(now time.Time) []Anomaly {
 	last := d.start(now.Add(-d.cfg.Bucket - d.cfg.Bucket/2)) // newest judgeable bucket
 	if d.judged.IsZero() {
 		d.judged, d.first = last, last
+		if !d.resumed.IsZero() && d.resumed.Before(last) {
+			d.first = d.resumed
+			for _, s := range d.series {
+				from := s.since
+				if from.Before(d.first) {
+					from = d.first
+				}
+				if from.Before(last) {
+					s.judged = int(last.Sub(from) / d.cfg.Bucket)
+				}
+			}
+		}
 	}
 	var began []Anomaly
 	for ; !d.judged.After(last); d.judged = d.judged.Add(d.cfg.Bucket) {

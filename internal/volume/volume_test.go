@@ -19,6 +19,18 @@ type demo struct {
 	stopped map[string]bool
 	burst   map[string]int // dataset -> factor
 	began   []Anomaly
+	// lag: each event is timed up to lag before the tick that counts it
+	// (the demo times a second's lines over the second before it writes
+	// them, and the pipeline takes a while); 0 times them at the tick.
+	lag time.Duration
+	// sent records what was observed, for a restarted detector to read again.
+	sent []observed
+}
+
+type observed struct {
+	dataset, service string
+	t                time.Time
+	n                int64
 }
 
 func newDemo(t *testing.T, reg prometheus.Registerer) *demo {
@@ -43,10 +55,155 @@ func (m *demo) run(dur time.Duration) {
 			}
 			if !m.stopped[ds] && n > 0 {
 				service := map[string]string{"app": "api"}[ds]
-				m.d.Observe(ds, service, "web-1", m.now, int64(n))
+				if m.lag == 0 {
+					m.observe(observed{ds, service, m.now, int64(n)})
+					continue
+				}
+				for range n {
+					m.observe(observed{ds, service, m.now.Add(-time.Duration(m.rng.Int64N(int64(m.lag)))), 1})
+				}
 			}
 		}
 		m.began = append(m.began, m.d.Tick(m.now)...)
+	}
+}
+
+func (m *demo) observe(o observed) {
+	m.d.Observe(o.dataset, o.service, "web-1", o.t, o.n)
+	m.sent = append(m.sent, o)
+}
+
+// history is the all-in-one demo's: days of 400 lines a day per dataset,
+// read from the inbox at start before the live traffic.
+func (m *demo) history(days int) {
+	for day := days; day >= 1; day-- {
+		start := m.now.Add(-time.Duration(day) * 24 * time.Hour)
+		for _, ds := range []string{"nginx.access", "app", "syslog"} {
+			service := map[string]string{"app": "api"}[ds]
+			for i := range 400 {
+				m.observe(observed{ds, service, start.Add(time.Duration(i) * 24 * time.Hour / 400), 1})
+			}
+		}
+	}
+}
+
+// judged is how many series have a baseline (are judged).
+func (m *demo) judged() int {
+	n := 0
+	for _, s := range m.d.Snapshot(Filter{Buckets: 1, Breakdown: true}).Series {
+		if s.Expected > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// until runs a second at a time until an anomaly of kind in dataset (no
+// service or host) begins, at most limit; it returns how long after start
+// it began, or limit.
+func (m *demo) until(kind Kind, dataset string, start time.Time, limit time.Duration) time.Duration {
+	for m.now.Before(start.Add(limit)) {
+		m.began = nil
+		m.run(time.Second)
+		for _, a := range m.began {
+			if a.Kind == kind && a.Dataset == dataset && a.Service == "" && a.Host == "" {
+				return m.now.Sub(start)
+			}
+		}
+	}
+	return limit
+}
+
+func TestDemoHourHasNoFalseAnomalyAndStillDetects(t *testing.T) {
+	// An hour of the all-in-one demo's live traffic, each line timed up to
+	// 5 s before it is counted; with and without the week of sparse history
+	// the demo writes at its first start (read before the live traffic).
+	for _, history := range []bool{false, true} {
+		m := newDemo(t, nil)
+		m.lag = 5 * time.Second
+		if history {
+			m.history(7)
+		}
+		m.run(time.Hour)
+		if len(m.began) != 0 || len(m.d.Active()) != 0 {
+			t.Fatalf("history %v: %d anomalies in an hour of the demo's traffic: %+v", history, len(m.began), m.began)
+		}
+		// nginx.access, app, its service api and host web-1 are judged
+		// (syslog's 0-1 a second is below MinExpected): the hour was judged.
+		if n := m.judged(); n < 4 {
+			t.Fatalf("history %v: %d series judged after an hour, want at least 4", history, n)
+		}
+		// The same feed still detects a tenfold burst within 2 buckets.
+		m.run(time.Minute - m.now.Sub(m.now.Truncate(time.Minute))) // to a bucket boundary
+		burst := m.now
+		m.burst["nginx.access"] = 10
+		if d := m.until(Spike, "nginx.access", burst, 3*time.Minute); d > 2*time.Minute {
+			t.Fatalf("history %v: the 10x burst of nginx.access showed %v after its bucket began, want ≤ 2 buckets", history, d)
+		}
+		m.burst["nginx.access"] = 0
+		m.run(10 * time.Minute)
+		if history {
+			// A drop is zero where both baselines expect events: the
+			// history's same minutes of previous days held 0 or 1 line, so
+			// a stopped writer is no drop until the history's week is over.
+			continue
+		}
+		m.run(time.Minute - m.now.Sub(m.now.Truncate(time.Minute)))
+		stop := m.now
+		m.stopped["app"] = true
+		if d := m.until(Drop, "app", stop, 3*time.Minute); d > 2*time.Minute {
+			t.Fatalf("the drop of app showed %v after its writer stopped, want ≤ 2 buckets", d)
+		}
+	}
+}
+
+func TestRestartedWatchReadsItsHistoryAgain(t *testing.T) {
+	// A watch restarted after two hours, its feed reading the last hour
+	// again (Resume): no anomaly at or after the restart, a baseline at
+	// once, and a drop right after the restart is detected in time; without
+	// Resume the same restart would learn for Warmup buckets first.
+	before := newDemo(t, nil)
+	before.lag = 5 * time.Second
+	before.run(2*time.Hour + 17*time.Second)
+	restart := before.now
+
+	for _, resume := range []bool{true, false} {
+		m := newDemo(t, nil)
+		m.lag, m.now, m.rng = before.lag, restart, rand.New(rand.NewPCG(3, 4))
+		since := restart.Add(-time.Hour)
+		if resume {
+			m.d.Resume(since)
+		}
+		for _, o := range before.sent { // the records since then, in order
+			if !o.t.Before(since) {
+				m.d.Observe(o.dataset, o.service, "web-1", o.t, o.n)
+			}
+		}
+		m.run(time.Second)
+		if resume && m.judged() < 4 {
+			t.Fatalf("right after the restart %d series are judged, want the 4 steady ones", m.judged())
+		}
+		m.run(30 * time.Second)
+		if len(m.began) != 0 {
+			t.Fatalf("resume %v: anomalies at the restart: %+v", resume, m.began)
+		}
+		m.run(time.Minute - m.now.Sub(m.now.Truncate(time.Minute)))
+		stop := m.now
+		m.stopped["app"] = true
+		d := m.until(Drop, "app", stop, 4*time.Minute)
+		switch {
+		case resume && d > 2*time.Minute:
+			t.Fatalf("after a restart with its history the drop showed %v after the stop, want ≤ 2 buckets", d)
+		case !resume && d <= 2*time.Minute:
+			t.Fatalf("without its history a restarted watch judged within %v: the test would not tell Resume apart", d)
+		}
+		m.stopped["app"] = false
+		m.run(30 * time.Minute)
+		for _, a := range m.began {
+			if a.Dataset != "app" {
+				t.Fatalf("resume %v: anomaly of %+v, which never stopped", resume, a)
+			}
+		}
 	}
 }
 
@@ -148,7 +305,6 @@ func TestSameHourOfPreviousDaysIsTheBaseline(t *testing.T) {
 		t.Fatalf("spikes by day %v, want one on the first day only", spikes)
 	}
 }
-
 
 func TestDetectionDelayIsAtMostTwoBuckets(t *testing.T) {
 	// However the stop falls in a bucket, the first empty bucket is judged

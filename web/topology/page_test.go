@@ -152,11 +152,14 @@ func flowsJSON(from, to time.Time) (string, time.Time) {
 
 func TestPageServed(t *testing.T) {
 	base := serve(t)
-	for path, want := range map[string]string{
-		"/topology/":        "<canvas id=\"graph\">",
-		"/topology/app.js":  "hindsightTopology",
-		"/topology/app.css": "#panel",
+	for _, c := range []struct{ path, want string }{
+		{"/topology/", "<canvas id=\"graph\">"},
+		{"/topology/", `<a href="/search">Search</a>`}, // the other pages are linked
+		{"/topology/", `<a href="/volume">Volume</a>`},
+		{"/topology/app.js", "hindsightTopology"},
+		{"/topology/app.css", "#panel"},
 	} {
+		path, want := c.path, c.want
 		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)

@@ -22,25 +22,53 @@ import (
 // stable), the histogram and each field's top values as logstorage stats
 // over it. A filter logstorage cannot make exact is run as a superset whose
 // rows query.Matches decides, and everything is counted here.
+//
+// Over a bounded range the counts per time bucket come first (the
+// request's histogram, or one of about 60 bars of its own): the page is
+// then sorted among the rows of the few newest (or oldest) buckets that
+// hold it rather than among every match, and top values past
+// r.TopSample matches are counted over a sample spread over the buckets.
 func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, error) {
 	exact, lists, kw := ix.columns()
 	f := columns{exact: exact, lists: lists, keywords: kw}.toLogsQL(r.Query)
-	base := timeFilter(r.From, r.To)
+	var rest string // everything but the time range
 	if len(r.Datasets) > 0 {
 		ds := make([]string, len(r.Datasets))
 		for i, d := range r.Datasets {
 			ds[i] = quote(d)
 		}
-		base += " " + col(colDataset) + ":in(" + strings.Join(ds, ",") + ")"
+		rest += " " + col(colDataset) + ":in(" + strings.Join(ds, ",") + ")"
 	}
-	base += " " + f.q
+	rest += " " + f.q
+	base := timeFilter(r.From, r.To) + rest
 	if !f.exact {
 		return ix.searchRows(ctx, r, base)
 	}
-	// The total, the page, the histogram and each field's top values are
-	// scans of their own: run together (the total is the histogram's sum
-	// when there is one, its buckets covering [From, To)).
 	out := &index.Result{}
+	buckets := r.Buckets
+	if len(buckets) == 0 && !r.From.IsZero() && !r.To.IsZero() && (r.Size > 0 || len(r.Top) > 0) {
+		buckets = index.Buckets(r.From, r.To, 0, 60, 500)
+	}
+	var counts []int64
+	if len(buckets) > 0 {
+		var err error
+		if counts, err = ix.histogram(ctx, buckets, r.To, base); err != nil {
+			return nil, err
+		}
+		for _, n := range counts {
+			out.Total += n
+		}
+		if len(r.Buckets) > 0 {
+			out.Counts = counts
+		}
+	} else {
+		var err error
+		if out.Total, err = ix.count(ctx, base); err != nil {
+			return nil, err
+		}
+	}
+	// The page and each field's top values are scans of their own: run
+	// together.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failed error
@@ -53,23 +81,43 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 			}
 		})
 	}
-	if len(r.Buckets) > 0 {
-		do(func() (err error) {
-			out.Counts, err = ix.histogram(ctx, r, base)
-			for _, n := range out.Counts {
-				out.Total += n
-			}
-			return err
-		})
-	} else {
-		do(func() (err error) { out.Total, err = ix.count(ctx, base); return err })
-	}
-	if r.Size > 0 {
-		do(func() (err error) { out.Hits, err = ix.page(ctx, r, base); return err })
+	if r.Size > 0 && int64(r.Offset) < out.Total {
+		pageBase := base
+		if counts != nil {
+			from, to := window(r, buckets, counts)
+			pageBase = timeFilter(from, to) + rest
+		}
+		do(func() (err error) { out.Hits, err = ix.page(ctx, r, pageBase); return err })
 	}
 	tops := make([][]index.ValueCount, len(r.Top))
-	for i, field := range r.Top {
-		do(func() (err error) { tops[i], err = ix.top(ctx, base, field, topSize(r)); return err })
+	if len(r.Top) > 0 {
+		bases, sampled := []string{base}, int64(0)
+		if r.TopSample > 0 && out.Total > int64(r.TopSample) && counts != nil {
+			bases = bases[:0]
+			for _, tf := range sample(r, buckets, counts) {
+				bases = append(bases, tf+rest)
+			}
+			do(func() error {
+				for _, b := range bases {
+					n, err := ix.count(ctx, b)
+					if err != nil {
+						return err
+					}
+					sampled += n
+				}
+				return nil
+			})
+		}
+		do(func() (err error) { tops, err = ix.top(ctx, bases, r.Top, topSize(r)); return err })
+		wg.Wait()
+		if sampled > 0 {
+			out.TopSample = sampled
+			for _, vs := range tops {
+				for i := range vs {
+					vs[i].Count = (vs[i].Count*out.Total + sampled/2) / sampled
+				}
+			}
+		}
 	}
 	wg.Wait()
 	if failed != nil {
@@ -82,6 +130,80 @@ func (ix *Index) Search(ctx context.Context, r index.Request) (*index.Result, er
 		}
 	}
 	return out, nil
+}
+
+// window is the part of r's range that holds its page: the newest (oldest
+// first: the oldest) buckets holding Offset+Size matches, or all the
+// buckets with matches when there are fewer. Every match outside it sorts
+// after every match in it, so the page is the same.
+func window(r index.Request, buckets []time.Time, counts []int64) (from, to time.Time) {
+	lo, hi := -1, -1 // the first and last buckets with matches
+	for i, n := range counts {
+		if n > 0 {
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
+		}
+	}
+	if lo < 0 {
+		return r.From, r.To
+	}
+	need, acc := int64(r.Offset+r.Size), int64(0)
+	if r.Oldest {
+		for i := lo; i < hi; i++ {
+			if acc += counts[i]; acc >= need {
+				hi = i
+				break
+			}
+		}
+	} else {
+		for i := hi; i > lo; i-- {
+			if acc += counts[i]; acc >= need {
+				lo = i
+				break
+			}
+		}
+	}
+	from, to = buckets[lo], index.BucketEnd(buckets, hi, r.To)
+	if from.Before(r.From) {
+		from = r.From
+	}
+	return from, to
+}
+
+// sampleSlices is how many slices of the range a sample takes.
+const sampleSlices = 8
+
+// sample is time filters holding about r.TopSample matches together: the
+// same leading share of sampleSlices buckets spread evenly over those with
+// matches, so the sample follows the range from end to end. Each is a
+// query of its own: logstorage reads only the blocks of a query's time
+// range, but every block for a disjunction of ranges.
+func sample(r index.Request, buckets []time.Time, counts []int64) []string {
+	var full []int // the buckets with matches
+	for i, n := range counts {
+		if n > 0 {
+			full = append(full, i)
+		}
+	}
+	var chosen []int
+	var in int64
+	for k := range min(sampleSlices, len(full)) {
+		i := full[k*len(full)/min(sampleSlices, len(full))]
+		chosen = append(chosen, i)
+		in += counts[i]
+	}
+	share := min(1, float64(r.TopSample)/float64(max(in, 1)))
+	out := make([]string, 0, len(chosen))
+	for _, i := range chosen {
+		from, to := buckets[i], index.BucketEnd(buckets, i, r.To)
+		if from.Before(r.From) {
+			from = r.From
+		}
+		out = append(out, timeFilter(from, from.Add(max(time.Duration(float64(to.Sub(from))*share), time.Nanosecond))))
+	}
+	return out
 }
 
 // timeFilter is [from, to); a zero bound is open.
@@ -128,7 +250,11 @@ func sortHits(hs []hit, oldest bool) {
 
 // page is the request's page: logstorage sorts and cuts it (its sort keeps
 // the top offset+size rows only); the rows are ordered again here, as
-// blocks may arrive in any order.
+// blocks may arrive in any order. The sort carries every column a later
+// pipe needs through it, so it carries the time and id only: the sources,
+// most of a row's bytes, are read for the page's rows alone, by id, once
+// the page is known (carrying them made the sort read, decompress and copy
+// every matching row's document).
 func (ix *Index) page(ctx context.Context, r index.Request, base string) ([][]byte, error) {
 	dir := " desc"
 	if r.Oldest {
@@ -138,29 +264,64 @@ func (ix *Index) page(ctx context.Context, r index.Request, base string) ([][]by
 	if r.Offset > 0 {
 		q += " offset " + strconv.Itoa(r.Offset)
 	}
-	q += " limit " + strconv.Itoa(r.Size) + " | fields _time, " + col(colID) + ", " + col(colSource)
+	q += " limit " + strconv.Itoa(r.Size) + " | fields _time, " + col(colID)
 	var mu sync.Mutex
 	var hs []hit
 	err := ix.run(ctx, q, func(db *logstorage.DataBlock) {
-		ts, ids, srcs := db.GetColumnByName("_time"), db.GetColumnByName(colID), db.GetColumnByName(colSource)
-		if ts == nil || ids == nil || srcs == nil {
+		ts, ids := db.GetColumnByName("_time"), db.GetColumnByName(colID)
+		if ts == nil || ids == nil {
 			return
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		for i := range ts.Values {
-			hs = append(hs, hit{t: parseTime(ts.Values[i]), id: strings.Clone(ids.Values[i]), src: strings.Clone(srcs.Values[i])})
+			hs = append(hs, hit{t: parseTime(ts.Values[i]), id: strings.Clone(ids.Values[i])})
 		}
 	})
-	if err != nil {
+	if err != nil || len(hs) == 0 {
 		return nil, err
 	}
 	sortHits(hs, r.Oldest)
-	out := make([][]byte, len(hs))
-	for i, h := range hs {
-		out[i] = []byte(h.src)
+	srcs, err := ix.sources(ctx, hs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, len(hs))
+	for _, h := range hs {
+		if src, ok := srcs[h.id]; ok { // a day dropped since (retention) has none
+			out = append(out, []byte(src))
+		}
 	}
 	return out, nil
+}
+
+// sources are the documents of hits, by sortID: the rows of their time
+// range with their ids.
+func (ix *Index) sources(ctx context.Context, hs []hit) (map[string]string, error) {
+	lo, hi := hs[0].t, hs[0].t
+	var q strings.Builder
+	for i, h := range hs {
+		lo, hi = min(lo, h.t), max(hi, h.t)
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString(quote(h.id))
+	}
+	filter := timeFilter(time.Unix(0, lo), time.Unix(0, hi+1)) + " " + col(colID) + ":in(" + q.String() + ") | fields " + col(colID) + ", " + col(colSource)
+	var mu sync.Mutex
+	out := make(map[string]string, len(hs))
+	err := ix.run(ctx, filter, func(db *logstorage.DataBlock) {
+		ids, srcs := db.GetColumnByName(colID), db.GetColumnByName(colSource)
+		if ids == nil || srcs == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range ids.Values {
+			out[strings.Clone(ids.Values[i])] = strings.Clone(srcs.Values[i])
+		}
+	})
+	return out, err
 }
 
 func parseTime(s string) int64 {
@@ -173,11 +334,11 @@ func parseTime(s string) int64 {
 
 // histogram counts by logstorage's time buckets of the request's width,
 // shifted to start where the request's do.
-func (ix *Index) histogram(ctx context.Context, r index.Request, base string) ([]int64, error) {
-	b0 := r.Buckets[0].UnixNano()
-	w := r.To.UnixNano() - b0
-	if len(r.Buckets) > 1 {
-		w = r.Buckets[1].UnixNano() - b0
+func (ix *Index) histogram(ctx context.Context, buckets []time.Time, to time.Time, base string) ([]int64, error) {
+	b0 := buckets[0].UnixNano()
+	w := to.UnixNano() - b0
+	if len(buckets) > 1 {
+		w = buckets[1].UnixNano() - b0
 	}
 	w = max(w, 1)
 	// logstorage's bucket of t starts at t+off truncated to the width,
@@ -191,7 +352,7 @@ func (ix *Index) histogram(ctx context.Context, r index.Request, base string) ([
 		q += " offset " + strconv.FormatInt(off, 10) + "ns"
 	}
 	q += ") count() n"
-	counts := make([]int64, len(r.Buckets))
+	counts := make([]int64, len(buckets))
 	var mu sync.Mutex
 	err := ix.run(ctx, q, func(db *logstorage.DataBlock) {
 		ts, ns := db.GetColumnByName("_time"), db.GetColumnByName("n")
@@ -202,7 +363,7 @@ func (ix *Index) histogram(ctx context.Context, r index.Request, base string) ([
 		defer mu.Unlock()
 		for i := range ts.Values {
 			n, _ := strconv.ParseInt(ns.Values[i], 10, 64)
-			counts[bucketOf(r.Buckets, parseTime(ts.Values[i]))] += n
+			counts[bucketOf(buckets, parseTime(ts.Values[i]))] += n
 		}
 	})
 	return counts, err
@@ -218,26 +379,57 @@ func bucketOf(buckets []time.Time, t int64) int {
 	return max(i, 0)
 }
 
-// top is a field's most frequent values among the matches, by descending
-// count then value. Every group is counted by logstorage and the cut made
-// here, so ties at the cut are ordered as everywhere.
-func (ix *Index) top(ctx context.Context, base, field string, size int) ([]index.ValueCount, error) {
+// top is the fields' most frequent values among the matches of bases, by
+// descending count then value. One pass reads the fields' columns of the
+// matching rows and counts here (a logstorage grouping per field evaluated
+// the filter once per field, and merged a map per field and shard), and the
+// cut is made here, so ties at the cut are ordered as everywhere.
+func (ix *Index) top(ctx context.Context, bases []string, fields []string, size int) ([][]index.ValueCount, error) {
 	var mu sync.Mutex
-	var vs []index.ValueCount
-	c := col(field)
-	err := ix.run(ctx, base+" "+c+":* | stats by ("+c+") count() n", func(db *logstorage.DataBlock) {
-		fs, ns := db.GetColumnByName(field), db.GetColumnByName("n")
-		if fs == nil || ns == nil {
-			return
+	// Counts by pointer: assigning to a string key stores the key given,
+	// and the block's values are reused after the callback.
+	counts := make([]map[string]*int64, len(fields))
+	cols := make([]string, len(fields))
+	for i, f := range fields {
+		counts[i], cols[i] = map[string]*int64{}, col(f)
+	}
+	pipe := " | fields " + strings.Join(cols, ", ")
+	for _, base := range bases {
+		err := ix.run(ctx, base+pipe, func(db *logstorage.DataBlock) {
+			mu.Lock()
+			defer mu.Unlock()
+			for i, f := range fields {
+				c := db.GetColumnByName(f)
+				if c == nil {
+					continue
+				}
+				m := counts[i]
+				for _, v := range c.Values {
+					if v == "" { // missing
+						continue
+					}
+					if n := m[v]; n != nil {
+						*n++
+					} else {
+						one := int64(1)
+						m[strings.Clone(v)] = &one
+					}
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		for i := range fs.Values {
-			n, _ := strconv.ParseInt(ns.Values[i], 10, 64)
-			vs = append(vs, index.ValueCount{Value: strings.Clone(fs.Values[i]), Count: n})
+	}
+	out := make([][]index.ValueCount, len(fields))
+	for i, m := range counts {
+		vs := make([]index.ValueCount, 0, len(m))
+		for v, n := range m {
+			vs = append(vs, index.ValueCount{Value: v, Count: *n})
 		}
-	})
-	return cut(vs, size), err
+		out[i] = cut(vs, size)
+	}
+	return out, nil
 }
 
 func cut(vs []index.ValueCount, size int) []index.ValueCount {

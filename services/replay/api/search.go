@@ -34,6 +34,10 @@ const (
 	// values of each.
 	maxStatFields = 50
 	statTop       = 5
+	// statSample: past this many matches the field stats are counted over
+	// a sample of about as many, spread over the range (an exact count of
+	// every field's values over millions of events takes seconds).
+	statSample = 100000
 	// maxFollow bounds a follow value (an id, not a document).
 	maxFollow = 1024
 )
@@ -174,7 +178,7 @@ func (s *Service) Search(ctx context.Context, req *replayv1.SearchRequest) (*rep
 		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(next)))
 	}
 	if req.GetFieldStats() && len(res.Hits) > 0 {
-		if resp.Fields, err = s.fieldStats(ctx, sc, res.Hits); err != nil {
+		if resp.Fields, resp.FieldStatsSample, err = s.fieldStats(ctx, sc, res.Hits); err != nil {
 			return nil, err
 		}
 	}
@@ -185,17 +189,18 @@ func (s *Service) Search(ctx context.Context, req *replayv1.SearchRequest) (*rep
 }
 
 // fieldStats asks the index for the top values, among all of the search's
-// events, of the exact fields the page's hits hold.
-func (s *Service) fieldStats(ctx context.Context, sc *scope, hits [][]byte) ([]*replayv1.FieldStats, error) {
+// events (or a sample of them: its size is returned), of the exact fields
+// the page's hits hold.
+func (s *Service) fieldStats(ctx context.Context, sc *scope, hits [][]byte) ([]*replayv1.FieldStats, int64, error) {
 	names := exactFields(hits, maxStatFields)
 	if len(names) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	ir := sc.request()
-	ir.Top, ir.TopSize = names, statTop
+	ir.Top, ir.TopSize, ir.TopSample = names, statTop, statSample
 	res, err := sc.ix.Search(ctx, ir)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "search: field stats: %v", err)
+		return nil, 0, status.Errorf(codes.Unavailable, "search: field stats: %v", err)
 	}
 	out := make([]*replayv1.FieldStats, 0, len(names))
 	for _, n := range names {
@@ -205,7 +210,7 @@ func (s *Service) fieldStats(ctx context.Context, sc *scope, hits [][]byte) ([]*
 		}
 		out = append(out, fs)
 	}
-	return out, nil
+	return out, res.TopSample, nil
 }
 
 // exactFields lists, by name, the dotted names of the exact (string or

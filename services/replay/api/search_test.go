@@ -96,6 +96,9 @@ func TestFieldStatsCountAllMatchingEvents(t *testing.T) {
 	if len(resp.GetCorrelationFields()) == 0 {
 		t.Error("no correlation fields in the response")
 	}
+	if n := resp.GetFieldStatsSample(); n != 0 {
+		t.Errorf("field stats over a sample of %d of 60 events, want every one counted", n)
+	}
 }
 
 func TestFollowFindsOneRequestInEveryDataset(t *testing.T) {

@@ -6,19 +6,17 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/hindsight-dev/hindsight/internal/kafkaconsume"
 	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/internal/volume"
 	"github.com/hindsight-dev/hindsight/services/topology/volumefeed"
 )
 
-// VolumeFlags are the volume watch's settings: the detector's, and the
-// consumer group reading every dataset's topic.
+// VolumeFlags are the volume watch's settings: the detector's, and what its
+// feed reads of every dataset's topic.
 type VolumeFlags struct {
 	Detector    volume.Config
-	Group       string
+	History     time.Duration
 	TopicsRegex string
 }
 
@@ -32,7 +30,7 @@ func (f *VolumeFlags) Bind(fs *flag.FlagSet) {
 	fs.Float64Var(&f.Detector.MinExpected, "volume-min-expected", def.MinExpected, "events a bucket a series must expect to be judged for a drop, silence or spike")
 	fs.Float64Var(&f.Detector.SpikeFactor, "volume-spike-factor", def.SpikeFactor, "a bucket with more than this times the expected events is a spike")
 	fs.IntVar(&f.Detector.MaxSeries, "volume-max-series", def.MaxSeries, "series (datasets, their services and hosts) watched at most; events of further series are counted as unwatched")
-	fs.StringVar(&f.Group, "volume-group", volumefeed.Group, "Kafka consumer group of the volume watch; give each topology instance its own (a shared group splits the partitions, and each instance would see part of the rates)")
+	fs.DurationVar(&f.History, "volume-history", time.Duration(def.Recent)*def.Bucket, "how far back the volume watch reads the topics again when it starts, to rebuild its recent baseline (it judges once it has read them; 0: from the end, learning for --volume-warmup buckets); at most --volume-days days and --volume-recent buckets")
 	fs.StringVar(&f.TopicsRegex, "volume-topics-regex", kafkaconsume.DefaultTopicsRegex, "regular expression of the topics whose events the volume watch counts")
 }
 
@@ -45,14 +43,17 @@ func (f VolumeFlags) check() error {
 		return fmt.Errorf("--volume-recent, --volume-days, --volume-warmup and --volume-max-series must be at least 1")
 	case c.MinExpected <= 0 || c.SpikeFactor <= 1:
 		return fmt.Errorf("--volume-min-expected must be above 0 and --volume-spike-factor above 1")
+	case f.History < 0 || f.History > time.Duration(c.Days)*24*time.Hour+time.Duration(c.Recent)*c.Bucket:
+		return fmt.Errorf("--volume-history %v: between 0 and --volume-days days plus --volume-recent buckets (older events reach no baseline)", f.History)
 	}
 	return nil
 }
 
-// startVolume builds the detector (its metrics on s's registry), the
-// consumer counting every dataset's events into it and the job judging its
-// buckets. A new group starts at the end of the topics, as the graph's: the
-// baseline is learned from then on.
+// startVolume builds the detector (its metrics on s's registry), the feed
+// counting every dataset's events into it and the job judging its buckets
+// once the feed has read its history again. The feed reads every partition
+// without a consumer group (see package volumefeed): several topology
+// instances each watch the whole rates.
 func startVolume(s *server.Server, f VolumeFlags, d Deps, log *slog.Logger) (*volume.Detector, error) {
 	if err := f.check(); err != nil {
 		return nil, err
@@ -61,17 +62,12 @@ func startVolume(s *server.Server, f VolumeFlags, d Deps, log *slog.Logger) (*vo
 	if err != nil {
 		return nil, err
 	}
-	sink, err := volumefeed.NewSink(det, log, s.Registry)
+	feed, err := volumefeed.New(volumefeed.Config{Brokers: d.Brokers, TopicsRegex: f.TopicsRegex, History: f.History, ClientOpts: d.ClientOpts},
+		det, log, s.Registry)
 	if err != nil {
 		return nil, err
 	}
-	cfg := kafkaconsume.Config{Brokers: d.Brokers, Group: f.Group, TopicsRegex: f.TopicsRegex,
-		ClientOpts: append([]kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd())}, d.ClientOpts...)}
-	cons, err := kafkaconsume.New(cfg, sink, "volume", log, s.Registry)
-	if err != nil {
-		return nil, err
-	}
-	s.Go(cons.Run)
-	s.Go(volumefeed.Judge(det, log))
+	s.Go(feed.Run)
+	s.Go(volumefeed.Judge(det, feed.Ready(), log))
 	return det, nil
 }

@@ -159,7 +159,7 @@ async function runSearch() {
   $("#tail-count").textContent = "";
   drawHeader();
   drawEvents(view.events, false);
-  drawFields(resp.fields || []);
+  drawFields(resp.fields || [], Number(resp.fieldStatsSample || 0));
   if (resp.nextPageToken) view.tokens[view.page + 1] = resp.nextPageToken;
   $("#next").disabled = !resp.nextPageToken;
   $("#prev").disabled = view.page === 0;
@@ -186,15 +186,21 @@ function toggleColumn(field) {
   drawEvents(view.events, false);
 }
 
-function drawFields(fields) {
+// drawFields lists the fields and their top values; over a sample (more
+// than 100 000 events) the counts are estimates, marked ≈.
+function drawFields(fields, sample) {
   const list = $("#fields");
   list.replaceChildren();
+  const approx = sample > 0 ? "≈" : "";
+  if (sample > 0) {
+    list.append(el("li", { class: "sample muted", id: "fields-sample" }, `counts estimated from a sample of ${fmtNum(sample)} events`));
+  }
   for (const f of fields) {
     const values = el("ul", { class: "values" });
     for (const v of f.top || []) {
       values.append(el("li", { "data-value": v.value, "data-count": v.count },
         el("button", { class: "link filter", title: `${f.name}:${v.value}`, onclick: () => addFilter(f.name, v.value, false) }, v.value),
-        el("span", { class: "count" }, fmtNum(v.count)),
+        el("span", { class: "count" }, approx + fmtNum(v.count)),
         el("button", { class: "link exclude", title: `NOT ${f.name}:${v.value}`, "aria-label": `exclude ${v.value}`, onclick: () => addFilter(f.name, v.value, true) }, "−")));
     }
     const shown = view.cols.includes(f.name);

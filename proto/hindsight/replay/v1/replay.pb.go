@@ -1345,6 +1345,7 @@ type SearchResponse struct {
 	Took              *durationpb.Duration   `protobuf:"bytes,5,opt,name=took,proto3" json:"took,omitempty"`
 	Fields            []*FieldStats          `protobuf:"bytes,6,rep,name=fields,proto3" json:"fields,omitempty"`
 	CorrelationFields []string               `protobuf:"bytes,7,rep,name=correlation_fields,json=correlationFields,proto3" json:"correlation_fields,omitempty"`
+	FieldStatsSample  int64                  `protobuf:"varint,8,opt,name=field_stats_sample,json=fieldStatsSample,proto3" json:"field_stats_sample,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1426,6 +1427,13 @@ func (x *SearchResponse) GetCorrelationFields() []string {
 		return x.CorrelationFields
 	}
 	return nil
+}
+
+func (x *SearchResponse) GetFieldStatsSample() int64 {
+	if x != nil {
+		return x.FieldStatsSample
+	}
+	return 0
 }
 
 type ExportSearchRequest struct {
@@ -1603,7 +1611,7 @@ const file_hindsight_replay_v1_replay_proto_rawDesc = "" +
 	"\x03top\x18\x02 \x03(\v2\x1f.hindsight.replay.v1.ValueCountR\x03top\"Y\n" +
 	"\x0fHistogramBucket\x120\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count\"\xdc\x02\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\x8a\x03\n" +
 	"\x0eSearchResponse\x121\n" +
 	"\x06events\x18\x01 \x03(\v2\x19.hindsight.event.v1.EventR\x06events\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\x03R\x05total\x12&\n" +
@@ -1611,7 +1619,8 @@ const file_hindsight_replay_v1_replay_proto_rawDesc = "" +
 	"\thistogram\x18\x04 \x03(\v2$.hindsight.replay.v1.HistogramBucketR\thistogram\x12-\n" +
 	"\x04took\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x04took\x127\n" +
 	"\x06fields\x18\x06 \x03(\v2\x1f.hindsight.replay.v1.FieldStatsR\x06fields\x12-\n" +
-	"\x12correlation_fields\x18\a \x03(\tR\x11correlationFields\"\x98\x02\n" +
+	"\x12correlation_fields\x18\a \x03(\tR\x11correlationFields\x12,\n" +
+	"\x12field_stats_sample\x18\b \x01(\x03R\x10fieldStatsSample\"\x98\x02\n" +
 	"\x13ExportSearchRequest\x12:\n" +
 	"\x06search\x18\x01 \x01(\v2\".hindsight.replay.v1.SearchRequestR\x06search\x12G\n" +
 	"\x06format\x18\x02 \x01(\x0e2/.hindsight.replay.v1.ExportSearchRequest.FormatR\x06format\x12\x1d\n" +
