@@ -409,6 +409,63 @@ func noEtcdPort(tg *target) func(*testing.T) outcome {
 	}
 }
 
+// kafkaProbe asks every TCP port listening in the all-in-one's network
+// namespace, as a Kafka client without credentials would: a SaslHandshake
+// for a mechanism no broker has (a Kafka-protocol broker answers with the
+// ones it has: that finds the buffer), then, on a new connection, Metadata
+// v1 for all topics (a broker that lets anyone in lists the dataset topics,
+// logs.*).
+const kafkaProbe = `
+for f in /proc/net/tcp /proc/net/tcp6; do
+  tail -n +2 "$f" | while read -r _ local _ st _; do
+    [ "$st" = 0A ] && echo $((16#${local##*:}))
+  done
+done | sort -un > /tmp/ports
+ask() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf '$2' >&3 && timeout 1 cat <&3" 2>/dev/null | tr -c '[:print:]' '.'; }
+for p in $(cat /tmp/ports); do
+  echo "port $p handshake: $(ask $p '\x00\x00\x00\x12\x00\x11\x00\x01\x00\x00\x00\x02\x00\x01x\x00\x05NONE!')"
+  echo "port $p metadata: $(ask $p '\x00\x00\x00\x0f\x00\x03\x00\x01\x00\x00\x00\x01\x00\x01x\xff\xff\xff\xff')"
+done
+echo probe-done
+`
+
+// bufferNeedsCredentials runs kafkaProbe next to the all-in-one: its
+// embedded Kafka-protocol buffer must be found and must list no topic to a
+// client without its SCRAM secret.
+func bufferNeedsCredentials(tg *target) func(*testing.T) outcome {
+	return func(t *testing.T) outcome {
+		p := harness.Start(t, nil, nil, testcontainers.ContainerRequest{
+			Image:      harness.BaseImage,
+			Entrypoint: []string{"bash", "-c", kafkaProbe},
+			HostConfigModifier: func(hc *container.HostConfig) {
+				hc.NetworkMode = container.NetworkMode("container:" + tg.containers[0].GetContainerID())
+			},
+			WaitingFor: wait.ForExit().WithExitTimeout(2 * time.Minute),
+		})
+		logs := harness.Logs(t, p)
+		t.Logf("Kafka-protocol probe in the all-in-one's namespace:\n%s", logs)
+		var brokers, open []string
+		for _, l := range strings.Split(logs, "\n") {
+			port, answer, ok := strings.Cut(strings.TrimPrefix(l, "port "), " ")
+			switch {
+			case !ok:
+			case strings.HasPrefix(answer, "handshake:") && strings.Contains(answer, "SCRAM-SHA-256"):
+				brokers = append(brokers, port)
+			case strings.HasPrefix(answer, "metadata:") && strings.Contains(answer, "logs."):
+				open = append(open, port)
+			}
+		}
+		figures := fmt.Sprintf("Kafka-protocol ports %v; listing topics without credentials: %v", brokers, open)
+		if !strings.Contains(logs, "probe-done") || len(brokers) == 0 {
+			return outcome{code: "buffer not found", msg: figures + "\n" + logs}
+		}
+		if len(open) > 0 {
+			return outcome{code: "open", msg: figures}
+		}
+		return outcome{code: "authenticated", msg: figures}
+	}
+}
+
 // boundAttacks are the attacks above on the all-in-one.
 func boundAttacks(tg *target, h *hostFiles, day time.Time) []attack {
 	return []attack{
@@ -433,5 +490,8 @@ func boundAttacks(tg *target, h *hostFiles, day time.Time) []attack {
 		{"the embedded etcd from inside the all-in-one's network namespace", func(t *testing.T) outcome {
 			return noEtcdPort(tg)(t)
 		}, "no etcd port", ""},
+		{"the embedded Kafka-protocol buffer without credentials, from inside the all-in-one's namespace", func(t *testing.T) outcome {
+			return bufferNeedsCredentials(tg)(t)
+		}, "authenticated", ""},
 	}
 }
