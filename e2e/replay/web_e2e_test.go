@@ -18,9 +18,9 @@ import (
 	"github.com/hindsight-dev/hindsight/internal/headless"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
 	"github.com/hindsight-dev/hindsight/services/gateway/api"
+	gatewayapp "github.com/hindsight-dev/hindsight/services/gateway/app"
 	"github.com/hindsight-dev/hindsight/services/replay/replaytest"
 	"github.com/hindsight-dev/hindsight/services/replay/source"
-	"github.com/hindsight-dev/hindsight/web/timemachine"
 )
 
 // liveMapping is the part of the indexer's logs-* template that live search
@@ -72,7 +72,7 @@ func (s *suite) webPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { gw.Close() })
-	if err := timemachine.Mount(gw); err != nil {
+	if err := gatewayapp.MountPages(gw); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(gw)

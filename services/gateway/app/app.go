@@ -69,16 +69,7 @@ func Start(ctx context.Context, s *server.Server, f Flags, d Deps) error {
 		return err
 	}
 	s.OnClose(func() { _ = gw.Close() })
-	if err := topologyweb.Mount(gw, "/topology/"); err != nil {
-		return err
-	}
-	if err := page.MountShared(gw); err != nil {
-		return err
-	}
-	if err := timemachine.Mount(gw); err != nil {
-		return err
-	}
-	if err := volumeweb.Mount(gw); err != nil {
+	if err := MountPages(gw); err != nil {
 		return err
 	}
 	h, err := middleware.Wrap(gw, middleware.Config{
@@ -104,4 +95,20 @@ func Start(ctx context.Context, s *server.Server, f Flags, d Deps) error {
 		"membership", d.Membership, "routing", d.Routing, "replay", d.Replay, "topology", d.Topology)
 	s.Go(func(jobCtx context.Context) error { return api.Serve(jobCtx, lis, h, d.DrainTimeout) })
 	return nil
+}
+
+// MountPages serves the web pages on gw: the time machine (/replays/,
+// /search), the topology (/topology/), the volume watch (/volume) and the
+// files they share (/page/static/).
+func MountPages(gw *api.Gateway) error {
+	if err := topologyweb.Mount(gw, "/topology/"); err != nil {
+		return err
+	}
+	if err := page.MountShared(gw); err != nil {
+		return err
+	}
+	if err := timemachine.Mount(gw); err != nil {
+		return err
+	}
+	return volumeweb.Mount(gw)
 }
