@@ -23,7 +23,7 @@ import (
 )
 
 func TestFlagDefaults(t *testing.T) {
-	servertest.Defaults(t, new(config).bind, map[string]string{
+	servertest.Defaults(t, binary().Bind, map[string]string{
 		"grpc-addr":         ":9301",
 		"admin-addr":        ":9302",
 		"etcd-endpoints":    "localhost:2379",
@@ -35,15 +35,11 @@ func TestFlagDefaults(t *testing.T) {
 	})
 }
 
-func binary(c *config) server.Binary {
-	return server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup}
-}
-
 // startService runs the binary's setup and server in-process on free ports.
 func startService(t *testing.T, args ...string) (*server.Server, *grpc.ClientConn) {
 	t.Helper()
 	began := time.Now()
-	r := servertest.Start(t, binary(new(config)), append([]string{"--shutdown-timeout=2s"}, args...)...)
+	r := servertest.Start(t, binary(), append([]string{"--shutdown-timeout=2s"}, args...)...)
 	if took := time.Since(began); took > time.Second {
 		t.Errorf("start-up took %v; it must not wait for etcd", took)
 	}
@@ -136,7 +132,7 @@ func TestStartsAndAnswersUnavailableWithoutEtcd(t *testing.T) {
 }
 
 func TestBadEndpoints(t *testing.T) {
-	err := servertest.SetupError(t, binary(new(config)), "--etcd-endpoints= , ", "--admin-addr=")
+	err := servertest.SetupError(t, binary(), "--etcd-endpoints= , ", "--admin-addr=")
 	if err == nil || !strings.Contains(err.Error(), "--etcd-endpoints") {
 		t.Fatalf("setup with no endpoints: %v, want error naming --etcd-endpoints", err)
 	}
@@ -144,5 +140,5 @@ func TestBadEndpoints(t *testing.T) {
 
 // TestAppFlags: the membership binary offers its app's flags with their defaults.
 func TestAppFlags(t *testing.T) {
-	servertest.AppFlags(t, new(config).bind, new(app.Flags).Bind)
+	servertest.AppFlags(t, binary().Bind, new(app.Flags).Bind)
 }
