@@ -93,6 +93,17 @@ func member(service, id string, port int32) *membershipv1.Member {
 	return &membershipv1.Member{Service: service, Id: id, Address: "10.0.0.1", Port: port}
 }
 
+// watchFirst opens a watch and reads its first message: the error of
+// whichever fails.
+func (h *harness) watchFirst(ctx context.Context, service string, after int64) error {
+	s, err := h.api.Watch(ctx, &membershipv1.WatchRequest{Service: service, AfterRevision: after})
+	if err != nil {
+		return err
+	}
+	_, err = s.Recv()
+	return err
+}
+
 func (h *harness) register(m *membershipv1.Member, ttl time.Duration) *membershipv1.Member {
 	h.t.Helper()
 	resp, err := h.api.Register(h.ctx(), &membershipv1.RegisterRequest{Member: m, Ttl: durationpb.New(ttl)})

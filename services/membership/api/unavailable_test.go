@@ -37,14 +37,7 @@ func TestEtcdStoppedAnswersUnavailableQuickly(t *testing.T) {
 	t.Logf("open watch ended %v after etcd stopped", time.Since(stopped))
 
 	watch := func(after int64) func(ctx context.Context) error {
-		return func(ctx context.Context) error {
-			s, err := h.api.Watch(ctx, &membershipv1.WatchRequest{Service: "web", AfterRevision: after})
-			if err != nil {
-				return err
-			}
-			_, err = s.Recv()
-			return err
-		}
+		return func(ctx context.Context) error { return h.watchFirst(ctx, "web", after) }
 	}
 	for _, tc := range []struct {
 		name string
