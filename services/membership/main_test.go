@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -110,19 +109,14 @@ func TestMainWiring(t *testing.T) {
 
 func TestStartsAndAnswersUnavailableWithoutEtcd(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nothing := l.Addr().String()
-	l.Close()
+	nothing := servertest.FreeAddr(t)
 	_, conn := startService(t, "--etcd-endpoints="+nothing, "--op-timeout=1s", "--etcd-dial-timeout=1s")
 	checkServing(t, conn)
 	api := membershipv1.NewMembershipServiceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = api.ListMembers(ctx, &membershipv1.ListMembersRequest{})
+	_, err := api.ListMembers(ctx, &membershipv1.ListMembersRequest{})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("ListMembers without etcd: %v, want Unavailable", err)
 	}

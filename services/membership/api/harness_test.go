@@ -139,15 +139,4 @@ func wantCode(t *testing.T, err error, want codes.Code) *status.Status {
 	return st
 }
 
-// freeAddr returns a loopback address with a port free at the time of the call.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func codeOf(err error) codes.Code { return status.Code(err) }
