@@ -2,13 +2,14 @@ package harness
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 )
 
 // Binary is the path of one of Hindsight's binaries: flagged (a suite's flag
@@ -27,17 +28,6 @@ func Binary(t testing.TB, flagged, pkg string) string {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
-}
-
-// FreePort is a loopback address (127.0.0.1:port) nothing listens on now.
-func FreePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // AllInOne is an all-in-one process of a test (StartAllInOne).
@@ -69,7 +59,7 @@ const (
 func StartAllInOne(t testing.TB, bin, data, logDir string, extra ...string) *AllInOne {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		httpAddr, grpcAddr, admin := FreePort(t), FreePort(t), FreePort(t)
+		httpAddr, grpcAddr, admin := servertest.FreeAddr(t), servertest.FreeAddr(t), servertest.FreeAddr(t)
 		cmd := exec.Command(bin, append([]string{"--data-dir=" + data, "--gateway.http-addr=" + httpAddr,
 			"--grpc-addr=" + grpcAddr, "--admin-addr=" + admin, "--kafka-port=0"}, extra...)...)
 		a := &AllInOne{Base: "http://" + httpAddr, GRPC: grpcAddr, Log: filepath.Join(logDir, fmt.Sprintf("allinone-%d.log", attempt)), cmd: cmd, exited: make(chan struct{})}

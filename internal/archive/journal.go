@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -55,12 +54,7 @@ func (s *Store) EndFlush(ctx context.Context, in Intent) error {
 // Kafka; its objects stay. It returns the keys of the objects removed.
 func (s *Store) Recover(ctx context.Context, topic string, partition int32, resumeAt int64) ([]Key, error) {
 	var removed []Key
-	it := s.bucket.List(&blob.ListOptions{Prefix: journalDir(topic, partition)})
-	for {
-		lo, err := it.Next(ctx)
-		if err == io.EOF {
-			return removed, nil
-		}
+	for lo, err := range s.list(ctx, &blob.ListOptions{Prefix: journalDir(topic, partition)}) {
 		if err != nil {
 			return removed, fmt.Errorf("archive journal list: %w", err)
 		}
@@ -89,6 +83,7 @@ func (s *Store) Recover(ctx context.Context, topic string, partition int32, resu
 		}
 		removed = append(removed, in.Objects...)
 	}
+	return removed, nil
 }
 
 // Discard removes the objects of a flush that will not be committed (manifest

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"sort"
 	"strings"
 	"sync"
@@ -77,12 +78,7 @@ func (s *Store) Day(ctx context.Context, dataset string, date time.Time) ([]Obje
 	prefix := DayPrefix(dataset, date)
 	data := map[string]bool{}
 	var manifests []string
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
-	for {
-		lo, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
+	for lo, err := range s.list(ctx, &blob.ListOptions{Prefix: prefix, Delimiter: "/"}) {
 		if err != nil {
 			return nil, fmt.Errorf("archive list %s: %w", prefix, err)
 		}
@@ -138,17 +134,27 @@ func (s *Store) Day(ctx context.Context, dataset string, date time.Time) ([]Obje
 // Datasets lists the archive's dataset folders.
 func (s *Store) Datasets(ctx context.Context) ([]string, error) {
 	var out []string
-	it := s.bucket.List(&blob.ListOptions{Delimiter: "/"})
-	for {
-		lo, err := it.Next(ctx)
-		if err == io.EOF {
-			return out, nil
-		}
+	for lo, err := range s.list(ctx, &blob.ListOptions{Delimiter: "/"}) {
 		if err != nil {
 			return nil, fmt.Errorf("archive list: %w", err)
 		}
 		if lo.IsDir && !strings.HasPrefix(lo.Key, "_") {
 			out = append(out, strings.TrimSuffix(lo.Key, "/"))
+		}
+	}
+	return out, nil
+}
+
+// list yields the bucket's objects that opts selects; a failed listing
+// yields its error once and ends.
+func (s *Store) list(ctx context.Context, opts *blob.ListOptions) iter.Seq2[*blob.ListObject, error] {
+	return func(yield func(*blob.ListObject, error) bool) {
+		it := s.bucket.List(opts)
+		for {
+			lo, err := it.Next(ctx)
+			if err == io.EOF || !yield(lo, err) || err != nil {
+				return
+			}
 		}
 	}
 }

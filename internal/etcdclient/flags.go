@@ -55,3 +55,26 @@ func (f Flags) Connect(ctx context.Context, s *server.Server) (*clientv3.Client,
 	s.OnClose(func() { cli.Close() })
 	return cli, nil
 }
+
+// Service is the flags of a binary whose app keeps its state in etcd: the
+// common ones and the etcd ones.
+type Service struct {
+	server.Flags
+	Etcd Flags
+}
+
+// Binary is server.Flags.Binary binding the etcd flags too; start gets a
+// client connected with them, closed when the server stops.
+func (sv *Service) Binary(name, grpcAddr, adminAddr string, bind func(*flag.FlagSet), start func(context.Context, *server.Server, *clientv3.Client) error) server.Binary {
+	withEtcd := func(fs *flag.FlagSet) {
+		sv.Etcd.Bind(fs)
+		bind(fs)
+	}
+	return sv.Flags.Binary(name, grpcAddr, adminAddr, withEtcd, func(ctx context.Context, s *server.Server) error {
+		cli, err := sv.Etcd.Connect(ctx, s)
+		if err != nil {
+			return err
+		}
+		return start(ctx, s, cli)
+	})
+}

@@ -309,6 +309,15 @@ type Binary struct {
 	Setup func(ctx context.Context, s *Server) error
 }
 
+// Binary declares a one-app binary on f: bind registers the binary's own
+// flags after the common ones, which default to grpcAddr and adminAddr.
+func (f *Flags) Binary(name, grpcAddr, adminAddr string, bind func(*flag.FlagSet), setup func(context.Context, *Server) error) Binary {
+	return Binary{Name: name, Flags: f, Setup: setup, Bind: func(fs *flag.FlagSet) {
+		f.Bind(fs, grpcAddr, adminAddr)
+		bind(fs)
+	}}
+}
+
 // Main is the whole life of a service binary: bind and parse its flags (with
 // env overrides), build the logger and server, let Setup register the
 // service's APIs, and run until SIGTERM or SIGINT. It exits the process with

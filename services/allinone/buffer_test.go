@@ -5,24 +5,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-)
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
+)
 
 // topics lists the buffer's topics as a client with opts.
 func topics(t *testing.T, addr string, opts ...kgo.Opt) (kadm.TopicDetails, error) {
@@ -42,9 +33,9 @@ func topics(t *testing.T, addr string, opts ...kgo.Opt) (kadm.TopicDetails, erro
 // restart (the buffer persists its credentials with its data).
 func TestBufferNeedsItsSecret(t *testing.T) {
 	dir := t.TempDir()
-	port := freePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	in := start(t, dir, "--kafka-port="+strconv.Itoa(port))
+	addr := servertest.FreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	in := start(t, dir, "--kafka-port="+port)
 
 	if _, err := topics(t, addr); err == nil {
 		t.Fatal("the buffer lists its topics to a client without credentials")
@@ -71,7 +62,7 @@ func TestBufferNeedsItsSecret(t *testing.T) {
 	}
 
 	in.stop()
-	start(t, dir, "--kafka-port="+strconv.Itoa(port))
+	start(t, dir, "--kafka-port="+port)
 	if b2, _ := os.ReadFile(path); string(b2) != string(b) {
 		t.Fatal("the secret changed at the restart")
 	}

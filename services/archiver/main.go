@@ -30,15 +30,16 @@ type config struct {
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
-	c.Flags.Bind(fs, ":9601", ":9602")
 	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "localhost:9092", "comma-separated Kafka bootstrap brokers")
 	fs.StringVar(&c.ArchiveURL, "archive-url", "file:///var/lib/hindsight/archive", "archive location: file:///dir, or s3://bucket?region=…&endpoint=… for S3-compatible storage")
 	c.app.Bind(fs)
 }
 
-func main() {
-	var c config
-	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
+func main() { server.Main(binary()) }
+
+func binary() server.Binary {
+	c := new(config)
+	return c.Binary(name, ":9601", ":9602", c.bind, c.setup)
 }
 
 func (c *config) setup(ctx context.Context, s *server.Server) error {

@@ -23,7 +23,6 @@ type config struct {
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
-	c.Flags.Bind(fs, ":9401", ":9402")
 	fs.StringVar(&c.endpoints.Membership, "membership-endpoint", "localhost:9301", "gRPC address of the membership service (empty: not served)")
 	fs.StringVar(&c.endpoints.Routing, "routing-endpoint", "localhost:9101", "gRPC address of the routing service (empty: not served)")
 	fs.StringVar(&c.endpoints.Replay, "replay-endpoint", "localhost:9201", "gRPC address of the replay service (empty: not served)")
@@ -31,9 +30,11 @@ func (c *config) bind(fs *flag.FlagSet) {
 	c.app.Bind(fs)
 }
 
-func main() {
-	var c config
-	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
+func main() { server.Main(binary()) }
+
+func binary() server.Binary {
+	c := new(config)
+	return c.Binary(name, ":9401", ":9402", c.bind, c.setup)
 }
 
 func (c *config) setup(ctx context.Context, s *server.Server) error {

@@ -37,7 +37,6 @@ type config struct {
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
-	c.Flags.Bind(fs, ":9701", ":9702")
 	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "localhost:9092", "comma-separated Kafka bootstrap brokers")
 	fs.StringVar(&c.OpenSearchURLs, "opensearch-url", "http://localhost:9200", "comma-separated OpenSearch or Elasticsearch node URLs")
 	fs.StringVar(&c.OpenSearchUser, "opensearch-user", "", "user for HTTP basic authentication (optional)")
@@ -46,9 +45,11 @@ func (c *config) bind(fs *flag.FlagSet) {
 	c.app.Bind(fs)
 }
 
-func main() {
-	var c config
-	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
+func main() { server.Main(binary()) }
+
+func binary() server.Binary {
+	c := new(config)
+	return c.Binary(name, ":9701", ":9702", c.bind, c.setup)
 }
 
 // setup connects the clients and starts the indexer into OpenSearch.

@@ -8,7 +8,8 @@ package main
 
 import (
 	"context"
-	"flag"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/server"
@@ -17,27 +18,12 @@ import (
 
 const name = "membership"
 
-type config struct {
-	server.Flags
-	etcd etcdclient.Flags
-	app  app.Flags
-}
+func main() { server.Main(binary()) }
 
-func (c *config) bind(fs *flag.FlagSet) {
-	c.Flags.Bind(fs, ":9301", ":9302")
-	c.etcd.Bind(fs)
-	c.app.Bind(fs)
-}
-
-func main() {
-	var c config
-	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
-}
-
-func (c *config) setup(ctx context.Context, s *server.Server) error {
-	cli, err := c.etcd.Connect(ctx, s)
-	if err != nil {
-		return err
-	}
-	return app.Start(s, c.app, app.Deps{Etcd: cli})
+func binary() server.Binary {
+	var c etcdclient.Service
+	var f app.Flags
+	return c.Binary(name, ":9301", ":9302", f.Bind, func(_ context.Context, s *server.Server, cli *clientv3.Client) error {
+		return app.Start(s, f, app.Deps{Etcd: cli})
+	})
 }

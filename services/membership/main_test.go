@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,7 +22,7 @@ import (
 )
 
 func TestFlagDefaults(t *testing.T) {
-	servertest.Defaults(t, new(config).bind, map[string]string{
+	servertest.Defaults(t, binary().Bind, map[string]string{
 		"grpc-addr":         ":9301",
 		"admin-addr":        ":9302",
 		"etcd-endpoints":    "localhost:2379",
@@ -35,15 +34,11 @@ func TestFlagDefaults(t *testing.T) {
 	})
 }
 
-func binary(c *config) server.Binary {
-	return server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup}
-}
-
 // startService runs the binary's setup and server in-process on free ports.
 func startService(t *testing.T, args ...string) (*server.Server, *grpc.ClientConn) {
 	t.Helper()
 	began := time.Now()
-	r := servertest.Start(t, binary(new(config)), append([]string{"--shutdown-timeout=2s"}, args...)...)
+	r := servertest.Start(t, binary(), append([]string{"--shutdown-timeout=2s"}, args...)...)
 	if took := time.Since(began); took > time.Second {
 		t.Errorf("start-up took %v; it must not wait for etcd", took)
 	}
@@ -114,19 +109,14 @@ func TestMainWiring(t *testing.T) {
 
 func TestStartsAndAnswersUnavailableWithoutEtcd(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nothing := l.Addr().String()
-	l.Close()
+	nothing := servertest.FreeAddr(t)
 	_, conn := startService(t, "--etcd-endpoints="+nothing, "--op-timeout=1s", "--etcd-dial-timeout=1s")
 	checkServing(t, conn)
 	api := membershipv1.NewMembershipServiceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = api.ListMembers(ctx, &membershipv1.ListMembersRequest{})
+	_, err := api.ListMembers(ctx, &membershipv1.ListMembersRequest{})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("ListMembers without etcd: %v, want Unavailable", err)
 	}
@@ -136,7 +126,7 @@ func TestStartsAndAnswersUnavailableWithoutEtcd(t *testing.T) {
 }
 
 func TestBadEndpoints(t *testing.T) {
-	err := servertest.SetupError(t, binary(new(config)), "--etcd-endpoints= , ", "--admin-addr=")
+	err := servertest.SetupError(t, binary(), "--etcd-endpoints= , ", "--admin-addr=")
 	if err == nil || !strings.Contains(err.Error(), "--etcd-endpoints") {
 		t.Fatalf("setup with no endpoints: %v, want error naming --etcd-endpoints", err)
 	}
@@ -144,5 +134,5 @@ func TestBadEndpoints(t *testing.T) {
 
 // TestAppFlags: the membership binary offers its app's flags with their defaults.
 func TestAppFlags(t *testing.T) {
-	servertest.AppFlags(t, new(config).bind, new(app.Flags).Bind)
+	servertest.AppFlags(t, binary().Bind, new(app.Flags).Bind)
 }

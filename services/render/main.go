@@ -24,6 +24,8 @@ import (
 	"os"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
 	"github.com/hindsight-dev/hindsight/internal/flagenv"
 	"github.com/hindsight-dev/hindsight/internal/logging"
@@ -34,23 +36,20 @@ import (
 const name = "render"
 
 type config struct {
-	server.Flags
-	etcd etcdclient.Flags
-	app  app.Flags
+	etcdclient.Service
+	app app.Flags
 }
 
-func (c *config) bind(fs *flag.FlagSet) {
-	c.Flags.Bind(fs, ":9901", ":9902")
-	c.etcd.Bind(fs)
-	c.app.Bind(fs)
+func (c *config) binary() server.Binary {
+	return c.Binary(name, ":9901", ":9902", c.app.Bind, c.start)
 }
 
 func main() {
-	var c config
+	c := new(config)
 	if onetimeRequested() {
 		os.Exit(c.onetime())
 	}
-	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
+	server.Main(c.binary())
 }
 
 // onetimeRequested peeks at the arguments and environment: --onetime runs
@@ -67,7 +66,7 @@ func onetimeRequested() bool {
 
 func (c *config) onetime() int {
 	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	c.bind(fs)
+	c.binary().Bind(fs)
 	if err := flagenv.Parse(fs, server.EnvPrefix, os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 2
@@ -79,7 +78,7 @@ func (c *config) onetime() int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cli, err := c.etcd.Dial(ctx, log)
+	cli, err := c.Etcd.Dial(ctx, log)
 	if err != nil {
 		log.Error("exiting", "err", err)
 		return 1
@@ -97,11 +96,7 @@ func (c *config) onetime() int {
 	return 0
 }
 
-func (c *config) setup(ctx context.Context, s *server.Server) error {
-	cli, err := c.etcd.Connect(ctx, s)
-	if err != nil {
-		return err
-	}
+func (c *config) start(_ context.Context, s *server.Server, cli *clientv3.Client) error {
 	// The process serves as long as it follows etcd; a failing resource is
 	// reported on its own name (its file keeps the last good content).
 	return app.Start(s, c.app, cli)

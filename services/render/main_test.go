@@ -15,7 +15,6 @@ import (
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed/etcdtest"
 	"github.com/hindsight-dev/hindsight/internal/polltest"
-	"github.com/hindsight-dev/hindsight/internal/server"
 	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	"github.com/hindsight-dev/hindsight/services/render/app"
 )
@@ -37,7 +36,7 @@ templates:
 `), 0o644)
 
 	var c config
-	r := servertest.Start(t, server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup}, "--shutdown-timeout=2s",
+	r := servertest.Start(t, c.binary(), "--shutdown-timeout=2s",
 		"--config="+filepath.Join(dir, "render.yaml"), "--etcd-endpoints="+strings.Join(e.Endpoints(), ","))
 	hc := healthpb.NewHealthClient(r.Conn)
 	waitHealth := func(want healthpb.HealthCheckResponse_ServingStatus) {
@@ -75,5 +74,5 @@ templates:
 
 // TestAppFlags: the render binary offers its app's flags with their defaults.
 func TestAppFlags(t *testing.T) {
-	servertest.AppFlags(t, new(config).bind, new(app.Flags).Bind)
+	servertest.AppFlags(t, new(config).binary().Bind, new(app.Flags).Bind)
 }

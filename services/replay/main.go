@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	// The archive and legacy-tree URL schemes this binary reads.
 	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/s3blob"
@@ -26,34 +27,30 @@ import (
 const name = "replay"
 
 type config struct {
-	server.Flags
+	etcdclient.Service
 	ArchiveURL    string
 	OpenSearchURL string
 	DataDir       string
-	etcd          etcdclient.Flags
 	app           app.Flags
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
-	c.Flags.Bind(fs, ":9201", ":9202")
 	fs.StringVar(&c.ArchiveURL, "archive-url", "file:///data/archive", "archive to replay from (file:///dir or s3://bucket?...)")
 	fs.StringVar(&c.OpenSearchURL, "opensearch-url", "", "OpenSearch for replay indices and live search (empty: embedded indices only, no live search)")
 	fs.StringVar(&c.DataDir, "data-dir", "replays", "directory of the embedded indices")
-	c.etcd.Bind(fs)
 	c.app.Bind(fs)
 }
 
-func main() {
-	var c config
-	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
+func main() { server.Main(binary()) }
+
+func binary() server.Binary {
+	c := new(config)
+	return c.Binary(name, ":9201", ":9202", c.bind, c.start)
 }
 
-func (c *config) setup(ctx context.Context, s *server.Server) error {
-	cli, err := c.etcd.Connect(ctx, s)
-	if err != nil {
-		return err
-	}
+func (c *config) start(_ context.Context, s *server.Server, cli *clientv3.Client) error {
 	d := app.Deps{Etcd: cli, ArchiveURL: c.ArchiveURL}
+	var err error
 	if d.Embedded, err = embedded.New(c.DataDir); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}

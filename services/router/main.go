@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdclient"
@@ -25,33 +26,27 @@ import (
 const name = "router"
 
 type config struct {
-	server.Flags
+	etcdclient.Service
 	KafkaBrokers string
-	etcd         etcdclient.Flags
 	app          app.Flags
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
-	c.Flags.Bind(fs, ":9101", ":9102")
 	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "localhost:9092", "comma-separated Kafka bootstrap brokers")
-	c.etcd.Bind(fs)
 	c.app.Bind(fs)
 }
 
-func main() {
-	var c config
-	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
+func main() { server.Main(binary()) }
+
+func binary() server.Binary {
+	c := new(config)
+	return c.Binary(name, ":9101", ":9102", c.bind, c.start)
 }
 
-// setup wires the router on s. It contacts neither etcd nor Kafka: the
+// start wires the router on s. It contacts neither etcd nor Kafka: the
 // catalog loads in the background, and the router reports NOT_SERVING until
-// it has.
-func (c *config) setup(ctx context.Context, s *server.Server) error {
-	cli, err := c.etcd.Connect(ctx, s)
-	if err != nil {
-		return err
-	}
-	// The overall health follows the router's: NOT_SERVING until the catalog loads.
+// it has. The overall health follows the router's.
+func (c *config) start(_ context.Context, s *server.Server, cli *clientv3.Client) error {
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	return app.Start(s, c.app, app.Deps{
 		Etcd:         cli,

@@ -28,7 +28,7 @@ import (
 )
 
 func TestFlagDefaults(t *testing.T) {
-	servertest.Defaults(t, new(config).bind, map[string]string{
+	servertest.Defaults(t, binary().Bind, map[string]string{
 		"grpc-addr":                     ":9101",
 		"admin-addr":                    ":9102",
 		"kafka-brokers":                 "localhost:9092",
@@ -44,10 +44,6 @@ func TestFlagDefaults(t *testing.T) {
 		"produce-timeout":               "30s",
 		"max-inflight-batches":          "64",
 	})
-}
-
-func binary(c *config) server.Binary {
-	return server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup}
 }
 
 // env is the engines routers share in a test: one etcd, one Kafka.
@@ -84,7 +80,7 @@ type router struct {
 // start runs a router's setup and server in-process on free ports.
 func (e *env) start(args ...string) *router {
 	e.t.Helper()
-	b := servertest.Start(e.t, binary(new(config)), append([]string{
+	b := servertest.Start(e.t, binary(), append([]string{
 		"--etcd-endpoints=" + strings.Join(e.etcd.Endpoints(), ","),
 		"--kafka-brokers=" + strings.Join(e.kafka.ListenAddrs(), ","),
 		"--producer-linger=1ms",
@@ -296,7 +292,7 @@ func TestHotReloadAcrossRouters(t *testing.T) {
 
 func TestBadConfigStopsStartUp(t *testing.T) {
 	path := writeConfig(t, "datasets:\n  - name: x\n    parser: {format: regex}\n")
-	err := servertest.SetupError(t, binary(new(config)), "--admin-addr=", "--config="+path)
+	err := servertest.SetupError(t, binary(), "--admin-addr=", "--config="+path)
 	if err == nil || !strings.Contains(err.Error(), "datasets[0].parser.pattern") {
 		t.Fatalf("setup: %v; want the file's error naming the field", err)
 	}
@@ -304,5 +300,5 @@ func TestBadConfigStopsStartUp(t *testing.T) {
 
 // TestAppFlags: the router binary offers its app's flags with their defaults.
 func TestAppFlags(t *testing.T) {
-	servertest.AppFlags(t, new(config).bind, new(app.Flags).Bind)
+	servertest.AppFlags(t, binary().Bind, new(app.Flags).Bind)
 }

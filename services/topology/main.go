@@ -31,14 +31,15 @@ type config struct {
 }
 
 func (c *config) bind(fs *flag.FlagSet) {
-	c.Flags.Bind(fs, ":9501", ":9502")
 	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers; set, access logs from the router's topics also make flows, and the volume watch counts every dataset's events")
 	c.app.Bind(fs)
 }
 
-func main() {
-	var c config
-	server.Main(server.Binary{Name: name, Flags: &c.Flags, Bind: c.bind, Setup: c.setup})
+func main() { server.Main(binary()) }
+
+func binary() server.Binary {
+	c := new(config)
+	return c.Binary(name, ":9501", ":9502", c.bind, c.setup)
 }
 
 func (c *config) setup(_ context.Context, s *server.Server) error {

@@ -9,5 +9,5 @@ import (
 
 // TestAppFlags: the topology binary offers its app's flags with their defaults.
 func TestAppFlags(t *testing.T) {
-	servertest.AppFlags(t, new(config).bind, new(app.Flags).Bind)
+	servertest.AppFlags(t, binary().Bind, new(app.Flags).Bind)
 }

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hindsight-dev/hindsight/internal/polltest"
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	replayv1 "github.com/hindsight-dev/hindsight/proto/hindsight/replay/v1"
@@ -44,16 +44,6 @@ type allinone struct {
 	grpc, data string
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func startAllInOne(t *testing.T) *allinone {
 	t.Helper()
 	bin := *allinoneBin
@@ -66,11 +56,11 @@ func startAllInOne(t *testing.T) *allinone {
 	} else if r := os.Getenv("TEST_SRCDIR"); r != "" && !filepath.IsAbs(bin) {
 		bin = filepath.Join(r, os.Getenv("TEST_WORKSPACE"), bin)
 	}
-	a := &allinone{grpc: freePort(t), data: t.TempDir()}
-	admin := freePort(t)
+	a := &allinone{grpc: servertest.FreeAddr(t), data: t.TempDir()}
+	admin := servertest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--data-dir="+a.data, "--grpc-addr="+a.grpc, "--admin-addr="+admin,
-		"--gateway.http-addr="+freePort(t), "--archiver.flush-interval=1s", "--log-format=text", "--log-level=warn")
+		"--gateway.http-addr="+servertest.FreeAddr(t), "--archiver.flush-interval=1s", "--log-format=text", "--log-level=warn")
 	logs, err := os.Create(filepath.Join(t.TempDir(), "allinone.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -156,3 +156,16 @@ func Serve(t testing.TB, register func(*grpc.Server), opts ...grpc.ServerOption)
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// FreeAddr is a loopback address ("127.0.0.1:port") nothing listens on at
+// the time of the call: for a listener the test starts later, or for a
+// peer that must be unreachable.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
+}

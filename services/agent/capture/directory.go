@@ -16,6 +16,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+
+	"github.com/hindsight-dev/hindsight/internal/reconnect"
 )
 
 // Labels naming a container's service, most specific first; without them
@@ -106,20 +108,7 @@ func ServiceName(labels map[string]string, image string) string {
 // Run follows the engine until ctx ends, reconnecting when its event stream
 // fails.
 func (d *Directory) Run(ctx context.Context) error {
-	backoff := 500 * time.Millisecond
-	for {
-		err := d.follow(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		d.log.Warn("docker directory: engine unreachable; retrying", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 15*time.Second)
-	}
+	return reconnect.Forever(ctx, d.log, "docker directory: engine unreachable; retrying", d.follow)
 }
 
 func (d *Directory) follow(ctx context.Context) error {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hindsight-dev/hindsight/internal/httpstatus"
 	"github.com/hindsight-dev/hindsight/internal/pathtemplate"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
 )
@@ -174,18 +175,8 @@ func (d *httpDecoder) parseResponse(b []byte, t time.Time) (int, error) {
 }
 
 func (d *httpDecoder) emitDone(p pending, code int, t time.Time, rspBytes int64) {
-	d.emit(Transaction{Protocol: topologyv1.Protocol_PROTOCOL_HTTP, Operation: p.op, Status: httpStatus(code),
+	d.emit(Transaction{Protocol: topologyv1.Protocol_PROTOCOL_HTTP, Operation: p.op, Status: httpstatus.Class(code),
 		Start: p.start, Latency: t.Sub(p.start), RequestBytes: p.bytes, ResponseBytes: rspBytes})
-}
-
-func httpStatus(code int) topologyv1.StatusClass {
-	switch {
-	case code >= 500:
-		return topologyv1.StatusClass_STATUS_CLASS_SERVER_ERROR
-	case code >= 400:
-		return topologyv1.StatusClass_STATUS_CLASS_CLIENT_ERROR
-	}
-	return topologyv1.StatusClass_STATUS_CLASS_OK
 }
 
 // headers reads the framing headers: Content-Length (-1 when absent),

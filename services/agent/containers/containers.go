@@ -19,6 +19,7 @@
 package containers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -98,15 +99,9 @@ var containerID = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // New returns a discovery of the containers under opts.Dir.
 func New(docker Docker, opts Options) *Discovery {
-	if opts.CallTimeout == 0 {
-		opts.CallTimeout = 2 * time.Second
-	}
-	if opts.UnknownGrace == 0 {
-		opts.UnknownGrace = 10 * time.Second
-	}
-	if opts.Log == nil {
-		opts.Log = slog.Default()
-	}
+	opts.CallTimeout = cmp.Or(opts.CallTimeout, 2*time.Second)
+	opts.UnknownGrace = cmp.Or(opts.UnknownGrace, 10*time.Second)
+	opts.Log = cmp.Or(opts.Log, slog.Default())
 	return &Discovery{docker: docker, opts: opts, known: map[string]*containerState{}}
 }
 

@@ -14,6 +14,7 @@
 package dockerwatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hindsight-dev/hindsight/internal/reconnect"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 )
 
@@ -84,15 +86,9 @@ func New(docker Docker, members membershipv1.MembershipServiceClient, opts Optio
 	if opts.Node == "" {
 		return nil, errors.New("dockerwatch: node name required")
 	}
-	if opts.DefaultTTL == 0 {
-		opts.DefaultTTL = 10 * time.Second
-	}
-	if opts.CallTimeout == 0 {
-		opts.CallTimeout = 5 * time.Second
-	}
-	if opts.Log == nil {
-		opts.Log = slog.Default()
-	}
+	opts.DefaultTTL = cmp.Or(opts.DefaultTTL, 10*time.Second)
+	opts.CallTimeout = cmp.Or(opts.CallTimeout, 5*time.Second)
+	opts.Log = cmp.Or(opts.Log, slog.Default())
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
@@ -109,25 +105,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 			<-r.done
 		}
 	}()
-	backoff := 500 * time.Millisecond
-	for {
-		start := time.Now()
+	return reconnect.Forever(ctx, w.log, "docker events: stream ended; reconnecting", func(ctx context.Context) error {
 		err := w.follow(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
 		w.metrics.engineUp.Set(0)
-		if time.Since(start) > time.Minute {
-			backoff = 500 * time.Millisecond
-		}
-		w.log.Warn("docker events: stream ended; reconnecting", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 15*time.Second)
-	}
+		return err
+	})
 }
 
 // follow subscribes to container events, reconciles, then applies events

@@ -197,11 +197,7 @@ func TestArchivesEachDayWithExactCounts(t *testing.T) {
 // by a normal run: the second run rewrites the same object names, and the
 // archive holds every event exactly once.
 func TestRerunAfterCrashBeforeCommitRewritesTheSameObjects(t *testing.T) {
-	c := kafkatest.New(t, map[string]int32{"logs.web": 1})
-	var failing atomic.Bool
-	failing.Store(true)
-	c.FailCommits(failing.Load)
-	produce(c, "logs.web", "web", 100, 2, 1)
+	c, failing := crashingCluster(t)
 	size := len(kafkatest.Doc("web-0000", "web", day0, "same size message"))
 	opt := Options{FlushBytes: 10 * size, FlushInterval: time.Hour} // 10 records per flush, by size only
 	dir := t.TempDir()
@@ -239,14 +235,21 @@ func TestRerunAfterCrashBeforeCommitRewritesTheSameObjects(t *testing.T) {
 	}
 }
 
-// When the re-run cuts the records differently (the crashed run flushed by
-// age), the journal still leaves each event archived once.
-func TestRerunWithOtherCutsLeavesNoDuplicates(t *testing.T) {
-	c := kafkatest.New(t, map[string]int32{"logs.web": 1})
-	var failing atomic.Bool
+// crashingCluster holds 100 events of "web" on logs.web, and fails every
+// commit until failing is cleared, as a crash before committing does.
+func crashingCluster(t *testing.T) (c *kafkatest.Cluster, failing *atomic.Bool) {
+	c = kafkatest.New(t, map[string]int32{"logs.web": 1})
+	failing = new(atomic.Bool)
 	failing.Store(true)
 	c.FailCommits(failing.Load)
 	produce(c, "logs.web", "web", 100, 2, 1)
+	return c, failing
+}
+
+// When the re-run cuts the records differently (the crashed run flushed by
+// age), the journal still leaves each event archived once.
+func TestRerunWithOtherCutsLeavesNoDuplicates(t *testing.T) {
+	c, failing := crashingCluster(t)
 	dir := t.TempDir()
 	store := openStore(t, dir)
 

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hindsight-dev/hindsight/internal/auth"
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 	"github.com/hindsight-dev/hindsight/services/gateway/api"
 	"github.com/hindsight-dev/hindsight/services/gateway/middleware"
@@ -125,18 +126,6 @@ func serve(t *testing.T, register func(*grpc.Server)) string {
 	return lis.Addr().String()
 }
 
-// deadAddr is a loopback address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	return addr
-}
-
 type env struct {
 	fake   *fakeMembership
 	gw     *api.Gateway
@@ -160,7 +149,7 @@ func start(t *testing.T, fake *fakeMembership, mw middleware.Config) *env {
 		MembershipEndpoint: addr,
 		ReplayEndpoint:     addr,
 		TopologyEndpoint:   addr,
-		RoutingEndpoint:    deadAddr(t),
+		RoutingEndpoint:    servertest.FreeAddr(t),
 	})
 	if err != nil {
 		t.Fatal(err)

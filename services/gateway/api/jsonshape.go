@@ -171,8 +171,7 @@ func shapeMessage(raw json.RawMessage, md protoreflect.MessageDescriptor, path s
 		shapeWKT(raw, md, path, v)
 		return
 	}
-	if raw[0] != '{' {
-		v.Add(path, "must be an object; got %s", kindOf(raw))
+	if !opens(raw, '{', "an object", path, v) {
 		return
 	}
 	keys, vals := members(raw)
@@ -209,8 +208,7 @@ func shapeMessage(raw json.RawMessage, md protoreflect.MessageDescriptor, path s
 func shapeField(raw json.RawMessage, fd protoreflect.FieldDescriptor, path string, v *badrequest.Violations) {
 	switch {
 	case fd.IsMap():
-		if raw[0] != '{' {
-			v.Add(path, "must be an object; got %s", kindOf(raw))
+		if !opens(raw, '{', "an object", path, v) {
 			return
 		}
 		keys, vals := members(raw)
@@ -225,8 +223,7 @@ func shapeField(raw json.RawMessage, fd protoreflect.FieldDescriptor, path strin
 			shapeSingle(vals[i], fd.MapValue(), p, v)
 		}
 	case fd.IsList():
-		if raw[0] != '[' {
-			v.Add(path, "must be an array; got %s", kindOf(raw))
+		if !opens(raw, '[', "an array", path, v) {
 			return
 		}
 		_, vals := members(raw)
@@ -376,4 +373,14 @@ func decodeBase64(s string) ([]byte, error) {
 		enc = enc.WithPadding(base64.NoPadding)
 	}
 	return enc.DecodeString(s)
+}
+
+// opens reports whether raw starts with open (a JSON object or array); if
+// not, the violation at path says it must be what.
+func opens(raw json.RawMessage, open byte, what, path string, v *badrequest.Violations) bool {
+	if raw[0] == open {
+		return true
+	}
+	v.Add(path, "must be %s; got %s", what, kindOf(raw))
+	return false
 }

@@ -93,6 +93,17 @@ func member(service, id string, port int32) *membershipv1.Member {
 	return &membershipv1.Member{Service: service, Id: id, Address: "10.0.0.1", Port: port}
 }
 
+// watchFirst opens a watch and reads its first message: the error of
+// whichever fails.
+func (h *harness) watchFirst(ctx context.Context, service string, after int64) error {
+	s, err := h.api.Watch(ctx, &membershipv1.WatchRequest{Service: service, AfterRevision: after})
+	if err != nil {
+		return err
+	}
+	_, err = s.Recv()
+	return err
+}
+
 func (h *harness) register(m *membershipv1.Member, ttl time.Duration) *membershipv1.Member {
 	h.t.Helper()
 	resp, err := h.api.Register(h.ctx(), &membershipv1.RegisterRequest{Member: m, Ttl: durationpb.New(ttl)})
@@ -126,17 +137,6 @@ func wantCode(t *testing.T, err error, want codes.Code) *status.Status {
 		t.Fatalf("got %v (%v), want code %v", st.Code(), err, want)
 	}
 	return st
-}
-
-// freeAddr returns a loopback address with a port free at the time of the call.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func codeOf(err error) codes.Code { return status.Code(err) }

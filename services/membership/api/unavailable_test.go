@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hindsight-dev/hindsight/internal/etcdembed"
+	"github.com/hindsight-dev/hindsight/internal/server/servertest"
 	membershipv1 "github.com/hindsight-dev/hindsight/proto/hindsight/membership/v1"
 )
 
@@ -37,14 +38,7 @@ func TestEtcdStoppedAnswersUnavailableQuickly(t *testing.T) {
 	t.Logf("open watch ended %v after etcd stopped", time.Since(stopped))
 
 	watch := func(after int64) func(ctx context.Context) error {
-		return func(ctx context.Context) error {
-			s, err := h.api.Watch(ctx, &membershipv1.WatchRequest{Service: "web", AfterRevision: after})
-			if err != nil {
-				return err
-			}
-			_, err = s.Recv()
-			return err
-		}
+		return func(ctx context.Context) error { return h.watchFirst(ctx, "web", after) }
 	}
 	for _, tc := range []struct {
 		name string
@@ -90,7 +84,7 @@ func TestEtcdStoppedAnswersUnavailableQuickly(t *testing.T) {
 
 func TestRecoversWhenEtcdComesBack(t *testing.T) {
 	t.Parallel()
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir, addr := t.TempDir(), servertest.FreeAddr(t)
 	start := func() *etcdembed.Etcd {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

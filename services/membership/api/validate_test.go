@@ -78,14 +78,7 @@ func TestValidation(t *testing.T) {
 		}
 	}
 	watch := func(service string, after int64) call {
-		return func(ctx context.Context) error {
-			s, err := h.api.Watch(ctx, &membershipv1.WatchRequest{Service: service, AfterRevision: after})
-			if err != nil {
-				return err
-			}
-			_, err = s.Recv()
-			return err
-		}
+		return func(ctx context.Context) error { return h.watchFirst(ctx, service, after) }
 	}
 
 	for _, tc := range []struct {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -128,7 +129,7 @@ func (s *Service) Watch(req *membershipv1.WatchRequest, stream grpc.ServerStream
 					return err
 				}
 				for _, e := range resp.Events {
-					s.metrics.watchEvents.WithLabelValues(eventLabel(e.Type)).Inc()
+					s.metrics.watchEvents.WithLabelValues(cmp.Or(eventLabels[e.Type], "leave")).Inc()
 				}
 			}
 			last = wr.Header.Revision
@@ -151,15 +152,10 @@ func (s *Service) watchUntilDown(ctx context.Context, down <-chan struct{}, pref
 	return s.cli.Watch(wctx, prefix, append([]clientv3.OpOption{clientv3.WithPrefix()}, opts...)...), cancel
 }
 
-func eventLabel(t membershipv1.MemberEvent_Type) string {
-	switch t {
-	case membershipv1.MemberEvent_TYPE_JOIN:
-		return "join"
-	case membershipv1.MemberEvent_TYPE_UPDATE:
-		return "update"
-	default:
-		return "leave"
-	}
+// eventLabels are the watch_events_total metric's type labels; anything else is a leave.
+var eventLabels = map[membershipv1.MemberEvent_Type]string{
+	membershipv1.MemberEvent_TYPE_JOIN:   "join",
+	membershipv1.MemberEvent_TYPE_UPDATE: "update",
 }
 
 // event turns an etcd event into a member event; nil for keys that are not

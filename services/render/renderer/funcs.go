@@ -54,15 +54,11 @@ type view struct {
 	prefix string
 }
 
-func healthName(h membershipv1.Health) string {
-	switch h {
-	case membershipv1.Health_HEALTH_HEALTHY:
-		return "healthy"
-	case membershipv1.Health_HEALTH_UNHEALTHY:
-		return "unhealthy"
-	default:
-		return "unknown"
-	}
+// healthNames are a member's health as templates see it; anything else is
+// "unknown".
+var healthNames = map[membershipv1.Health]string{
+	membershipv1.Health_HEALTH_HEALTHY:   "healthy",
+	membershipv1.Health_HEALTH_UNHEALTHY: "unhealthy",
 }
 
 // members decodes every member under the prefix, by service, each sorted by
@@ -84,7 +80,7 @@ func (v *view) members() (map[string][]Member, error) {
 		}
 		mem := Member{
 			Service: service, ID: id, Address: m.Address, Port: m.Port,
-			Labels: m.Labels, Health: healthName(m.Health),
+			Labels: m.Labels, Health: cmp.Or(healthNames[m.Health], "unknown"),
 		}
 		if err := checkMember(mem); err != nil {
 			return nil, err

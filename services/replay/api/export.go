@@ -33,13 +33,8 @@ var defaultExportColumns = []string{"@timestamp", "data_stream.dataset", "log.le
 func (s *Service) ExportSearch(req *replayv1.ExportSearchRequest, stream replayv1.ReplayService_ExportSearchServer) error {
 	ctx := stream.Context()
 	var v badrequest.Violations
-	limit := int(req.GetMaxEvents())
-	switch {
-	case limit < 0:
-		v.Add("max_events", "must be at least 0")
-	case limit == 0:
-		limit = maxWindow
-	case limit > maxWindow:
+	limit := count(&v, "max_events", req.GetMaxEvents(), maxWindow)
+	if limit > maxWindow {
 		v.Add("max_events", "at most %d events are exported: narrow the query or the range", maxWindow)
 	}
 	columns := req.GetColumns()

@@ -134,15 +134,7 @@ func (s *Service) Search(ctx context.Context, req *replayv1.SearchRequest) (*rep
 			v.Add("page_token", "not a token this service returned")
 		}
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0:
-		v.Add("page_size", "must be at least 0")
-	case size == 0:
-		size = defaultPageSize
-	case size > maxPageSize:
-		size = maxPageSize
-	}
+	size := min(count(&v, "page_size", req.GetPageSize(), defaultPageSize), maxPageSize)
 	if offset+size > maxWindow {
 		v.Add("page_token", "pages go %d events deep at most: narrow the query or the range", maxWindow)
 	}

@@ -85,23 +85,9 @@ func (s *Service) validateSource(r *replayv1.Replay, v *badrequest.Violations) {
 	switch src.Kind {
 	case replayv1.Source_KIND_UNSPECIFIED, replayv1.Source_KIND_ARCHIVE:
 		src.Kind = replayv1.Source_KIND_ARCHIVE
-		if src.Url == "" {
-			src.Url = s.cfg.ArchiveURL
-		}
-		if src.Url == "" {
-			v.Add("replay.source.url", "this service has no archive configured")
-		} else if src.Url != s.cfg.ArchiveURL {
-			v.Add("replay.source.url", "only the configured archive can be read")
-		}
+		configuredURL(&src.Url, s.cfg.ArchiveURL, "archive", v)
 	case replayv1.Source_KIND_LEGACY_TREE:
-		if src.Url == "" {
-			src.Url = s.cfg.LegacyURL
-		}
-		if src.Url == "" {
-			v.Add("replay.source.url", "this service has no legacy tree configured")
-		} else if src.Url != s.cfg.LegacyURL {
-			v.Add("replay.source.url", "only the configured legacy tree can be read")
-		}
+		configuredURL(&src.Url, s.cfg.LegacyURL, "legacy tree", v)
 		if src.PathTemplate == "" {
 			src.PathTemplate = source.DefaultTemplate
 		}
@@ -142,3 +128,28 @@ const (
 	DefaultBatch      = 5000
 	DefaultExpiryTick = 30 * time.Second
 )
+
+// configuredURL defaults a source's URL to the configured one (what names
+// it in the violation) and refuses any other: a replay reads only where the
+// operator pointed the service.
+func configuredURL(url *string, configured, what string, v *badrequest.Violations) {
+	if *url == "" {
+		*url = configured
+	}
+	if *url == "" {
+		v.Add("replay.source.url", "this service has no %s configured", what)
+	} else if *url != configured {
+		v.Add("replay.source.url", "only the configured %s can be read", what)
+	}
+}
+
+// count reads a request's optional count: 0 is def, below 0 is refused.
+func count(v *badrequest.Violations, field string, n int32, def int) int {
+	if n < 0 {
+		v.Add(field, "must be at least 0")
+	}
+	if n <= 0 {
+		return def
+	}
+	return int(n)
+}

@@ -162,6 +162,22 @@ func batch(seq uint64, dataset string, lines ...*routingv1.RawLine) *routingv1.B
 
 // pauseProduce holds every produce request until release is called; held
 // receives when the first one is being held.
+// sendHeld opens a stream and sends one batch whose produce Kafka holds
+// until release is called.
+func (h *harness) sendHeld() (st routingv1.RoutingService_IngestClient, release func()) {
+	h.t.Helper()
+	st, err := h.client.Ingest(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	release, held := h.pauseProduce()
+	if err := st.Send(&routingv1.IngestRequest{Batch: batch(1, "web", line(0, accessLine))}); err != nil {
+		h.t.Fatal(err)
+	}
+	<-held
+	return st, release
+}
+
 func (h *harness) pauseProduce() (release func(), held <-chan struct{}) {
 	gate := make(chan struct{})
 	first := make(chan struct{}, 1)

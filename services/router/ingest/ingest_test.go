@@ -161,15 +161,7 @@ func TestStreamKeepsManyBatchesInFlight(t *testing.T) {
 
 func TestNoAckBeforeKafkaAcks(t *testing.T) {
 	h := newHarness(t, nil)
-	st, err := h.client.Ingest(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	release, held := h.pauseProduce()
-	if err := st.Send(&routingv1.IngestRequest{Batch: batch(1, "web", line(0, accessLine))}); err != nil {
-		t.Fatal(err)
-	}
-	<-held
+	st, release := h.sendHeld()
 	acks := make(chan *routingv1.Ack, 1)
 	go func() {
 		if resp, err := st.Recv(); err == nil {
@@ -302,15 +294,7 @@ func TestOversizedRecordIsCutToFit(t *testing.T) {
 
 func TestDrainFinishesInFlightBatches(t *testing.T) {
 	h := newHarness(t, nil)
-	st, err := h.client.Ingest(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	release, held := h.pauseProduce()
-	if err := st.Send(&routingv1.IngestRequest{Batch: batch(1, "web", line(0, accessLine))}); err != nil {
-		t.Fatal(err)
-	}
-	<-held
+	st, release := h.sendHeld()
 	drained := make(chan error, 1)
 	go func() { drained <- h.g.Drain(context.Background()) }()
 	time.Sleep(200 * time.Millisecond)

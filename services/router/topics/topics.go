@@ -142,11 +142,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, specs []Spec) error {
 	if len(specs) == 0 {
 		return nil
 	}
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
-	details, err := r.adm.ListTopics(ctx, names...)
+	details, err := r.adm.ListTopics(ctx, names(specs)...)
 	if err != nil {
 		r.m.errors.Inc()
 		return fmt.Errorf("listing topics: %w", err)
@@ -232,11 +228,7 @@ func (r *Reconciler) alterConfigs(ctx context.Context, specs []Spec) error {
 	if len(specs) == 0 {
 		return nil
 	}
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
-	described, err := r.adm.DescribeTopicConfigs(ctx, names...)
+	described, err := r.adm.DescribeTopicConfigs(ctx, names(specs)...)
 	if err != nil {
 		return fmt.Errorf("describing topic configs: %w", err)
 	}
@@ -294,4 +286,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		errors:  s.Counter("topic_reconcile_errors_total", "Topic reconciliations that failed (retried)."),
 	}
 	return m, s.Register(reg)
+}
+
+// names are the specs' topic names, in order.
+func names(specs []Spec) []string {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s.Name
+	}
+	return out
 }

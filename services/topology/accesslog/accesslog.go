@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/hindsight-dev/hindsight/internal/httpstatus"
 	"github.com/hindsight-dev/hindsight/internal/pathtemplate"
 	eventv1 "github.com/hindsight-dev/hindsight/proto/hindsight/event/v1"
 	topologyv1 "github.com/hindsight-dev/hindsight/proto/hindsight/topology/v1"
@@ -38,7 +39,7 @@ func Flow(e *eventv1.Event, resolve Resolver) (*topologyv1.Flow, bool) {
 	f := &topologyv1.Flow{
 		Destination: &topologyv1.Endpoint{Service: e.GetService()},
 		Protocol:    topologyv1.Protocol_PROTOCOL_HTTP,
-		Status:      statusClass(int(code)),
+		Status:      httpstatus.Class(int(code)),
 		Count:       1,
 		Time:        e.GetTimestamp(),
 		Origin:      topologyv1.Origin_ORIGIN_ACCESS_LOG,
@@ -70,16 +71,6 @@ func Flow(e *eventv1.Event, resolve Resolver) (*topologyv1.Flow, bool) {
 		}
 	}
 	return f, true
-}
-
-func statusClass(code int) topologyv1.StatusClass {
-	switch {
-	case code >= 500:
-		return topologyv1.StatusClass_STATUS_CLASS_SERVER_ERROR
-	case code >= 400:
-		return topologyv1.StatusClass_STATUS_CLASS_CLIENT_ERROR
-	}
-	return topologyv1.StatusClass_STATUS_CLASS_OK
 }
 
 // number reads a numeric field, also when a parser kept it as a string.

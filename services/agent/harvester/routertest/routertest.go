@@ -154,41 +154,21 @@ func (r *Router) AckHeldWhere(ack func(*routingv1.Batch) bool) {
 
 // Refuse makes new streams fail at once with err (e.g. a status with code
 // Unavailable); nil accepts them again.
-func (r *Router) Refuse(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.refuse = err
-}
+func (r *Router) Refuse(err error) { r.locked(func() { r.refuse = err }) }
 
 // SetAckDelay delays every acknowledgement by d, as Kafka's commit latency does.
-func (r *Router) SetAckDelay(d time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ackDelay = d
-}
+func (r *Router) SetAckDelay(d time.Duration) { r.locked(func() { r.ackDelay = d }) }
 
 // StallAfter stalls (see Stall) from the batch after the n-th received overall.
-func (r *Router) StallAfter(n int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.stallAfter = n
-}
+func (r *Router) StallAfter(n int) { r.locked(func() { r.stallAfter = n }) }
 
 // Discard stops recording batches (for benchmarks): only the line counts
 // that WaitAckedLines and WaitReceivedLines use are kept.
-func (r *Router) Discard() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.discard = true
-}
+func (r *Router) Discard() { r.locked(func() { r.discard = true }) }
 
 // DropAfter breaks the stream that receives the n-th batch overall, without
 // acknowledging it; 0 disables.
-func (r *Router) DropAfter(n int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.dropAfter = n
-}
+func (r *Router) DropAfter(n int) { r.locked(func() { r.dropAfter = n }) }
 
 // DropStreams breaks every open stream, as a router restart does.
 func (r *Router) DropStreams() {
@@ -197,6 +177,14 @@ func (r *Router) DropStreams() {
 	for s := range r.open {
 		s.cancel(errors.New("dropped by the test"))
 	}
+}
+
+// locked runs f with the router's lock held: the settings a test changes
+// are read by the streams.
+func (r *Router) locked(f func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f()
 }
 
 // Streams is how many Ingest streams have been opened so far.
