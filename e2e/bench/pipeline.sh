@@ -8,6 +8,7 @@
 #
 #   e2e/bench/pipeline.sh                      # 1 000 000 lines
 #   BENCH_LINES=3000000 e2e/bench/pipeline.sh
+#   BENCH_ROUTER_FLAGS=--producer-compression=zstd e2e/bench/pipeline.sh
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -27,7 +28,7 @@ echo "== file -> Kafka: Hindsight agent + router vs rsyslog imfile -> omkafka ($
 log=$(mktemp)
 set +e
 tools/bazel test //e2e/bench/pipeline:pipeline_test --test_output=streamed --nocache_test_results \
-  --test_env=BENCH_LINES="${BENCH_LINES:-1000000}" --test_timeout=3600 >"$log" 2>&1
+  --test_env=BENCH_LINES="${BENCH_LINES:-1000000}" --test_env=BENCH_ROUTER_FLAGS="${BENCH_ROUTER_FLAGS:-}" --test_timeout=3600 >"$log" 2>&1
 rc=$?
 set -e
 grep -E 'BENCH|--- (PASS|FAIL)|ERROR' "$log" | sed 's/^ *pipeline_bench_test.go:[0-9]*: //'

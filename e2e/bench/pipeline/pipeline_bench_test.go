@@ -2,7 +2,11 @@
 // (harvester) + router next to rsyslog (imfile → omkafka, Debian's packages) on
 // the same files, the same Kafka and the same machine, in the same run. Run
 // it with e2e/bench/pipeline.sh, which also prints the router's parse
-// throughput per core (go test -bench).
+// throughput per core (go test -bench). Besides events/s it prints where the
+// time went: when the first record arrived, the CPU each container used
+// (from its cgroup), the router's mean produce latency and the peak of its
+// in-flight gauges; BENCH_ROUTER_FLAGS adds flags to the router's command
+// line (e.g. --producer-compression=zstd) to compare settings.
 //
 // The workload: BENCH_LINES lines (default 1 000 000) in three files, a third
 // each of nginx combined, JSON application logs and RFC 5424 syslog, written
@@ -17,6 +21,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -130,19 +136,27 @@ func (r result) mbps() float64 {
 	return float64(r.bytes) / (1 << 20) / r.took.Seconds()
 }
 
-// waitRecords polls the topics' end offsets until they sum to want.
+// waitRecords polls the topics' end offsets until they sum to want, and
+// says how long the first record took (the shipper's start).
 func waitRecords(t *testing.T, adm *kadm.Client, topics []string, want int64, began time.Time) time.Duration {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Minute)
 	last, lastChange := int64(-1), time.Now()
+	var first time.Duration
 	for {
 		ends, err := adm.ListEndOffsets(context.Background(), topics...)
 		var n int64
 		if err == nil {
 			ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
 		}
+		if n > 0 && first == 0 {
+			first = time.Since(began)
+		}
 		if n >= want {
-			return time.Since(began)
+			took := time.Since(began)
+			t.Logf("BENCH %v: first record after %.2fs, all %d after %.2fs: %.0f events/s in between",
+				topics, first.Seconds(), want, took.Seconds(), float64(want)/(took-first).Seconds())
+			return took
 		}
 		if n != last {
 			last, lastChange = n, time.Now()
@@ -183,11 +197,11 @@ func TestPipelineThroughput(t *testing.T) {
 	}
 	// Started by image id, they get the suite's tokens through the
 	// environment (authentication on, as by default).
-	harness.Start(t, nw, []string{"router"}, testcontainers.ContainerRequest{
+	router := harness.Start(t, nw, []string{"router"}, testcontainers.ContainerRequest{
 		Image: routerImg,
 		Env:   harness.AuthEnv(),
-		Cmd: []string{"--kafka-brokers=kafka:9092", "--etcd-endpoints=etcd:2379", "--config=/etc/hindsight/router.yaml",
-			"--grpc-addr=:9101", "--admin-addr=:9102", "--log-format=text"},
+		Cmd: append([]string{"--kafka-brokers=kafka:9092", "--etcd-endpoints=etcd:2379", "--config=/etc/hindsight/router.yaml",
+			"--grpc-addr=:9101", "--admin-addr=:9102", "--log-format=text"}, strings.Fields(os.Getenv("BENCH_ROUTER_FLAGS"))...),
 		Files:        []testcontainers.ContainerFile{{Reader: strings.NewReader(routerConfig), ContainerFilePath: "/etc/hindsight/router.yaml", FileMode: 0o644}},
 		ExposedPorts: []string{"9102/tcp"},
 		WaitingFor:   wait.ForHTTP("/readyz").WithPort("9102/tcp").WithStartupTimeout(2 * time.Minute),
@@ -202,8 +216,12 @@ func TestPipelineThroughput(t *testing.T) {
 		state := harness.HostDir(t, "state")
 		n, size := writeWorkload(t, dir, lines)
 		topics := []string{"logs.nginx.access", "logs.app", "logs.syslog"}
+		routerAdmin := endpoint(t, router, "9102/tcp")
+		hc := harness.HTTPClient(t)
+		sampler := sample(hc, routerAdmin)
+		kafkaCPU, routerCPU := cpuSeconds(k.Container), cpuSeconds(router)
 		began := time.Now()
-		harness.Start(t, nw, []string{"agent"}, testcontainers.ContainerRequest{
+		agent := harness.Start(t, nw, []string{"agent"}, testcontainers.ContainerRequest{
 			Image: agentImg,
 			Env:   harness.AuthEnv(),
 			User:  user,
@@ -216,14 +234,28 @@ func TestPipelineThroughput(t *testing.T) {
 		})
 		took := waitRecords(t, adm, topics, int64(n), began)
 		results = append(results, result{name: "hindsight agent+router", took: took, lines: n, bytes: size})
+		peak := sampler()
+		rm := scrape(hc, routerAdmin)
+		lat, count := rm["hindsight_router_produce_latency_seconds_sum"], rm["hindsight_router_produce_latency_seconds_count"]
+		t.Logf("BENCH where hindsight's time went: wall=%.2fs cpu: router=%.2fs agent=%.2fs kafka=%.2fs; produce latency mean=%.1fms (%.0f records); peak in flight: records=%.0f batches=%.0f",
+			took.Seconds(), cpuSeconds(router)-routerCPU, cpuSeconds(agent), cpuSeconds(k.Container)-kafkaCPU,
+			1000*lat/max(count, 1), count, peak.records, peak.batches)
+		var batches float64
+		for series, v := range rm {
+			if strings.HasPrefix(series, "hindsight_router_batches_received_total") {
+				batches += v
+			}
+		}
+		t.Logf("BENCH agent batches=%.0f lines/batch=%.0f", batches, float64(n)/max(batches, 1))
 	}
 
 	// rsyslog: imfile → omkafka → rsyslog.bench.
 	{
 		dir := harness.HostDir(t, "rsyslog-logs")
 		n, size := writeWorkload(t, dir, lines)
+		kafkaCPU := cpuSeconds(k.Container)
 		began := time.Now()
-		harness.Start(t, nw, []string{"rsyslog"}, testcontainers.ContainerRequest{
+		rsyslog := harness.Start(t, nw, []string{"rsyslog"}, testcontainers.ContainerRequest{
 			Image: RsyslogImage,
 			Files: []testcontainers.ContainerFile{{Reader: strings.NewReader(rsyslogConfig), ContainerFilePath: "/etc/rsyslog.d/bench.conf", FileMode: 0o644}},
 			HostConfigModifier: func(hc *container.HostConfig) {
@@ -231,6 +263,7 @@ func TestPipelineThroughput(t *testing.T) {
 			},
 		})
 		took := waitRecords(t, adm, []string{"rsyslog.bench"}, int64(n), began)
+		t.Logf("BENCH where rsyslog's time went: wall=%.2fs cpu: rsyslog=%.2fs kafka=%.2fs", took.Seconds(), cpuSeconds(rsyslog), cpuSeconds(k.Container)-kafkaCPU)
 		results = append(results, result{name: "rsyslog imfile+omkafka", took: took, lines: n, bytes: size})
 	}
 
@@ -240,6 +273,85 @@ func TestPipelineThroughput(t *testing.T) {
 	}
 	h, r := results[0], results[1]
 	t.Logf("BENCH ratio hindsight/rsyslog events/s=%.2f MB/s=%.2f", h.eps()/r.eps(), h.mbps()/r.mbps())
+}
+
+type inFlight struct{ records, batches float64 }
+
+// sample polls the router's in-flight gauges until the returned function is
+// called, which gives their peaks.
+func sample(hc *http.Client, base string) func() inFlight {
+	stop, done := make(chan struct{}), make(chan inFlight)
+	go func() {
+		var peak inFlight
+		for {
+			m := scrape(hc, base)
+			peak.records = max(peak.records, m["hindsight_router_inflight_records"])
+			peak.batches = max(peak.batches, m["hindsight_router_inflight_batches"])
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() inFlight { close(stop); return <-done }
+}
+
+// scrape reads a service's /metrics into series → value (none on failure:
+// the figures are informative, the run's result stands without them).
+func scrape(hc *http.Client, base string) map[string]float64 {
+	m := map[string]float64{}
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		return m
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(body), "\n") {
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
+			m[l[:i]] = v
+		}
+	}
+	return m
+}
+
+// cpuSeconds is the CPU time a container has used so far, from its cgroup
+// (v1 cpuacct, as Docker's cgroupfs driver lays it out; then v2), or -1
+// where neither is readable.
+func cpuSeconds(c testcontainers.Container) float64 {
+	id := c.GetContainerID()
+	if b, err := os.ReadFile("/sys/fs/cgroup/cpuacct/docker/" + id + "/cpuacct.usage"); err == nil {
+		if ns, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64); err == nil {
+			return ns / 1e9
+		}
+	}
+	for _, p := range []string{"/sys/fs/cgroup/docker/" + id, "/sys/fs/cgroup/system.slice/docker-" + id + ".scope"} {
+		b, err := os.ReadFile(p + "/cpu.stat")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "usage_usec "); ok {
+				us, _ := strconv.ParseFloat(v, 64)
+				return us / 1e6
+			}
+		}
+	}
+	return -1
+}
+
+func endpoint(t *testing.T, c testcontainers.Container, port string) string {
+	t.Helper()
+	ep, err := c.PortEndpoint(context.Background(), port, "http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep
 }
 
 func ptr[T any](v T) *T { return &v }
