@@ -357,16 +357,36 @@ func slowBody(tg *target, token, reader string) func(*testing.T) outcome {
 	}
 }
 
-// etcdProbe lists, from a container in the all-in-one's network namespace,
-// every TCP port listening there and what each answers to etcd's GET
-// /version (served on etcd's client and peer ports alike), and tries the old
-// client port 2389.
-const etcdProbe = `
+// listeningPorts is the shell that writes to /tmp/ports every TCP port
+// listening in the network namespace it runs in (from /proc, no tools).
+const listeningPorts = `
 for f in /proc/net/tcp /proc/net/tcp6; do
   tail -n +2 "$f" | while read -r _ local _ st _; do
     [ "$st" = 0A ] && echo $((16#${local##*:}))
   done
 done | sort -un > /tmp/ports
+`
+
+// probeNamespace runs script (after listeningPorts) in a container sharing
+// the all-in-one's network namespace, where its loopback ports are, and
+// returns what it printed.
+func probeNamespace(t *testing.T, tg *target, script string) string {
+	p := harness.Start(t, nil, nil, testcontainers.ContainerRequest{
+		Image:      harness.BaseImage,
+		Entrypoint: []string{"bash", "-c", listeningPorts + script},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			hc.NetworkMode = container.NetworkMode("container:" + tg.containers[0].GetContainerID())
+		},
+		WaitingFor: wait.ForExit().WithExitTimeout(2 * time.Minute),
+	})
+	return harness.Logs(t, p)
+}
+
+// etcdProbe lists, from a container in the all-in-one's network namespace,
+// every TCP port listening there and what each answers to etcd's GET
+// /version (served on etcd's client and peer ports alike), and tries the old
+// client port 2389.
+const etcdProbe = `
 for p in $(cat /tmp/ports) 2389; do
   answer=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p && printf 'GET /version HTTP/1.0\r\nHost: x\r\n\r\n' >&3 && head -c 300 <&3" 2>&1 | tr -d '\r' | tr '\n' ' ')
   echo "port $p: $answer"
@@ -378,15 +398,7 @@ echo probe-done
 // etcd (whose client API has no authentication).
 func noEtcdPort(tg *target) func(*testing.T) outcome {
 	return func(t *testing.T) outcome {
-		p := harness.Start(t, nil, nil, testcontainers.ContainerRequest{
-			Image:      harness.BaseImage,
-			Entrypoint: []string{"bash", "-c", etcdProbe},
-			HostConfigModifier: func(hc *container.HostConfig) {
-				hc.NetworkMode = container.NetworkMode("container:" + tg.containers[0].GetContainerID())
-			},
-			WaitingFor: wait.ForExit().WithExitTimeout(2 * time.Minute),
-		})
-		logs := harness.Logs(t, p)
+		logs := probeNamespace(t, tg, etcdProbe)
 		ports, etcd := 0, []string{}
 		for _, l := range strings.Split(logs, "\n") {
 			if !strings.HasPrefix(l, "port ") {
@@ -416,11 +428,6 @@ func noEtcdPort(tg *target) func(*testing.T) outcome {
 // v1 for all topics (a broker that lets anyone in lists the dataset topics,
 // logs.*).
 const kafkaProbe = `
-for f in /proc/net/tcp /proc/net/tcp6; do
-  tail -n +2 "$f" | while read -r _ local _ st _; do
-    [ "$st" = 0A ] && echo $((16#${local##*:}))
-  done
-done | sort -un > /tmp/ports
 ask() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf '$2' >&3 && timeout 1 cat <&3" 2>/dev/null | tr -c '[:print:]' '.'; }
 for p in $(cat /tmp/ports); do
   echo "port $p handshake: $(ask $p '\x00\x00\x00\x12\x00\x11\x00\x01\x00\x00\x00\x02\x00\x01x\x00\x05NONE!')"
@@ -434,15 +441,7 @@ echo probe-done
 // client without its SCRAM secret.
 func bufferNeedsCredentials(tg *target) func(*testing.T) outcome {
 	return func(t *testing.T) outcome {
-		p := harness.Start(t, nil, nil, testcontainers.ContainerRequest{
-			Image:      harness.BaseImage,
-			Entrypoint: []string{"bash", "-c", kafkaProbe},
-			HostConfigModifier: func(hc *container.HostConfig) {
-				hc.NetworkMode = container.NetworkMode("container:" + tg.containers[0].GetContainerID())
-			},
-			WaitingFor: wait.ForExit().WithExitTimeout(2 * time.Minute),
-		})
-		logs := harness.Logs(t, p)
+		logs := probeNamespace(t, tg, kafkaProbe)
 		t.Logf("Kafka-protocol probe in the all-in-one's namespace:\n%s", logs)
 		var brokers, open []string
 		for _, l := range strings.Split(logs, "\n") {
