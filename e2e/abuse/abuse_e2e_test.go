@@ -480,6 +480,57 @@ func allInOne(t *testing.T) (*target, []attack) {
 		{"labels of 1 MiB on one member", func(t *testing.T) outcome {
 			return rest(t, "POST", tg.rest+"/v1/members", operator, registerREST("10.0.0.5", `{"a":"`+strings.Repeat("x", 1<<20)+`"}`))
 		}, "400", "member.labels"},
+		// Counts: one principal cannot fill the registry or the replay
+		// service (each attack removes what it was allowed to make).
+		{"1 001 members of one service (the cap is 1 000)", func(t *testing.T) outcome {
+			cl := membershipv1.NewMembershipServiceClient(gr(operator))
+			var made []string
+			defer func() {
+				for _, id := range made {
+					_, _ = cl.Deregister(ctx(t), &membershipv1.DeregisterRequest{Service: "flood", Id: id})
+				}
+			}()
+			for i := range 1001 {
+				id := fmt.Sprintf("flood-%d", i)
+				_, err := cl.Register(ctx(t), &membershipv1.RegisterRequest{Member: &membershipv1.Member{Service: "flood", Id: id,
+					Address: fmt.Sprintf("10.9.%d.%d", i/250, i%250+1), Port: 80}, Ttl: durationpb.New(60 * time.Second)})
+				if err != nil {
+					o := fromErr(err)
+					o.msg = fmt.Sprintf("member %d refused: %s", i+1, o.msg)
+					return o
+				}
+				made = append(made, id)
+			}
+			return outcome{code: "OK", msg: "1 001 members registered"}
+		}, "ResourceExhausted", ""},
+		{"bob keeps 21 replays (one principal may keep 20)", func(t *testing.T) outcome {
+			var made []string
+			defer func() {
+				for _, name := range made {
+					rest(t, "DELETE", tg.rest+"/v1/replays/"+name, bob, "")
+				}
+			}()
+			for i := range 21 {
+				name := fmt.Sprintf("bobs-%d", i)
+				o := rest(t, "POST", tg.rest+"/v1/replays", bob, fmt.Sprintf(`{"name":%q,"datasets":["app"],"from":%q,"to":%q}`,
+					name, yesterday.Format(time.RFC3339), yesterday.Add(24*time.Hour).Format(time.RFC3339)))
+				if o.code != "200" {
+					if !strings.Contains(o.msg, "per creator") {
+						o.code = "refused by another limit"
+					}
+					o.msg = fmt.Sprintf("replay %d refused: %s", i+1, o.msg)
+					return o
+				}
+				made = append(made, name)
+				// Loaded before the next: the per-creator limit, not the
+				// one on concurrent loads, is what must refuse.
+				polltest.Until(t, name+" ready", time.Minute, func() (bool, string) {
+					o := rest(t, "GET", tg.rest+"/v1/replays/"+name, bob, "")
+					return strings.Contains(o.msg, "STATE_READY"), o.msg
+				})
+			}
+			return outcome{code: "200", msg: "21 replays created"}
+		}, "429", ""},
 		{"a body over 16 MiB", func(t *testing.T) outcome {
 			return rest(t, "POST", tg.rest+"/v1/search", reader, `{"query":"`+strings.Repeat("a", 17<<20)+`"}`)
 		}, "413", ""},
