@@ -24,6 +24,9 @@ import (
 const (
 	bufferUser       = "hindsight"
 	bufferSecretName = "kafka-secret"
+	// bufferSASLState is where kfake persists its credentials under the
+	// data directory (kfake.DataDir is <data-dir>/kafka).
+	bufferSASLState = "kafka/sasl.json"
 	// bufferSecretMaxBytes bounds what is read back: the file is ours, but
 	// an operator may have replaced it.
 	bufferSecretMaxBytes = 1024
@@ -45,6 +48,11 @@ func ensureBufferSecret(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, bufferSecretName)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		// The buffer keeps the credential it was given with its data and
+		// would refuse a new secret: say so rather than fail at every login.
+		if _, err := os.Stat(filepath.Join(dataDir, bufferSASLState)); err == nil {
+			return "", fmt.Errorf("%s is missing but the buffer in %s keeps the credential it was made with: restore the file, or remove both", path, filepath.Dir(filepath.Join(dataDir, bufferSASLState)))
+		}
 		secret := auth.NewToken()
 		if err := writeFile(path, secret+"\n"); err != nil {
 			return "", err

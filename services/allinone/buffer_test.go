@@ -62,6 +62,9 @@ func TestBufferNeedsItsSecret(t *testing.T) {
 	}
 
 	in.stop()
+	if _, err := os.Stat(filepath.Join(dir, bufferSASLState)); err != nil {
+		t.Fatalf("the buffer's persisted credential is not where ensureBufferSecret looks: %v", err)
+	}
 	start(t, dir, "--kafka-port="+port)
 	if b2, _ := os.ReadFile(path); string(b2) != string(b) {
 		t.Fatal("the secret changed at the restart")
@@ -80,5 +83,24 @@ func TestBufferSecretFileBounds(t *testing.T) {
 		if _, err := ensureBufferSecret(dir); err == nil || !strings.Contains(err.Error(), bufferSecretName) {
 			t.Errorf("%s secret file: %v, want an error naming the file", name, err)
 		}
+	}
+}
+
+// A buffer that persisted its credential refuses a new secret: a missing
+// secret file next to it is an error naming both, not a new secret.
+func TestBufferSecretLostNextToItsBuffer(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "kafka"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, bufferSASLState), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ensureBufferSecret(dir)
+	if err == nil || !strings.Contains(err.Error(), bufferSecretName) || !strings.Contains(err.Error(), "kafka") {
+		t.Fatalf("secret lost next to a persisted buffer: %v, want an error naming the file and the buffer", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, bufferSecretName)); err == nil {
+		t.Fatal("a new secret was written that the buffer would refuse")
 	}
 }
